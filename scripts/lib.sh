@@ -1,0 +1,246 @@
+# scripts/lib.sh: shared shell helpers for the credits extension (source it, don't run it).
+# Installs prerequisites, builds and installs the extension, and runs throwaway PostgreSQL 15 clusters.
+#
+# Every function reports failure through its return status instead of relying
+# on `set -e` (which bash ignores inside functions called from `if`/`||`), so
+# callers may use either style.  Status messages go to stderr.
+
+# Repository root, from this file's own location (works from any cwd).
+CREDITS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+PGBIN=/usr/lib/postgresql/15/bin
+export CREDITS_ROOT PG_CONFIG PGBIN
+# Prefer the version-15 binaries over Debian's pg_wrapper in /usr/bin.
+case ":$PATH:" in *":$PGBIN:"*) ;; *) export PATH="$PGBIN:$PATH" ;; esac
+
+CREDITS_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap
+	libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron make gcc)
+
+# Pid of a command started by credits_run_limited, killed if we are interrupted.
+_CREDITS_CHILD=
+
+credits_log() { printf '==> %s\n' "$*" >&2; }
+credits_err() { printf 'error: %s\n' "$*" >&2; }
+
+# Run a command as the OS user that owns the clusters: `postgres` when we are
+# root (PostgreSQL refuses to run as root), otherwise the current user.
+run_as_pg_owner() {
+	if ((EUID == 0)); then
+		# cd / so that initdb/pg_ctl don't complain about an unreadable cwd.
+		(cd / && runuser -u postgres -- "$@")
+	else
+		"$@"
+	fi
+}
+
+# Install whichever of CREDITS_PACKAGES is missing (quietly; apt-get update
+# only when the first attempt fails, e.g. for lack of package lists).
+credits_install_packages() {
+	local p missing=() log rc=0
+	for p in "${CREDITS_PACKAGES[@]}"; do
+		if [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) != "install ok installed" ]]; then
+			missing+=("$p")
+		fi
+	done
+	((${#missing[@]} == 0)) && return 0
+	if ((EUID != 0)); then
+		credits_err "missing packages: ${missing[*]}"
+		credits_err "install them with: sudo apt-get install ${missing[*]}"
+		return 1
+	fi
+	credits_log "installing ${missing[*]}"
+	log=$(mktemp /tmp/credits-apt.XXXXXX) || return 1
+	export DEBIAN_FRONTEND=noninteractive
+	if ! apt-get install -y -qq "${missing[@]}" >"$log" 2>&1; then
+		credits_log "apt-get install failed; refreshing package lists and retrying"
+		{ apt-get update -qq && apt-get install -y -qq "${missing[@]}"; } >>"$log" 2>&1 || rc=$?
+	fi
+	((rc == 0)) || { cat "$log" >&2; credits_err "package installation failed"; }
+	rm -f "$log"
+	return "$rc"
+}
+
+# Build and install the extension; output is shown only on failure.
+credits_build() {
+	local log rc=0 sudo=()
+	log=$(mktemp /tmp/credits-build.XXXXXX) || return 1
+	credits_log "building the credits extension"
+	if ! make -C "$CREDITS_ROOT" -j"$(nproc)" PG_CONFIG="$PG_CONFIG" >"$log" 2>&1; then
+		cat "$log" >&2
+		rm -f "$log"
+		credits_err "build failed"
+		return 1
+	fi
+	if ((EUID != 0)); then
+		if command -v sudo >/dev/null 2>&1; then
+			sudo=(sudo)
+		else
+			rm -f "$log"
+			credits_err "'make install' needs root and sudo is not available"
+			return 1
+		fi
+	fi
+	"${sudo[@]}" make -C "$CREDITS_ROOT" install PG_CONFIG="$PG_CONFIG" >"$log" 2>&1 || rc=$?
+	((rc == 0)) || { cat "$log" >&2; credits_err "make install failed"; }
+	rm -f "$log"
+	return "$rc"
+}
+
+# Make this machine ready: packages, then build and install the extension.
+credits_setup() {
+	credits_install_packages && credits_build
+}
+
+# True if a PostgreSQL server answers on socket dir $1, port $2.
+_credits_ready() {
+	"$PGBIN/pg_isready" -q -h "$1" -p "$2" -t 3 >/dev/null 2>&1
+}
+
+# Print a port in [$1, $2] that no server seems to use: no socket or lock
+# file in the usual socket dirs or in another throwaway cluster, and nothing
+# answering on it.  Starts at a random offset so concurrent runs rarely meet.
+_credits_free_port() {
+	local lo=$1 hi=$2 n i p d used
+	n=$((hi - lo + 1))
+	for ((i = 0, p = lo + RANDOM % n; i < n; i++, p = lo + (p - lo + 1) % n)); do
+		used=
+		for d in /tmp /var/run/postgresql /tmp/credits-pg.*/sock; do
+			[[ -e $d/.s.PGSQL.$p || -e $d/.s.PGSQL.$p.lock ]] && { used=1; break; }
+		done
+		[[ -n $used ]] && continue
+		_credits_ready /tmp "$p" || _credits_ready localhost "$p" || { echo "$p"; return 0; }
+	done
+	credits_err "no free port in $lo-$hi"
+	return 1
+}
+
+# Create a cluster in $1/data listening only on socket dir $1/sock, port $2.
+# Further arguments are extra settings, "name=value" or "-c name=value".
+_credits_init_cluster() {
+	local dir=$1 port=$2 arg name value
+	shift 2
+	if ! run_as_pg_owner mkdir -p "$dir/sock" ||
+		! run_as_pg_owner "$PGBIN/initdb" -D "$dir/data" -A trust -U postgres --no-sync \
+			-E UTF8 --locale=C >"$dir/initdb.log" 2>&1; then
+		cat "$dir/initdb.log" >&2 2>/dev/null
+		credits_err "initdb failed in $dir"
+		return 1
+	fi
+	# Settings go into postgresql.conf, so a restart (devdb) keeps them.
+	{
+		echo "# added by scripts/lib.sh"
+		echo "port = $port"
+		echo "listen_addresses = ''"
+		echo "unix_socket_directories = '$dir/sock'"
+		echo "fsync = off"
+		echo "synchronous_commit = off"
+		echo "full_page_writes = off"
+		echo "max_connections = 100"
+		echo "shared_preload_libraries = 'pg_cron'"
+		echo "cron.database_name = 'postgres'"
+		# pg_cron connects through libpq to cron.host (default localhost,
+		# which is not listened on): point it at our socket dir instead.
+		echo "cron.host = '$dir/sock'"
+		echo "log_min_messages = warning"
+		while (($#)); do
+			arg=$1
+			shift
+			if [[ $arg == -c ]]; then arg=${1-}; shift || true; fi
+			[[ $arg == -c* ]] && arg=${arg#-c}
+			[[ $arg == *=* ]] || { credits_err "bad setting '$arg' (want name=value)"; return 1; }
+			name=${arg%%=*} value=${arg#*=}
+			echo "$name = '${value//\'/\'\'}'"
+		done
+	} | run_as_pg_owner tee -a "$dir/data/postgresql.conf" >/dev/null
+}
+
+# Start the cluster in $1 (created by _credits_init_cluster); log in $1/postgres.log.
+_credits_start_cluster() {
+	local dir=$1
+	if ! run_as_pg_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
+		start >"$dir/pg_ctl.log" 2>&1; then
+		cat "$dir/pg_ctl.log" >&2
+		credits_err "PostgreSQL failed to start; last lines of $dir/postgres.log:"
+		tail -n 40 "$dir/postgres.log" >&2 2>/dev/null
+		return 1
+	fi
+}
+
+# Stop the cluster in $1 if it runs; $2 is the shutdown mode.
+_credits_stop_cluster() {
+	local dir=$1 mode=${2:-fast}
+	[[ -f $dir/data/postmaster.pid ]] || return 0
+	run_as_pg_owner "$PGBIN/pg_ctl" -D "$dir/data" -m "$mode" -w -t 60 stop >/dev/null 2>&1
+}
+
+# Start a throwaway cluster (or reuse CREDITS_PGHOST/CREDITS_PGPORT) and
+# export PGHOST PGPORT PGUSER PGDATABASE CREDITS_PGDATA CREDITS_TMP.  An exit
+# or interrupt trap stops it and removes its directory (KEEP_CLUSTER=1 keeps
+# it running).  Arguments are extra server settings ("name=value" or "-c name=value").
+cluster_start() {
+	local port
+	CREDITS_TMP=$(mktemp -d /tmp/credits-pg.XXXXXX) || return 1
+	export CREDITS_TMP
+	trap cluster_stop EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	export PGUSER=postgres PGDATABASE=postgres
+
+	if [[ -n ${CREDITS_PGHOST-} ]]; then
+		export PGHOST=$CREDITS_PGHOST PGPORT=${CREDITS_PGPORT:-5432} CREDITS_PGDATA=
+		if ! _credits_ready "$PGHOST" "$PGPORT"; then
+			credits_err "no server answers at CREDITS_PGHOST=$PGHOST CREDITS_PGPORT=$PGPORT"
+			return 1
+		fi
+		credits_log "reusing the running cluster at $PGHOST port $PGPORT"
+		return 0
+	fi
+
+	((EUID == 0)) && { chown postgres:postgres "$CREDITS_TMP" || return 1; }
+	export CREDITS_PGDATA=$CREDITS_TMP/data
+	port=$(_credits_free_port 54320 54399) || return 1
+	credits_log "starting a throwaway PostgreSQL 15 cluster in $CREDITS_TMP (port $port)"
+	_credits_init_cluster "$CREDITS_TMP" "$port" "$@" || return 1
+	_credits_start_cluster "$CREDITS_TMP" || return 1
+	export PGHOST=$CREDITS_TMP/sock PGPORT=$port
+}
+
+# Stop the throwaway cluster and remove its directory; safe to call twice.
+cluster_stop() {
+	local rc=$?
+	# Stop a test command still running in the background (interrupted run).
+	if [[ -n $_CREDITS_CHILD ]]; then
+		kill -TERM "$_CREDITS_CHILD" 2>/dev/null || true
+		wait "$_CREDITS_CHILD" 2>/dev/null || true
+		_CREDITS_CHILD=
+	fi
+	if [[ -n ${CREDITS_PGDATA-} ]]; then
+		if [[ ${KEEP_CLUSTER-} == 1 ]]; then
+			credits_log "KEEP_CLUSTER=1: cluster left running in $CREDITS_TMP"
+			credits_log "  connect: psql -h $PGHOST -p $PGPORT -U postgres"
+			credits_log "  stop:    $(((EUID == 0)) && echo 'runuser -u postgres -- ')$PGBIN/pg_ctl -D $CREDITS_PGDATA stop && rm -rf $CREDITS_TMP"
+			CREDITS_PGDATA= CREDITS_TMP=
+			return "$rc"
+		fi
+		_credits_stop_cluster "$CREDITS_TMP" immediate ||
+			credits_err "could not stop the cluster in $CREDITS_TMP"
+	fi
+	if [[ -n ${CREDITS_TMP-} && $CREDITS_TMP == /tmp/credits-pg.* ]]; then
+		rm -rf "$CREDITS_TMP"
+	fi
+	CREDITS_PGDATA= CREDITS_TMP=
+	return "$rc"
+}
+
+# credits_run_limited SECONDS CMD...: run CMD with a time limit, in the
+# background so that an interrupt reaches our trap at once (which then stops
+# CMD).  Returns CMD's status (124 on timeout).
+credits_run_limited() {
+	local secs=$1 rc=0
+	shift
+	timeout -k 10 "$secs" "$@" &
+	_CREDITS_CHILD=$!
+	wait "$_CREDITS_CHILD" || rc=$?
+	_CREDITS_CHILD=
+	return "$rc"
+}

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# scripts/test.sh: the whole test suite (pg_regress, pgTAP, multi-session tests) on a throwaway cluster.
+# Usage: scripts/test.sh [all|regress|tap|concurrency]; TESTS="spend grant" limits pg_regress; ends with "N passed, N failed".
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+part=${1:-all}
+case $part in
+all | regress | tap | concurrency) ;;
+*)
+	echo "usage: $0 [all|regress|tap|concurrency]" >&2
+	exit 2
+	;;
+esac
+
+PASSED=0
+FAILED=0
+VERBOSE=0
+[[ ${CI-} == true ]] && VERBOSE=1
+DIFF_LINES=300
+((VERBOSE)) && DIFF_LINES=3000
+# Time limits (seconds) so that a hung test cannot stall CI forever.
+REGRESS_TIMEOUT=${CREDITS_REGRESS_TIMEOUT:-1800}
+TAP_TIMEOUT=${CREDITS_TAP_TIMEOUT:-1800}
+CONCURRENCY_TIMEOUT=${CREDITS_CONCURRENCY_TIMEOUT:-900}
+
+cd "$CREDITS_ROOT"
+shopt -s nullglob
+
+heading() { printf '\n=== %s ===\n' "$*"; }
+
+# Print the end of the server log (useful when tests fail in CI).
+server_log_tail() {
+	[[ -n ${CREDITS_TMP-} && -f $CREDITS_TMP/postgres.log ]] || return 0
+	heading "server log (last 100 lines)"
+	tail -n 100 "$CREDITS_TMP/postgres.log"
+}
+
+# a. pg_regress through PGXS.  Counts the per-test result lines, e.g.
+#    "test amount                        ... ok           12 ms"
+#    "test spend                         ... FAILED       30 ms"
+run_regress() {
+	local out=$CREDITS_TMP/regress.out rc=0 p f tests
+	local -a args=(installcheck PG_CONFIG="$PG_CONFIG")
+	tests=(test/sql/*.sql)
+	if [[ -n ${TESTS-} ]]; then
+		args+=("REGRESS=$TESTS")
+	elif ((${#tests[@]} == 0)); then
+		heading "pg_regress: no tests in test/sql, skipped"
+		return 0
+	fi
+	heading "pg_regress${TESTS:+ ($TESTS)}"
+	rm -f regression.diffs regression.out
+	credits_run_limited "$REGRESS_TIMEOUT" make --no-print-directory "${args[@]}" >"$out" 2>&1 || rc=$?
+	# Show pg_regress's test lines and summary (from "running regression test
+	# queries" on); all of its output if it never got that far.
+	if grep -q '^=* running regression test queries' "$out"; then
+		sed -n '/^=* running regression test queries/,$p' "$out"
+	else
+		cat "$out"
+	fi
+
+	p=$(grep -cE '^(test +| +)?[^ ]+ +\.\.\. +(ok|failed \(ignored\))( |$)' "$out" || true)
+	f=$(grep -cE '^(test +| +)?[^ ]+ +\.\.\. +FAILED( |$)' "$out" || true)
+	if ((rc != 0 && f == 0)); then
+		# pg_regress (or the build) failed before reporting any failing test.
+		echo "pg_regress exited with status $rc without reporting a failed test"
+		((rc == 124)) && echo "(timed out after ${REGRESS_TIMEOUT}s)"
+		f=1
+	fi
+	if ((f > 0)) && [[ -s regression.diffs ]]; then
+		heading "regression.diffs (first $DIFF_LINES lines)"
+		head -n "$DIFF_LINES" regression.diffs
+	fi
+	echo "pg_regress: $p passed, $f failed"
+	PASSED=$((PASSED + p))
+	FAILED=$((FAILED + f))
+}
+
+# b. pgTAP files with pg_prove, each counted as one test.  Failing files are
+#    the ones TAP::Harness lists under "Test Summary Report" as
+#    "test/pgtap/x.sql (Wstat: 0 Tests: 5 Failed: 1)"; total from "Files=N,".
+run_tap() {
+	local out=$CREDITS_TMP/tap.out rc=0 n f files
+	local -a opts=(--psql-bin "$PGBIN/psql" -d credits_tap --failures --nocolor)
+	files=(test/pgtap/*.sql)
+	if ((${#files[@]} == 0)); then
+		heading "pgTAP: no files in test/pgtap, skipped"
+		return 0
+	fi
+	heading "pgTAP (${#files[@]} files)"
+	((VERBOSE)) && opts+=(--comments)
+	if ! { dropdb --if-exists credits_tap && createdb credits_tap; } >"$out" 2>&1; then
+		cat "$out"
+		echo "pgTAP: could not create database credits_tap"
+		FAILED=$((FAILED + ${#files[@]}))
+		return 0
+	fi
+	credits_run_limited "$TAP_TIMEOUT" pg_prove "${opts[@]}" "${files[@]}" >"$out" 2>&1 || rc=$?
+	cat "$out"
+	n=$(sed -nE 's/^Files=([0-9]+),.*/\1/p' "$out" | tail -n 1)
+	f=$(sed -n '/^Test Summary Report/,$p' "$out" | grep -cE '^[^ ].* \(Wstat: ' || true)
+	if [[ -z $n ]]; then
+		# pg_prove died (or timed out) before its summary: count every file as failed.
+		echo "pg_prove exited with status $rc without a summary"
+		n=${#files[@]} f=${#files[@]}
+	elif ((rc != 0 && f == 0)); then
+		f=1
+	fi
+	echo "pgTAP: $((n - f)) passed, $f failed"
+	PASSED=$((PASSED + n - f))
+	FAILED=$((FAILED + f))
+	dropdb --if-exists credits_tap >/dev/null 2>&1 || true
+}
+
+# c. Multi-session scripts: each one is a test; exit status 0 means passed.
+run_concurrency() {
+	local script name out rc start scripts
+	scripts=(test/concurrency/*.sh)
+	if ((${#scripts[@]} == 0)); then
+		heading "concurrency: no scripts in test/concurrency, skipped"
+		return 0
+	fi
+	heading "concurrency (${#scripts[@]} scripts)"
+	for script in "${scripts[@]}"; do
+		name=$(basename "$script" .sh)
+		out=$CREDITS_TMP/concurrency-$name.out
+		rc=0
+		start=$SECONDS
+		credits_run_limited "$CONCURRENCY_TIMEOUT" bash "$script" >"$out" 2>&1 || rc=$?
+		if ((rc == 0)); then
+			printf 'concurrency %-28s ... ok     %4ds\n' "$name" $((SECONDS - start))
+			PASSED=$((PASSED + 1))
+		else
+			printf 'concurrency %-28s ... FAILED %4ds (exit %d%s)\n' "$name" \
+				$((SECONDS - start)) "$rc" "$( ((rc == 124)) && echo ', timed out')"
+			sed 's/^/    | /' "$out"
+			FAILED=$((FAILED + 1))
+		fi
+	done
+}
+
+if ! credits_setup; then
+	echo "setup failed: the extension could not be installed"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+if ! cluster_start; then
+	echo "setup failed: the test cluster could not be started"
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+[[ $part == all || $part == regress ]] && run_regress
+[[ $part == all || $part == tap ]] && run_tap
+[[ $part == all || $part == concurrency ]] && run_concurrency
+
+((FAILED > 0 && VERBOSE)) && server_log_tail
+echo
+echo "$PASSED passed, $FAILED failed"
+((FAILED == 0))

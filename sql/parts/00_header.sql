@@ -1,0 +1,4 @@
+/* credits: a prepaid-credits ledger.  Install script, version 1.0. */
+
+\echo Use "CREATE EXTENSION credits" to load this file. \quit
+

@@ -1,0 +1,156 @@
+/*
+ * Ledger tables.  They live in the schema "credits"; the API functions live
+ * in the extension's schema.  Per-account tables lead with the account key
+ * and include it in every primary key and unique constraint, so they can be
+ * distributed by account (Citus).  Configuration tables are small.
+ */
+CREATE SCHEMA credits;
+COMMENT ON SCHEMA credits IS 'internal tables of the credits extension: use the credits_* functions';
+
+-- Credit types.  The default type CRD (Credits, whole units) is implicit:
+-- it has no row until credits_define_type('CRD', ...) renames it, so that
+-- pg_dump/pg_restore never restores an install-time row twice.
+CREATE TABLE credits.credit_type (
+	code		text PRIMARY KEY,
+	name		text NOT NULL,
+	scale		int NOT NULL CHECK (scale BETWEEN 0 AND 6),
+	currency	text CHECK (currency ~ '^[A-Z]{3}$'),
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	updated_at	timestamptz NOT NULL DEFAULT now()
+);
+
+-- Agency-wide settings ("enabled" is the on/off switch; absent means on).
+CREATE TABLE credits.setting (
+	name		text PRIMARY KEY,
+	value		text NOT NULL,
+	updated_at	timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE SEQUENCE credits.lot_id_seq;
+CREATE SEQUENCE credits.entry_id_seq;
+
+-- One row per (account, credit type): the lock every change takes first,
+-- and the running figures.  Updates touch no indexed column (HOT).
+CREATE TABLE credits.account (
+	account		text NOT NULL,
+	credit_type	text NOT NULL,
+	balance		credit_amount NOT NULL DEFAULT 0,	-- sum of lot remainders
+	held		credit_amount NOT NULL DEFAULT 0,	-- sum of open holds
+	last_seq	bigint NOT NULL DEFAULT 0,			-- seq of the latest entry
+	next_expiry	timestamptz,	-- no open lot expires before this
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (account, credit_type)
+) WITH (fillfactor = 50);
+
+-- Lots (grants, credit blocks).  is_open mirrors remaining > 0 and is the
+-- only indexed column that changes, and only when a lot empties or refills.
+CREATE TABLE credits.lot (
+	account		text NOT NULL,
+	lot_id		bigint NOT NULL DEFAULT nextval('credits.lot_id_seq'),
+	credit_type	text NOT NULL,
+	amount		credit_amount NOT NULL CHECK (amount > 0),
+	remaining	credit_amount NOT NULL,
+	is_open		boolean NOT NULL,
+	granted_at	timestamptz NOT NULL DEFAULT now(),
+	expires_at	timestamptz,
+	source		text NOT NULL DEFAULT 'grant',
+	reason		text,
+	reference	text,
+	cost		numeric,		-- price paid for the lot (cost basis)
+	cost_currency text,
+	voided_at	timestamptz,
+	PRIMARY KEY (account, lot_id),
+	CHECK (remaining >= 0 AND remaining <= amount),
+	CHECK (is_open = (remaining > 0))
+) WITH (fillfactor = 80);
+ALTER SEQUENCE credits.lot_id_seq OWNED BY credits.lot.lot_id;
+
+-- Spend order: soonest expiry first, never-expiring last, then oldest
+-- grant, then lot id.
+CREATE INDEX lot_spend_order ON credits.lot
+	(account, credit_type, expires_at, granted_at, lot_id) WHERE is_open;
+CREATE INDEX lot_by_id ON credits.lot (lot_id);
+CREATE INDEX lot_due ON credits.lot (expires_at)
+	WHERE is_open AND expires_at IS NOT NULL;
+
+-- The history: one row per movement, append-only.  seq numbers the
+-- entries of one (account, credit type) from 1 without gaps.
+CREATE TABLE credits.entry (
+	account		text NOT NULL,
+	credit_type	text NOT NULL,
+	seq			bigint NOT NULL,
+	entry_id	bigint NOT NULL DEFAULT nextval('credits.entry_id_seq'),
+	at			timestamptz NOT NULL DEFAULT now(),
+	kind		text NOT NULL CHECK (kind IN ('grant', 'spend', 'expire', 'void',
+				'reset', 'reversal', 'clawback', 'hold', 'capture', 'release')),
+	amount		credit_amount NOT NULL CHECK (amount >= 0),
+	running_balance credit_amount NOT NULL,
+	lot_id		bigint,			-- the lot of a grant, expire or void
+	related_id	bigint,			-- reversed entry, hold, ...
+	reference	text,
+	reason		text,
+	shortfall	credit_amount,
+	actor		text NOT NULL DEFAULT session_user,
+	PRIMARY KEY (account, credit_type, seq)
+);
+ALTER SEQUENCE credits.entry_id_seq OWNED BY credits.entry.entry_id;
+CREATE INDEX entry_by_id ON credits.entry (entry_id);
+
+-- Which lots a multi-lot entry (spend, hold, release, capture, reversal,
+-- clawback, reset) took credits from or gave them back to.  Append-only.
+CREATE TABLE credits.allocation (
+	account		text NOT NULL,
+	entry_id	bigint NOT NULL,
+	lot_id		bigint NOT NULL,
+	amount		credit_amount NOT NULL CHECK (amount > 0),
+	PRIMARY KEY (account, entry_id, lot_id)
+);
+
+-- Idempotency keys, per account.
+CREATE TABLE credits.idempotency (
+	account		text NOT NULL,
+	idempotency_key text NOT NULL,
+	operation	text NOT NULL,
+	request		text NOT NULL,
+	result		bigint,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (account, idempotency_key)
+);
+
+-- Direction of an entry kind.
+CREATE FUNCTION credits.direction(kind text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT CASE WHEN kind IN ('grant', 'reversal', 'release') THEN 'in' ELSE 'out' END $$;
+
+-- History is append-only, even for superusers and replication sessions.
+CREATE FUNCTION credits.refuse_change() RETURNS trigger
+AS 'MODULE_PATHNAME', 'credits_refuse_change' LANGUAGE C;
+
+CREATE TRIGGER entry_append_only BEFORE UPDATE OR DELETE ON credits.entry
+	FOR EACH ROW EXECUTE FUNCTION credits.refuse_change();
+CREATE TRIGGER entry_no_truncate BEFORE TRUNCATE ON credits.entry
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.refuse_change();
+CREATE TRIGGER allocation_append_only BEFORE UPDATE OR DELETE ON credits.allocation
+	FOR EACH ROW EXECUTE FUNCTION credits.refuse_change();
+CREATE TRIGGER allocation_no_truncate BEFORE TRUNCATE ON credits.allocation
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.refuse_change();
+ALTER TABLE credits.entry ENABLE ALWAYS TRIGGER entry_append_only;
+ALTER TABLE credits.entry ENABLE ALWAYS TRIGGER entry_no_truncate;
+ALTER TABLE credits.allocation ENABLE ALWAYS TRIGGER allocation_append_only;
+ALTER TABLE credits.allocation ENABLE ALWAYS TRIGGER allocation_no_truncate;
+
+-- pg_dump keeps the rows and sequence positions.
+SELECT pg_catalog.pg_extension_config_dump('credits.credit_type', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.setting', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.account', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.lot', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.entry', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.allocation', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.idempotency', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.lot_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.entry_id_seq', '');
+
+-- Nobody but the owner reads or writes the tables directly.
+REVOKE ALL ON ALL TABLES IN SCHEMA credits FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA credits FROM PUBLIC;
+

@@ -1,0 +1,173 @@
+/*
+ * The ledger API: credit types, the switch, grants, spends, balances,
+ * history, expiry and verification.  Every function runs as the extension
+ * owner (SECURITY DEFINER) with a pinned search_path.
+ */
+
+-- Scale of a credit type, or 42704.  CRD exists implicitly.
+CREATE FUNCTION credits.type_scale(code text) RETURNS int
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	s int;
+BEGIN
+	SELECT t.scale INTO s FROM credits.credit_type t WHERE t.code = type_scale.code;
+	IF FOUND THEN
+		RETURN s;
+	ELSIF code = 'CRD' THEN
+		RETURN 0;
+	END IF;
+	RAISE EXCEPTION 'credit type "%" does not exist', code
+		USING ERRCODE = 'undefined_object',
+			  HINT = 'Define it with credits_define_type().';
+END
+$$;
+
+-- All credit types, the implicit CRD included.
+CREATE VIEW credits.credit_types AS
+	SELECT code, name, scale, currency FROM credits.credit_type
+	UNION ALL
+	SELECT 'CRD', 'Credits', 0, NULL
+	WHERE NOT EXISTS (SELECT 1 FROM credits.credit_type WHERE code = 'CRD');
+
+CREATE FUNCTION credits_define_type(code text, name text, scale int DEFAULT 0,
+									currency text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	old credits.credit_types%ROWTYPE;
+BEGIN
+	IF code IS NULL OR name IS NULL OR scale IS NULL THEN
+		RAISE EXCEPTION '% must not be null',
+			CASE WHEN code IS NULL THEN 'code' WHEN name IS NULL THEN 'name' ELSE 'scale' END
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF code !~ '^[A-Za-z0-9_]{1,32}$' THEN
+		RAISE EXCEPTION 'invalid credit type code "%"', code
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A code is 1 to 32 letters, digits or underscores, such as CRD, WRD or HRS.';
+	END IF;
+	IF btrim(name) = '' THEN
+		RAISE EXCEPTION 'credit type name must not be empty'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF scale NOT BETWEEN 0 AND 6 THEN
+		RAISE EXCEPTION 'scale must be between 0 and 6'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('The value given was %s.', scale);
+	END IF;
+	IF currency IS NOT NULL AND currency !~ '^[A-Z]{3}$' THEN
+		RAISE EXCEPTION 'invalid currency code "%"', currency
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A currency is a three-letter ISO 4217 code such as USD.';
+	END IF;
+
+	-- Serialize definitions of one code; grants only read the row.
+	PERFORM pg_advisory_xact_lock(hashtext('credits.credit_type'), hashtext(code));
+	SELECT * INTO old FROM credits.credit_types t WHERE t.code = credits_define_type.code;
+	IF FOUND AND (old.scale IS DISTINCT FROM credits_define_type.scale
+				  OR old.currency IS DISTINCT FROM credits_define_type.currency)
+	   AND EXISTS (SELECT 1 FROM credits.lot l WHERE l.credit_type = credits_define_type.code) THEN
+		RAISE EXCEPTION 'cannot change the scale or currency of credit type "%"', code
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'Credits of this type exist; only its name can change.';
+	END IF;
+	INSERT INTO credits.credit_type AS t (code, name, scale, currency)
+	VALUES (code, name, scale, currency)
+	ON CONFLICT ON CONSTRAINT credit_type_pkey DO UPDATE
+		SET name = excluded.name, scale = excluded.scale,
+			currency = excluded.currency, updated_at = now();
+END
+$$;
+COMMENT ON FUNCTION credits_define_type(text, text, int, text) IS
+	'defines a credit type (or renames it); scale is its number of decimal places, currency makes it monetary';
+
+CREATE FUNCTION credits_set_enabled(enabled boolean) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF enabled IS NULL THEN
+		RAISE EXCEPTION 'enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	INSERT INTO credits.setting (name, value)
+	VALUES ('enabled', CASE WHEN enabled THEN 'on' ELSE 'off' END)
+	ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = now();
+END
+$$;
+COMMENT ON FUNCTION credits_set_enabled(boolean) IS
+	'the agency switch: while off, spending, paying, holding and purchasing raise CR002';
+
+CREATE FUNCTION credits_enabled() RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT coalesce((SELECT value <> 'off' FROM credits.setting WHERE name = 'enabled'), true)
+$$;
+COMMENT ON FUNCTION credits_enabled() IS 'whether credit payments are enabled';
+
+CREATE FUNCTION credits_grant(account text, amount credit_amount,
+							  credit_type text DEFAULT 'CRD',
+							  expires_at timestamptz DEFAULT NULL,
+							  reason text DEFAULT NULL,
+							  reference text DEFAULT NULL,
+							  idempotency_key text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'credits_grant'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp;
+COMMENT ON FUNCTION credits_grant(text, credit_amount, text, timestamptz, text, text, text) IS
+	'adds a lot of credits to an account; returns the lot id';
+
+CREATE FUNCTION credits_spend(account text, amount credit_amount,
+							  reference text DEFAULT NULL,
+							  credit_type text DEFAULT 'CRD',
+							  idempotency_key text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'credits_spend'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp;
+COMMENT ON FUNCTION credits_spend(text, credit_amount, text, text, text) IS
+	'spends credits soonest-expiring first, all or nothing (CR001); returns the entry id';
+
+CREATE FUNCTION credits_balance(account text, credit_type text DEFAULT 'CRD',
+								at timestamptz DEFAULT now())
+RETURNS credit_amount
+AS 'MODULE_PATHNAME', 'credits_balance'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp;
+COMMENT ON FUNCTION credits_balance(text, text, timestamptz) IS
+	'available credits at a time: expired and held credits excluded; the past answers from history';
+
+CREATE FUNCTION credits_expire(as_of timestamptz DEFAULT now())
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'credits_expire'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp;
+COMMENT ON FUNCTION credits_expire(timestamptz) IS
+	'records an expire entry for every lot with credits left whose expiry is due; returns how many lots';
+
+CREATE FUNCTION credits_history(account text, credit_type text DEFAULT 'CRD')
+RETURNS TABLE(entry_id bigint, at timestamptz, kind text, direction text,
+			  amount credit_amount, running_balance credit_amount,
+			  reference text, reason text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+	PERFORM credits.type_scale(credits_history.credit_type);
+	RETURN QUERY
+		SELECT e.entry_id, e.at, e.kind, credits.direction(e.kind), e.amount,
+			   e.running_balance, e.reference, e.reason
+		FROM credits.entry e
+		WHERE e.account = credits_history.account
+		  AND e.credit_type = credits_history.credit_type
+		ORDER BY e.seq;
+END
+$$;
+COMMENT ON FUNCTION credits_history(text, text) IS
+	'every movement of an account, oldest first, with the running balance after each';
+

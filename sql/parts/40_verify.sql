@@ -1,0 +1,151 @@
+/*
+ * credits_verify(): every invariant the ledger relies on, checked from the
+ * tables themselves.  No rows means the ledger is consistent.
+ */
+CREATE FUNCTION credits_verify()
+RETURNS TABLE(check_name text, account text, detail text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+	-- The account's balance is the sum of its lots' remainders.
+	RETURN QUERY
+	SELECT 'account_balance_matches_lots', a.account,
+		   format('type %s: account balance %s, lots hold %s', a.credit_type,
+				  a.balance, coalesce(l.total, 0))
+	FROM credits.account a
+	LEFT JOIN (SELECT x.account, x.credit_type, sum(x.remaining) AS total
+			   FROM credits.lot x GROUP BY 1, 2) l
+		ON l.account = a.account AND l.credit_type = a.credit_type
+	WHERE a.balance <> coalesce(l.total, 0);
+
+	-- Lots belong to an account row.
+	RETURN QUERY
+	SELECT 'lot_has_account', l.account,
+		   format('lot %s of type %s has no account row', l.lot_id, l.credit_type)
+	FROM credits.lot l
+	WHERE NOT EXISTS (SELECT 1 FROM credits.account a
+					  WHERE a.account = l.account AND a.credit_type = l.credit_type);
+
+	-- No balance below zero.
+	RETURN QUERY
+	SELECT 'balance_not_negative', a.account,
+		   format('type %s: balance %s, held %s', a.credit_type, a.balance, a.held)
+	FROM credits.account a
+	WHERE a.balance < 0 OR a.held < 0;
+
+	-- Entries are numbered 1..last_seq without gaps.
+	RETURN QUERY
+	SELECT 'entries_numbered', a.account,
+		   format('type %s: last_seq %s, %s entries, highest seq %s', a.credit_type,
+				  a.last_seq, coalesce(e.n, 0), coalesce(e.hi, 0))
+	FROM credits.account a
+	LEFT JOIN (SELECT x.account, x.credit_type, count(*) AS n, max(x.seq) AS hi
+			   FROM credits.entry x GROUP BY 1, 2) e
+		ON e.account = a.account AND e.credit_type = a.credit_type
+	WHERE coalesce(e.n, 0) <> a.last_seq OR coalesce(e.hi, 0) <> a.last_seq;
+
+	-- Each running balance is the previous one plus "in" or minus "out".
+	RETURN QUERY
+	SELECT 'running_balance_chain', c.account,
+		   format('type %s: entry %s (%s %s) has running balance %s after %s',
+				  c.credit_type, c.entry_id, c.kind, c.amount, c.running_balance,
+				  c.prev)
+	FROM (SELECT e.account, e.credit_type, e.entry_id, e.kind, e.amount,
+				 e.running_balance,
+				 coalesce(lag(e.running_balance) OVER w, 0) AS prev
+		  FROM credits.entry e
+		  WINDOW w AS (PARTITION BY e.account, e.credit_type ORDER BY e.seq)) c
+	WHERE c.running_balance <> CASE credits.direction(c.kind)
+								  WHEN 'in' THEN c.prev + c.amount
+								  ELSE c.prev - c.amount END;
+
+	-- The latest running balance is the account's balance.
+	RETURN QUERY
+	SELECT 'latest_running_balance', a.account,
+		   format('type %s: latest running balance %s, balance %s',
+				  a.credit_type, e.running_balance, a.balance)
+	FROM credits.account a
+	JOIN credits.entry e
+		ON e.account = a.account AND e.credit_type = a.credit_type
+	   AND e.seq = a.last_seq
+	WHERE e.running_balance <> a.balance;
+
+	-- A lot's remainder stays within 0..amount and is_open mirrors it.
+	RETURN QUERY
+	SELECT 'lot_remaining_in_bounds', l.account,
+		   format('lot %s: amount %s, remaining %s, open %s', l.lot_id, l.amount,
+				  l.remaining, l.is_open)
+	FROM credits.lot l
+	WHERE l.remaining < 0 OR l.remaining > l.amount
+	   OR l.is_open <> (l.remaining > 0);
+
+	-- Each lot has exactly one grant entry, of its amount.
+	RETURN QUERY
+	SELECT 'lot_granted_once', l.account,
+		   format('lot %s of %s: %s grant entries totalling %s', l.lot_id,
+				  l.amount, count(e.entry_id), sum(e.amount))
+	FROM credits.lot l
+	LEFT JOIN credits.entry e
+		ON e.account = l.account AND e.lot_id = l.lot_id AND e.kind = 'grant'
+	GROUP BY l.account, l.lot_id, l.amount
+	HAVING count(e.entry_id) <> 1 OR sum(e.amount) <> l.amount;
+
+	-- A lot's remainder is its grant plus every movement into it, minus every
+	-- movement out of it, as history records them.
+	RETURN QUERY
+	SELECT 'lot_matches_history', l.account,
+		   format('lot %s: remaining %s, history gives %s', l.lot_id, l.remaining,
+				  l.amount + coalesce(m.net, 0))
+	FROM credits.lot l
+	LEFT JOIN (
+		SELECT x.account, x.lot_id, sum(x.signed) AS net FROM (
+			SELECT e.account, e.lot_id,
+				   CASE credits.direction(e.kind) WHEN 'in' THEN e.amount ELSE -e.amount END AS signed
+			FROM credits.entry e
+			WHERE e.lot_id IS NOT NULL AND e.kind <> 'grant'
+			UNION ALL
+			SELECT al.account, al.lot_id,
+				   CASE credits.direction(e.kind) WHEN 'in' THEN al.amount ELSE -al.amount END
+			FROM credits.allocation al
+			JOIN credits.entry e ON e.account = al.account AND e.entry_id = al.entry_id
+		) x GROUP BY 1, 2) m
+		ON m.account = l.account AND m.lot_id = l.lot_id
+	WHERE l.remaining <> l.amount + coalesce(m.net, 0);
+
+	-- A multi-lot entry's allocations add up to its amount.
+	RETURN QUERY
+	SELECT 'allocations_sum_to_entry', e.account,
+		   format('entry %s (%s %s): allocations total %s', e.entry_id, e.kind,
+				  e.amount, coalesce(sum(al.amount), 0))
+	FROM credits.entry e
+	LEFT JOIN credits.allocation al
+		ON al.account = e.account AND al.entry_id = e.entry_id
+	WHERE e.lot_id IS NULL
+	GROUP BY e.account, e.entry_id, e.kind, e.amount
+	HAVING coalesce(sum(al.amount), 0) <> e.amount;
+
+	-- Allocations belong to an entry and a lot of the same account and type.
+	RETURN QUERY
+	SELECT 'allocation_links', al.account,
+		   format('allocation of entry %s to lot %s has no matching entry or lot',
+				  al.entry_id, al.lot_id)
+	FROM credits.allocation al
+	LEFT JOIN credits.entry e ON e.account = al.account AND e.entry_id = al.entry_id
+	LEFT JOIN credits.lot l ON l.account = al.account AND l.lot_id = al.lot_id
+	WHERE e.entry_id IS NULL OR l.lot_id IS NULL OR e.credit_type <> l.credit_type;
+
+	-- next_expiry never lies after an open lot's expiry (it is a lower bound).
+	RETURN QUERY
+	SELECT 'next_expiry_bound', a.account,
+		   format('type %s: next_expiry %s, but lot %s expires %s', a.credit_type,
+				  a.next_expiry, l.lot_id, l.expires_at)
+	FROM credits.account a
+	JOIN credits.lot l ON l.account = a.account AND l.credit_type = a.credit_type
+	WHERE l.is_open AND l.expires_at IS NOT NULL
+	  AND (a.next_expiry IS NULL OR a.next_expiry > l.expires_at);
+END
+$$;
+COMMENT ON FUNCTION credits_verify() IS
+	'checks every ledger invariant; no rows means the ledger is consistent';
+

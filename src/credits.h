@@ -1,0 +1,130 @@
+/*
+ * credits.h
+ *	  Declarations shared by the ledger's C files: the kept-plan registry,
+ *	  credit-type lookups, account locking and the entry/allocation writers.
+ */
+#ifndef CREDITS_H
+#define CREDITS_H
+
+#include "postgres.h"
+#include "fmgr.h"
+#include "executor/spi.h"
+#include "utils/timestamp.h"
+
+#include "amount.h"
+
+/* SQLSTATEs of the contract */
+#define ERRCODE_CREDITS_INSUFFICIENT	MAKE_SQLSTATE('C','R','0','0','1')
+#define ERRCODE_CREDITS_DISABLED		MAKE_SQLSTATE('C','R','0','0','2')
+#define ERRCODE_CREDITS_IDEMPOTENCY		MAKE_SQLSTATE('C','R','0','0','3')
+#define ERRCODE_CREDITS_NO_RATE			MAKE_SQLSTATE('C','R','0','0','4')
+#define ERRCODE_CREDITS_INVALID_STATE	MAKE_SQLSTATE('C','R','0','0','5')
+
+/*
+ * Every SQL statement the C code runs is listed here and prepared once per
+ * backend (SPI_keepplan).  The texts live in plans.c.
+ */
+typedef enum PlanId
+{
+	PLAN_TYPE_INFO,
+	PLAN_ENABLED,
+	PLAN_ACCOUNT_CREATE,
+	PLAN_ACCOUNT_LOCK,
+	PLAN_ACCOUNT_UPDATE,
+	PLAN_ENTRY_INSERT,
+	PLAN_ALLOC_INSERT,
+	PLAN_LOT_INSERT,
+	PLAN_LOT_TAKE,
+	PLAN_LOT_CLOSE,
+	PLAN_LOTS_DUE,
+	PLAN_LOTS_SPEND_ORDER,
+	PLAN_NEXT_EXPIRY,
+	PLAN_IDEM_GET,
+	PLAN_IDEM_PUT,
+	PLAN_ACCOUNTS_DUE,
+	PLAN_BALANCE_NOW,
+	PLAN_BALANCE_PAST,
+	PLAN_COUNT
+} PlanId;
+
+/* plans.c */
+extern void credits_plans_init(void);
+extern int	credits_exec(PlanId id, Datum *values, const char *nulls,
+						 bool read_only, long tcount);
+extern Oid	credits_amount_typid(void);
+
+/* Column helpers for SPI_tuptable rows (1-based column numbers). */
+extern Datum credits_col(int row, int col, bool *isnull);
+extern int64 credits_col_int64(int row, int col);
+extern CreditAmount credits_col_amount(int row, int col);
+
+/*
+ * A credit type as the ledger needs it: scale (decimal places of its
+ * smallest unit) and optional currency.
+ */
+typedef struct CreditTypeInfo
+{
+	int			scale;
+	bool		has_currency;
+	char		currency[8];
+} CreditTypeInfo;
+
+/*
+ * The lock row of one (account, credit type) and the figures it carries.
+ * balance is the sum of the remainders of the account's lots, which may
+ * still include lots whose expiry is due but not yet recorded.
+ */
+typedef struct AccountState
+{
+	Datum		account;		/* text */
+	Datum		credit_type;	/* text */
+	bool		exists;
+	CreditAmount balance;
+	CreditAmount held;
+	int64		last_seq;
+	bool		has_next_expiry;
+	TimestampTz next_expiry;	/* lower bound of open lots' expires_at */
+} AccountState;
+
+/* ledger.c */
+extern void credits_require_arg(FunctionCallInfo fcinfo, int argno,
+								const char *name);
+extern void credits_require_account(text *account);
+extern void credits_type_info(Datum credit_type, CreditTypeInfo *info);
+extern void credits_check_scale(CreditAmount amount, const CreditTypeInfo *info,
+								Datum credit_type, const char *what);
+extern void credits_check_positive(CreditAmount amount, const char *what);
+extern void credits_require_enabled(const char *action);
+extern void credits_lock_account(AccountState *acct, Datum account,
+								 Datum credit_type, bool create);
+extern void credits_save_account(AccountState *acct);
+extern int64 credits_append_entry(AccountState *acct, const char *kind,
+								  CreditAmount amount, bool out,
+								  int64 lot_id, int64 related_id,
+								  Datum reference, bool reference_null,
+								  Datum reason, bool reason_null);
+extern void credits_append_allocation(AccountState *acct, int64 entry_id,
+									  int64 lot_id, CreditAmount amount);
+extern int64 credits_record_due(AccountState *acct, TimestampTz as_of);
+extern void credits_record_due_now(AccountState *acct);
+extern int64 credits_add_lot(AccountState *acct, CreditAmount amount,
+							 bool has_expiry, TimestampTz expires_at,
+							 Datum reason, bool reason_null,
+							 Datum reference, bool reference_null,
+							 const char *source);
+extern int64 credits_take_from_lots(AccountState *acct, const char *kind,
+									CreditAmount amount, int64 related_id,
+									Datum reference, bool reference_null,
+									Datum reason, bool reason_null);
+extern void credits_insufficient(AccountState *acct, CreditAmount available,
+								 CreditAmount required) pg_attribute_noreturn();
+
+/* idempotency.c */
+#include "lib/stringinfo.h"
+extern void credits_idem_field(StringInfo buf, const char *value);
+extern bool credits_idem_lookup(Datum account, Datum key, const char *request,
+								int64 *result);
+extern void credits_idem_store(Datum account, Datum key, const char *operation,
+							   const char *request, int64 result);
+
+#endif							/* CREDITS_H */

@@ -1,0 +1,83 @@
+/*
+ * grant.c
+ *	  credits_grant(): add a lot of credits to an account.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "credits.h"
+
+PG_FUNCTION_INFO_V1(credits_grant);
+
+/*
+ * credits_grant(account, amount, credit_type, expires_at, reason, reference,
+ *				 idempotency_key) returns the new lot's id.
+ */
+Datum
+credits_grant(PG_FUNCTION_ARGS)
+{
+	Datum		account;
+	Datum		credit_type;
+	CreditAmount amount;
+	bool		has_expiry = !PG_ARGISNULL(3);
+	TimestampTz expires_at = has_expiry ? PG_GETARG_TIMESTAMPTZ(3) : 0;
+	bool		reason_null = PG_ARGISNULL(4);
+	bool		reference_null = PG_ARGISNULL(5);
+	bool		has_key = !PG_ARGISNULL(6);
+	CreditTypeInfo info;
+	AccountState acct;
+	StringInfoData request;
+	int64		lot_id;
+
+	credits_require_arg(fcinfo, 0, "account");
+	credits_require_arg(fcinfo, 1, "amount");
+	credits_require_arg(fcinfo, 2, "credit_type");
+	account = PG_GETARG_DATUM(0);
+	amount = PG_GETARG_CREDIT_AMOUNT(1);
+	credit_type = PG_GETARG_DATUM(2);
+	credits_require_account(DatumGetTextPP(account));
+	credits_check_positive(amount, "amount");
+
+	SPI_connect();
+	credits_type_info(credit_type, &info);
+	credits_check_scale(amount, &info, credit_type, "amount");
+	credits_lock_account(&acct, account, credit_type, true);
+
+	if (has_key)
+	{
+		initStringInfo(&request);
+		credits_idem_field(&request, "grant");
+		credits_idem_field(&request, TextDatumGetCString(credit_type));
+		credits_idem_field(&request, credit_amount_format(amount));
+		credits_idem_field(&request, has_expiry ? timestamptz_to_str(expires_at) : NULL);
+		credits_idem_field(&request, reason_null ? NULL : TextDatumGetCString(PG_GETARG_DATUM(4)));
+		credits_idem_field(&request, reference_null ? NULL : TextDatumGetCString(PG_GETARG_DATUM(5)));
+		if (credits_idem_lookup(account, PG_GETARG_DATUM(6), request.data, &lot_id))
+		{
+			SPI_finish();
+			PG_RETURN_INT64(lot_id);
+		}
+	}
+
+	if (has_expiry && expires_at <= GetCurrentTransactionStartTimestamp())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expires_at must be in the future"),
+				 errdetail("The value given was %s.",
+						   timestamptz_to_str(expires_at))));
+
+	credits_record_due_now(&acct);
+	lot_id = credits_add_lot(&acct, amount, has_expiry, expires_at,
+							 PG_GETARG_DATUM(4), reason_null,
+							 PG_GETARG_DATUM(5), reference_null, "grant");
+	credits_save_account(&acct);
+	if (has_key)
+		credits_idem_store(account, PG_GETARG_DATUM(6), "grant", request.data,
+						   lot_id);
+	SPI_finish();
+	PG_RETURN_INT64(lot_id);
+}

@@ -1,0 +1,452 @@
+/*
+ * ledger.c
+ *	  The machinery every movement shares: argument checks, credit-type
+ *	  lookups, the account lock, due-expiry recording, and the writers of
+ *	  entries, allocations and lots.  Lots and entries of one (account,
+ *	  credit type) are only ever changed while its account row is locked.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+
+#include "credits.h"
+
+/*
+ * Functions that change the ledger are not STRICT: a NULL where a value is
+ * required must be an error, never a silent no-op.
+ */
+void
+credits_require_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+}
+
+void
+credits_require_account(text *account)
+{
+	if (VARSIZE_ANY_EXHDR(account) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("account must not be empty")));
+}
+
+/*
+ * Scale and currency of a credit type.  CRD exists implicitly (Credits,
+ * whole units) until credits_define_type() gives it a row.
+ */
+void
+credits_type_info(Datum credit_type, CreditTypeInfo *info)
+{
+	Datum		values[1];
+
+	values[0] = credit_type;
+	credits_exec(PLAN_TYPE_INFO, values, NULL, false, 1);
+	memset(info, 0, sizeof(*info));
+	if (SPI_processed == 0)
+	{
+		char	   *code = TextDatumGetCString(credit_type);
+
+		if (strcmp(code, "CRD") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("credit type \"%s\" does not exist", code),
+					 errhint("Define it with credits_define_type().")));
+		info->scale = 0;
+		return;
+	}
+	else
+	{
+		bool		isnull;
+		Datum		d;
+
+		info->scale = DatumGetInt32(credits_col(0, 1, &isnull));
+		d = credits_col(0, 2, &isnull);
+		if (!isnull)
+		{
+			info->has_currency = true;
+			text_to_cstring_buffer(DatumGetTextPP(d), info->currency,
+								   sizeof(info->currency));
+		}
+	}
+}
+
+void
+credits_check_positive(CreditAmount amount, const char *what)
+{
+	if (amount <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be greater than zero", what),
+				 errdetail("The value given was %s.",
+						   credit_amount_format(amount))));
+}
+
+/* An amount finer than its credit type's smallest unit is refused. */
+void
+credits_check_scale(CreditAmount amount, const CreditTypeInfo *info,
+					Datum credit_type, const char *what)
+{
+	int64		unit = 1;
+	int			i;
+
+	for (i = info->scale; i < CREDIT_AMOUNT_DECIMALS; i++)
+		unit *= 10;
+	if (amount % unit != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s %s is finer than the scale of credit type \"%s\"",
+						what, credit_amount_format(amount),
+						TextDatumGetCString(credit_type)),
+				 errdetail("Credit type \"%s\" counts in units of %s.",
+						   TextDatumGetCString(credit_type),
+						   credit_amount_format(unit))));
+}
+
+/* The agency's switch; no row means on. */
+void
+credits_require_enabled(const char *action)
+{
+	bool		isnull;
+	Datum		d;
+	char	   *value;
+
+	credits_exec(PLAN_ENABLED, NULL, NULL, false, 1);
+	if (SPI_processed == 0)
+		return;
+	d = credits_col(0, 1, &isnull);
+	if (isnull)
+		return;
+	value = TextDatumGetCString(d);
+	if (strcmp(value, "off") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CREDITS_DISABLED),
+				 errmsg("credit payments are disabled"),
+				 errdetail("The agency has switched credits off, so %s is refused.",
+						   action),
+				 errhint("Balances are kept; credits_set_enabled(true) switches credits back on.")));
+}
+
+/*
+ * Lock the row of (account, credit type), creating it first if asked.  Every
+ * change to an account's lots and entries happens under this lock, taken
+ * before anything else is read, so concurrent callers queue here and never
+ * deadlock on lots.  Callers that lock several accounts lock them in
+ * (account, credit_type) order under the "C" collation.
+ */
+void
+credits_lock_account(AccountState *acct, Datum account, Datum credit_type,
+					 bool create)
+{
+	Datum		values[2];
+
+	values[0] = account;
+	values[1] = credit_type;
+	memset(acct, 0, sizeof(*acct));
+	acct->account = account;
+	acct->credit_type = credit_type;
+	if (create)
+		credits_exec(PLAN_ACCOUNT_CREATE, values, NULL, false, 0);
+	credits_exec(PLAN_ACCOUNT_LOCK, values, NULL, false, 1);
+	if (SPI_processed == 0)
+		return;
+	acct->exists = true;
+	acct->balance = credits_col_amount(0, 1);
+	acct->held = credits_col_amount(0, 2);
+	acct->last_seq = credits_col_int64(0, 3);
+	{
+		bool		isnull;
+		Datum		d = credits_col(0, 4, &isnull);
+
+		acct->has_next_expiry = !isnull;
+		acct->next_expiry = isnull ? 0 : DatumGetTimestampTz(d);
+	}
+}
+
+void
+credits_save_account(AccountState *acct)
+{
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+
+	Assert(acct->exists);
+	values[0] = acct->account;
+	values[1] = acct->credit_type;
+	values[2] = CreditAmountGetDatum(acct->balance);
+	values[3] = CreditAmountGetDatum(acct->held);
+	values[4] = Int64GetDatum(acct->last_seq);
+	values[5] = TimestampTzGetDatum(acct->next_expiry);
+	if (!acct->has_next_expiry)
+		nulls[5] = 'n';
+	credits_exec(PLAN_ACCOUNT_UPDATE, values, nulls, false, 0);
+}
+
+/*
+ * Append one entry to the account's history and move its balance: the
+ * running balance of an entry is the available balance after it.
+ */
+int64
+credits_append_entry(AccountState *acct, const char *kind,
+					 CreditAmount amount, bool out,
+					 int64 lot_id, int64 related_id,
+					 Datum reference, bool reference_null,
+					 Datum reason, bool reason_null)
+{
+	Datum		values[10];
+	char		nulls[10];
+	bool		isnull;
+
+	Assert(acct->exists);
+	acct->balance = out ? credit_amount_sub(acct->balance, amount)
+		: credit_amount_add(acct->balance, amount);
+	acct->last_seq++;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = acct->account;
+	values[1] = acct->credit_type;
+	values[2] = Int64GetDatum(acct->last_seq);
+	values[3] = CStringGetTextDatum(kind);
+	values[4] = CreditAmountGetDatum(amount);
+	values[5] = CreditAmountGetDatum(acct->balance);
+	values[6] = Int64GetDatum(lot_id);
+	if (lot_id == 0)
+		nulls[6] = 'n';
+	values[7] = Int64GetDatum(related_id);
+	if (related_id == 0)
+		nulls[7] = 'n';
+	values[8] = reference;
+	if (reference_null)
+		nulls[8] = 'n';
+	values[9] = reason;
+	if (reason_null)
+		nulls[9] = 'n';
+	credits_exec(PLAN_ENTRY_INSERT, values, nulls, false, 0);
+	if (SPI_processed != 1)
+		elog(ERROR, "credits: entry was not written");
+	return DatumGetInt64(credits_col(0, 1, &isnull));
+}
+
+void
+credits_append_allocation(AccountState *acct, int64 entry_id, int64 lot_id,
+						  CreditAmount amount)
+{
+	Datum		values[4];
+
+	values[0] = acct->account;
+	values[1] = Int64GetDatum(entry_id);
+	values[2] = Int64GetDatum(lot_id);
+	values[3] = CreditAmountGetDatum(amount);
+	credits_exec(PLAN_ALLOC_INSERT, values, NULL, false, 0);
+}
+
+/* Recompute the earliest expiry among the account's open lots. */
+static void
+credits_refresh_next_expiry(AccountState *acct)
+{
+	Datum		values[2];
+
+	values[0] = acct->account;
+	values[1] = acct->credit_type;
+	credits_exec(PLAN_NEXT_EXPIRY, values, NULL, false, 1);
+	if (SPI_processed == 0)
+	{
+		acct->has_next_expiry = false;
+		acct->next_expiry = 0;
+	}
+	else
+	{
+		bool		isnull;
+
+		acct->has_next_expiry = true;
+		acct->next_expiry = DatumGetTimestampTz(credits_col(0, 1, &isnull));
+	}
+}
+
+typedef struct LotShare
+{
+	int64		lot_id;
+	CreditAmount amount;
+} LotShare;
+
+/* Copy (lot_id, amount) pairs out of the last result before reusing SPI. */
+static LotShare *
+credits_fetch_shares(int *n)
+{
+	LotShare   *shares;
+	uint64		i;
+
+	*n = (int) SPI_processed;
+	shares = palloc(sizeof(LotShare) * (*n + 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		shares[i].lot_id = credits_col_int64(i, 1);
+		shares[i].amount = credits_col_amount(i, 2);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return shares;
+}
+
+/*
+ * Record an expire entry for every open lot of the account whose expiry is
+ * at or before as_of.  Returns how many lots expired.
+ */
+int64
+credits_record_due(AccountState *acct, TimestampTz as_of)
+{
+	Datum		values[3];
+	LotShare   *due;
+	int			n;
+	int			i;
+
+	if (!acct->exists)
+		return 0;
+	values[0] = acct->account;
+	values[1] = acct->credit_type;
+	values[2] = TimestampTzGetDatum(as_of);
+	credits_exec(PLAN_LOTS_DUE, values, NULL, false, 0);
+	due = credits_fetch_shares(&n);
+	for (i = 0; i < n; i++)
+	{
+		Datum		cv[2];
+
+		cv[0] = acct->account;
+		cv[1] = Int64GetDatum(due[i].lot_id);
+		credits_exec(PLAN_LOT_CLOSE, cv, NULL, false, 0);
+		credits_append_entry(acct, "expire", due[i].amount, true,
+							 due[i].lot_id, 0,
+							 (Datum) 0, true, (Datum) 0, true);
+	}
+	pfree(due);
+	if (n > 0 || !acct->has_next_expiry || acct->next_expiry <= as_of)
+		credits_refresh_next_expiry(acct);
+	return n;
+}
+
+/*
+ * Every call that changes an account first records the account's due
+ * expirations, so that no running balance counts credits already gone.
+ */
+void
+credits_record_due_now(AccountState *acct)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+
+	if (acct->exists && acct->has_next_expiry && acct->next_expiry <= now)
+		credits_record_due(acct, now);
+}
+
+/*
+ * Add a lot and its grant entry.  The caller holds the account lock and has
+ * recorded due expirations; expires_at, when given, is in the future.
+ */
+int64
+credits_add_lot(AccountState *acct, CreditAmount amount,
+				bool has_expiry, TimestampTz expires_at,
+				Datum reason, bool reason_null,
+				Datum reference, bool reference_null,
+				const char *source)
+{
+	Datum		values[7];
+	char		nulls[7];
+	bool		isnull;
+	int64		lot_id;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = acct->account;
+	values[1] = acct->credit_type;
+	values[2] = CreditAmountGetDatum(amount);
+	values[3] = TimestampTzGetDatum(expires_at);
+	if (!has_expiry)
+		nulls[3] = 'n';
+	values[4] = reason;
+	if (reason_null)
+		nulls[4] = 'n';
+	values[5] = reference;
+	if (reference_null)
+		nulls[5] = 'n';
+	values[6] = CStringGetTextDatum(source);
+	credits_exec(PLAN_LOT_INSERT, values, nulls, false, 0);
+	if (SPI_processed != 1)
+		elog(ERROR, "credits: lot was not written");
+	lot_id = DatumGetInt64(credits_col(0, 1, &isnull));
+
+	credits_append_entry(acct, "grant", amount, false, lot_id, 0,
+						 reference, reference_null, reason, reason_null);
+	if (has_expiry &&
+		(!acct->has_next_expiry || expires_at < acct->next_expiry))
+	{
+		acct->has_next_expiry = true;
+		acct->next_expiry = expires_at;
+	}
+	return lot_id;
+}
+
+/*
+ * Take amount from the account's open lots, soonest-expiring first (never-
+ * expiring last), then oldest grant, then lot id, writing one entry of kind
+ * with an allocation per lot.  The caller holds the lock, has recorded due
+ * expirations (so every open lot is unexpired) and has checked that the
+ * balance covers amount.  Returns the entry id.
+ */
+int64
+credits_take_from_lots(AccountState *acct, const char *kind,
+					   CreditAmount amount, int64 related_id,
+					   Datum reference, bool reference_null,
+					   Datum reason, bool reason_null)
+{
+	int64		entry_id;
+	CreditAmount left = amount;
+
+	entry_id = credits_append_entry(acct, kind, amount, true, 0, related_id,
+									reference, reference_null,
+									reason, reason_null);
+	while (left > 0)
+	{
+		Datum		values[3];
+		LotShare   *lots;
+		int			n;
+		int			i;
+
+		values[0] = acct->account;
+		values[1] = acct->credit_type;
+		credits_exec(PLAN_LOTS_SPEND_ORDER, values, NULL, false, 0);
+		lots = credits_fetch_shares(&n);
+		if (n == 0)
+			elog(ERROR, "credits: account balance is not covered by its lots");
+		for (i = 0; i < n && left > 0; i++)
+		{
+			CreditAmount take = Min(left, lots[i].amount);
+
+			values[0] = acct->account;
+			values[1] = Int64GetDatum(lots[i].lot_id);
+			values[2] = CreditAmountGetDatum(take);
+			credits_exec(PLAN_LOT_TAKE, values, NULL, false, 0);
+			credits_append_allocation(acct, entry_id, lots[i].lot_id, take);
+			left -= take;
+		}
+		pfree(lots);
+	}
+	return entry_id;
+}
+
+/* The CR001 error, naming available and required amounts. */
+void
+credits_insufficient(AccountState *acct, CreditAmount available,
+					 CreditAmount required)
+{
+	char	   *acc = TextDatumGetCString(acct->account);
+	char	   *typ = TextDatumGetCString(acct->credit_type);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_CREDITS_INSUFFICIENT),
+			 errmsg("insufficient credits: %s available, %s required",
+					credit_amount_format(available),
+					credit_amount_format(required)),
+			 errdetail("Account \"%s\" has %s %s available and %s is required.",
+					   acc, credit_amount_format(available), typ,
+					   credit_amount_format(required))));
+}

@@ -1,0 +1,81 @@
+-- Expiry: balances never count expired credits, recorded or not; spends
+-- record due expirations first; credits_expire() records the rest once.
+CREATE EXTENSION credits;
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+
+-- Lots that expire in a moment (expiry must be in the future when granted).
+SELECT credits_grant('e-1', 10, expires_at => clock_timestamp() + interval '1500 ms', reason => 'short') > 0;
+SELECT credits_grant('e-1', 20, expires_at => now() + interval '1 day', reason => 'day') > 0;
+SELECT credits_grant('e-1', 5, reason => 'forever') > 0;
+SELECT credits_grant('e-2', 7, expires_at => clock_timestamp() + interval '1500 ms') > 0;
+SELECT credits_grant('e-3', 8, expires_at => clock_timestamp() + interval '1500 ms') > 0;
+SELECT now() AS before_expiry \gset
+SELECT credits_balance('e-1') AS e1, credits_balance('e-2') AS e2, credits_balance('e-3') AS e3;
+-- Projected balances: at a future instant, lots expired by then are gone.
+SELECT credits_balance('e-1', at => now() + interval '2 days') AS e1_in_2_days;
+SELECT pg_sleep(1.6);
+SELECT now() AS after_expiry \gset
+
+-- Nothing recorded yet, but the balance already leaves the expired lot out.
+SELECT count(*) AS expire_entries FROM credits.entry WHERE kind = 'expire';
+SELECT credits_balance('e-1') AS e1, credits_balance('e-2') AS e2, credits_balance('e-3') AS e3;
+-- ... and so does the balance as it was a moment ago, from history.
+SELECT credits_balance('e-1', at => :'before_expiry') AS e1_before,
+	   credits_balance('e-1', at => :'after_expiry') AS e1_after;
+
+-- A spend records the due expiration first, then spends from what is left:
+-- so 25 of the 25 remaining credits can be spent, not 35.
+\set VERBOSITY sqlstate
+SELECT credits_spend('e-1', 26);
+\set VERBOSITY default
+SELECT credits_spend('e-1', 26);
+SELECT credits_spend('e-1', 21, 'order-1') > 0 AS spent;
+SELECT kind, direction, amount, running_balance, reference, reason FROM credits_history('e-1');
+
+-- credits_expire() records the other due lots, once.
+\set VERBOSITY sqlstate
+SELECT credits_expire(now() + interval '1 hour');
+SELECT credits_expire(NULL);
+\set VERBOSITY default
+SELECT credits_expire() AS expired_lots;
+SELECT credits_expire() AS expired_again;
+SELECT account, kind, amount, running_balance FROM credits.entry
+WHERE kind = 'expire' ORDER BY account;
+SELECT credits_balance('e-2') AS e2, credits_balance('e-3') AS e3;
+SELECT lot_id IS NOT NULL AS has_lot, remaining, is_open FROM credits.lot
+WHERE account IN ('e-2', 'e-3');
+-- The balance in the past still answers from history, before and after.
+SELECT credits_balance('e-2', at => :'before_expiry') AS e2_before,
+	   credits_balance('e-2', at => :'after_expiry') AS e2_after;
+
+-- as_of in the past expires only lots due by then.
+SELECT clock_timestamp() + interval '1 s' AS first_due, clock_timestamp() + interval '2 s' AS between_them,
+	   clock_timestamp() + interval '3 s' AS second_due \gset
+SELECT credits_grant('e-4', 4, expires_at => :'first_due') > 0;
+SELECT credits_grant('e-4', 6, expires_at => :'second_due') > 0;
+SELECT pg_sleep(3.1);
+SELECT credits_expire(:'between_them') AS expired_by_then;
+SELECT credits_balance('e-4');
+SELECT credits_expire() AS expired_now;
+SELECT kind, amount, running_balance FROM credits_history('e-4');
+
+-- Balances before the account existed are 0; unknown accounts have 0.
+SELECT credits_balance('e-4', at => '2000-01-01');
+SELECT credits_balance('nobody');
+\set VERBOSITY sqlstate
+SELECT credits_balance('e-4', 'NOPE');
+\set VERBOSITY default
+
+-- Historical balances follow the history step by step.
+SELECT credits_grant('h-1', 100) > 0;
+SELECT now() AS t1 \gset
+SELECT credits_spend('h-1', 30) > 0;
+SELECT now() AS t2 \gset
+SELECT credits_grant('h-1', 5) > 0;
+SELECT now() AS t3 \gset
+SELECT credits_balance('h-1', at => :'t1') AS at_t1, credits_balance('h-1', at => :'t2') AS at_t2,
+	   credits_balance('h-1', at => :'t3') AS at_t3, credits_balance('h-1') AS now;
+
+SELECT * FROM credits_verify();
+DROP EXTENSION credits;

@@ -1,0 +1,97 @@
+-- credits_grant: lots, grant entries, bad inputs, idempotency
+CREATE EXTENSION credits;
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+
+-- A ledger fingerprint: any change to any table shows up here.
+CREATE FUNCTION ledger_fingerprint() RETURNS text LANGUAGE sql AS $$
+	SELECT md5(concat_ws('|',
+		(SELECT string_agg(format('%s', a), ',' ORDER BY a.account, a.credit_type) FROM credits.account a),
+		(SELECT string_agg(format('%s', l), ',' ORDER BY l.account, l.lot_id) FROM credits.lot l),
+		(SELECT string_agg(format('%s', e), ',' ORDER BY e.account, e.credit_type, e.seq) FROM credits.entry e),
+		(SELECT string_agg(format('%s', x), ',' ORDER BY x.account, x.entry_id, x.lot_id) FROM credits.allocation x),
+		(SELECT string_agg(format('%s', i), ',' ORDER BY i.account, i.idempotency_key) FROM credits.idempotency i)))
+$$;
+
+-- Normal grants return the new lot id and add a grant entry.
+SELECT credits_grant('acme', 25, reason => 'Welcome credit') > 0 AS granted;
+SELECT credits_grant(account => 'acme', amount => 500, expires_at => now() + interval '1 year',
+					 reason => 'Package: 500 credits', reference => 'INV-1001') > 0 AS granted;
+SELECT credits_balance('acme');
+SELECT kind, direction, amount, running_balance, reference, reason
+FROM credits_history('acme');
+SELECT amount, remaining, is_open, expires_at IS NOT NULL AS expires, source, reason, reference
+FROM credits.lot WHERE account = 'acme' ORDER BY lot_id;
+
+-- Lot ids are distinct and increasing.
+SELECT credits_grant('acme', 1) < credits_grant('acme', 1) AS increasing;
+
+-- Account keys are data: quotes, spaces, unicode, long keys.
+SELECT credits_grant($$o'brien "quoted"; DROP TABLE x;--$$, 7) > 0 AS granted;
+SELECT credits_balance($$o'brien "quoted"; DROP TABLE x;--$$);
+SELECT credits_grant('klient-ŽŪ ☃', 3) > 0 AS granted;
+SELECT credits_balance('klient-ŽŪ ☃');
+SELECT credits_grant(repeat('k', 5000), 2) > 0 AS granted;
+SELECT credits_balance(repeat('k', 5000));
+
+-- Fractional credit types.
+SELECT credits_define_type('HRS', 'Hours', 2);
+SELECT credits_grant('acme', '1.25', credit_type => 'HRS') > 0 AS granted;
+SELECT credits_balance('acme', 'HRS');
+
+-- Bad inputs: each fails with its SQLSTATE and leaves the ledger unchanged.
+SELECT ledger_fingerprint() AS before \gset
+\set VERBOSITY sqlstate
+SELECT credits_grant(NULL, 5);
+SELECT credits_grant('acme', NULL);
+SELECT credits_grant('acme', 5, credit_type => NULL);
+SELECT credits_grant('acme', 0);
+SELECT credits_grant('acme', -5);
+SELECT credits_grant('', 5);
+SELECT credits_grant('acme', '1.5');
+SELECT credits_grant('acme', '1.255', credit_type => 'HRS');
+SELECT credits_grant('acme', 5, credit_type => 'NOPE');
+SELECT credits_grant('acme', 5, expires_at => now() - interval '1 day');
+SELECT credits_grant('acme', 5, expires_at => now());
+SELECT credits_grant('acme', 'abc');
+SELECT credits_grant('acme', 9223372036854);
+SELECT credits_grant('acme', '9223372036855');
+\set VERBOSITY default
+SELECT credits_grant('acme', 0);
+SELECT credits_grant('acme', '1.5');
+SELECT credits_grant('acme', 5, credit_type => 'NOPE');
+SELECT credits_grant('acme', 5, expires_at => '2001-01-01');
+SELECT credits_grant(NULL, 5);
+SELECT ledger_fingerprint() = :'before' AS unchanged;
+
+-- Overflow of an account's balance is refused, not wrapped.
+SELECT credits_grant('whale', 9000000000000) > 0 AS granted;
+\set VERBOSITY sqlstate
+SELECT credits_grant('whale', 300000000000);
+\set VERBOSITY default
+SELECT credits_balance('whale');
+
+-- Idempotency: same key and arguments returns the first lot; nothing new.
+SELECT credits_grant('idem', 10, idempotency_key => 'g-1') AS first_lot \gset
+SELECT credits_grant('idem', 10, idempotency_key => 'g-1') = :first_lot AS same_lot;
+SELECT count(*) AS lots, sum(amount) AS total FROM credits.lot WHERE account = 'idem';
+-- ... different arguments: CR003.
+\set VERBOSITY sqlstate
+SELECT credits_grant('idem', 11, idempotency_key => 'g-1');
+SELECT credits_grant('idem', 10, reason => 'other', idempotency_key => 'g-1');
+SELECT credits_spend('idem', 10, idempotency_key => 'g-1');
+\set VERBOSITY default
+SELECT credits_grant('idem', 11, idempotency_key => 'g-1');
+-- ... the same key on another account is another key.
+SELECT credits_grant('idem-2', 11, idempotency_key => 'g-1') <> :first_lot AS other_account;
+SELECT credits_balance('idem'), credits_balance('idem-2');
+
+-- A grant rolled back with the application's transaction leaves nothing.
+SELECT ledger_fingerprint() AS before \gset
+BEGIN;
+SELECT credits_grant('rollback', 10) > 0 AS granted;
+ROLLBACK;
+SELECT ledger_fingerprint() = :'before' AS unchanged;
+
+SELECT * FROM credits_verify();
+DROP EXTENSION credits;
