@@ -10,7 +10,6 @@
 #include "common/int.h"
 #include "fmgr.h"
 #include "libpq/pqformat.h"
-#include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/numeric.h"
 #include "utils/sortsupport.h"

@@ -21,36 +21,23 @@
 #define ERRCODE_CREDITS_INVALID_STATE	MAKE_SQLSTATE('C','R','0','0','5')
 
 /*
- * Every SQL statement the C code runs is listed here and prepared once per
- * backend (SPI_keepplan).  The texts live in plans.c.
+ * A statement the C code runs, declared static next to its use and prepared
+ * once per backend (SPI_keepplan) on first use.  argtypes spells one letter
+ * per parameter: t text, a credit_amount, T timestamptz, i int8, I int4,
+ * b bool, n numeric, j jsonb, A int8[], M credit_amount[].
  */
-typedef enum PlanId
+typedef struct CreditsStmt
 {
-	PLAN_TYPE_INFO,
-	PLAN_ENABLED,
-	PLAN_ACCOUNT_CREATE,
-	PLAN_ACCOUNT_LOCK,
-	PLAN_ACCOUNT_UPDATE,
-	PLAN_ENTRY_INSERT,
-	PLAN_ALLOC_INSERT,
-	PLAN_LOT_INSERT,
-	PLAN_LOT_TAKE,
-	PLAN_LOT_CLOSE,
-	PLAN_LOTS_DUE,
-	PLAN_LOTS_SPEND_ORDER,
-	PLAN_NEXT_EXPIRY,
-	PLAN_IDEM_GET,
-	PLAN_IDEM_PUT,
-	PLAN_ACCOUNTS_DUE,
-	PLAN_BALANCE_NOW,
-	PLAN_BALANCE_PAST,
-	PLAN_COUNT
-} PlanId;
+	const char *argtypes;
+	const char *sql;
+	SPIPlanPtr	plan;
+	uint32		generation;
+} CreditsStmt;
 
 /* plans.c */
 extern void credits_plans_init(void);
-extern int	credits_exec(PlanId id, Datum *values, const char *nulls,
-						 bool read_only, long tcount);
+extern int	credits_run(CreditsStmt *stmt, Datum *values, const char *nulls,
+						bool read_only, long tcount);
 extern Oid	credits_amount_typid(void);
 
 /* Column helpers for SPI_tuptable rows (1-based column numbers). */
@@ -111,7 +98,8 @@ extern int64 credits_add_lot(AccountState *acct, CreditAmount amount,
 							 bool has_expiry, TimestampTz expires_at,
 							 Datum reason, bool reason_null,
 							 Datum reference, bool reference_null,
-							 const char *source);
+							 const char *source, Datum cost,
+							 Datum cost_currency);
 extern int64 credits_take_from_lots(AccountState *acct, const char *kind,
 									CreditAmount amount, int64 related_id,
 									Datum reference, bool reference_null,

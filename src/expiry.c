@@ -13,6 +13,31 @@
 
 #include "credits.h"
 
+static CreditsStmt stmt_accounts_due = {"T",
+		"SELECT DISTINCT account COLLATE \"C\", credit_type COLLATE \"C\" "
+		"FROM credits.lot WHERE is_open AND expires_at <= $1 ORDER BY 1, 2"};
+
+static CreditsStmt stmt_balance_now = {"ttT",
+		"SELECT CASE WHEN a.next_expiry IS NULL OR a.next_expiry > $3 "
+		"THEN a.balance ELSE a.balance - coalesce((SELECT sum(l.remaining) "
+		"FROM credits.lot l WHERE l.account = $1 AND l.credit_type = $2 "
+		"AND l.is_open AND l.expires_at <= $3), 0) END "
+		"FROM credits.account a WHERE a.account = $1 AND a.credit_type = $2"};
+
+static CreditsStmt stmt_balance_past = {"ttT",
+		"WITH last AS (SELECT seq, running_balance FROM credits.entry "
+		"  WHERE account = $1 AND credit_type = $2 AND at <= $3 "
+		"  ORDER BY seq DESC LIMIT 1) "
+		"SELECT last.running_balance "
+		" - coalesce((SELECT sum(e.amount) FROM credits.entry e "
+		"    JOIN credits.lot l ON l.account = e.account AND l.lot_id = e.lot_id "
+		"    WHERE e.account = $1 AND e.credit_type = $2 AND e.seq > last.seq "
+		"    AND e.kind = 'expire' AND l.expires_at <= $3), 0) "
+		" - coalesce((SELECT sum(l.remaining) FROM credits.lot l "
+		"    WHERE l.account = $1 AND l.credit_type = $2 AND l.is_open "
+		"    AND l.expires_at <= $3), 0) "
+		"FROM last"};
+
 PG_FUNCTION_INFO_V1(credits_expire);
 PG_FUNCTION_INFO_V1(credits_balance);
 
@@ -51,7 +76,7 @@ credits_expire(PG_FUNCTION_ARGS)
 		Datum		values[1];
 
 		values[0] = TimestampTzGetDatum(as_of);
-		credits_exec(PLAN_ACCOUNTS_DUE, values, NULL, false, 0);
+		credits_run(&stmt_accounts_due, values, NULL, false, 0);
 	}
 	n = SPI_processed;
 	due = palloc(sizeof(DueAccount) * (n + 1));
@@ -102,9 +127,9 @@ credits_balance(PG_FUNCTION_ARGS)
 	SPI_connect();
 	credits_type_info(values[1], &info);
 	if (at >= GetCurrentTransactionStartTimestamp())
-		credits_exec(PLAN_BALANCE_NOW, values, NULL, true, 1);
+		credits_run(&stmt_balance_now, values, NULL, true, 1);
 	else
-		credits_exec(PLAN_BALANCE_PAST, values, NULL, true, 1);
+		credits_run(&stmt_balance_past, values, NULL, true, 1);
 	if (SPI_processed > 0)
 		balance = credits_col_amount(0, 1);
 	SPI_finish();

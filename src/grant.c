@@ -73,7 +73,8 @@ credits_grant(PG_FUNCTION_ARGS)
 	credits_record_due_now(&acct);
 	lot_id = credits_add_lot(&acct, amount, has_expiry, expires_at,
 							 PG_GETARG_DATUM(4), reason_null,
-							 PG_GETARG_DATUM(5), reference_null, "grant");
+							 PG_GETARG_DATUM(5), reference_null, "grant",
+							 (Datum) 0, (Datum) 0);
 	credits_save_account(&acct);
 	if (has_key)
 		credits_idem_store(account, PG_GETARG_DATUM(6), "grant", request.data,

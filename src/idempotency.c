@@ -11,6 +11,15 @@
 
 #include "credits.h"
 
+static CreditsStmt stmt_idem_get = {"tt",
+		"SELECT request, result FROM credits.idempotency "
+		"WHERE account = $1 AND idempotency_key = $2"};
+
+static CreditsStmt stmt_idem_put = {"tttti",
+		"INSERT INTO credits.idempotency (account, idempotency_key, operation, "
+		"request, result) VALUES ($1, $2, $3, $4, $5) "
+		"ON CONFLICT DO NOTHING"};
+
 /*
  * Append one argument to a canonical request text.  Fields are length-
  * prefixed so that no two different argument lists give the same text.
@@ -48,7 +57,7 @@ credits_idem_lookup(Datum account, Datum key, const char *request,
 
 	values[0] = account;
 	values[1] = key;
-	credits_exec(PLAN_IDEM_GET, values, NULL, false, 1);
+	credits_run(&stmt_idem_get, values, NULL, false, 1);
 	if (SPI_processed == 0)
 		return false;
 	stored = TextDatumGetCString(credits_col(0, 1, &isnull));
@@ -75,7 +84,7 @@ credits_idem_store(Datum account, Datum key, const char *operation,
 	values[2] = CStringGetTextDatum(operation);
 	values[3] = CStringGetTextDatum(request);
 	values[4] = Int64GetDatum(result);
-	credits_exec(PLAN_IDEM_PUT, values, NULL, false, 0);
+	credits_run(&stmt_idem_put, values, NULL, false, 0);
 	if (SPI_processed != 1)
 		credits_idem_conflict(key);
 }

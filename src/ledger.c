@@ -13,6 +13,62 @@
 
 #include "credits.h"
 
+static CreditsStmt stmt_type_info = {"t",
+		"SELECT scale, currency FROM credits.credit_type WHERE code = $1"};
+
+static CreditsStmt stmt_enabled = {"",
+		"SELECT value FROM credits.setting WHERE name = 'enabled'"};
+
+static CreditsStmt stmt_account_create = {"tt",
+		"INSERT INTO credits.account (account, credit_type) VALUES ($1, $2) "
+		"ON CONFLICT DO NOTHING"};
+
+static CreditsStmt stmt_account_lock = {"tt",
+		"SELECT balance, held, last_seq, next_expiry FROM credits.account "
+		"WHERE account = $1 AND credit_type = $2 FOR UPDATE"};
+
+static CreditsStmt stmt_account_update = {"ttaaiT",
+		"UPDATE credits.account SET balance = $3, held = $4, last_seq = $5, "
+		"next_expiry = $6 WHERE account = $1 AND credit_type = $2"};
+
+static CreditsStmt stmt_entry_insert = {"ttitaaiitt",
+		"INSERT INTO credits.entry (account, credit_type, seq, kind, amount, "
+		"running_balance, lot_id, related_id, reference, reason) "
+		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING entry_id"};
+
+static CreditsStmt stmt_alloc_insert = {"tiia",
+		"INSERT INTO credits.allocation (account, entry_id, lot_id, amount) "
+		"VALUES ($1, $2, $3, $4)"};
+
+static CreditsStmt stmt_lot_insert = {"ttaTtttnt",
+		"INSERT INTO credits.lot (account, credit_type, amount, remaining, "
+		"is_open, expires_at, reason, reference, source, cost, cost_currency) "
+		"VALUES ($1, $2, $3, $3, true, $4, $5, $6, $7, $8, $9) RETURNING lot_id"};
+
+static CreditsStmt stmt_lot_take = {"tia",
+		"UPDATE credits.lot SET remaining = remaining - $3, "
+		"is_open = remaining > $3 WHERE account = $1 AND lot_id = $2"};
+
+static CreditsStmt stmt_lot_close = {"ti",
+		"UPDATE credits.lot SET remaining = 0, is_open = false "
+		"WHERE account = $1 AND lot_id = $2"};
+
+static CreditsStmt stmt_lots_due = {"ttT",
+		"SELECT lot_id, remaining FROM credits.lot "
+		"WHERE account = $1 AND credit_type = $2 AND is_open "
+		"AND expires_at <= $3 "
+		"ORDER BY expires_at, granted_at, lot_id"};
+
+static CreditsStmt stmt_lots_spend_order = {"tt",
+		"SELECT lot_id, remaining FROM credits.lot "
+		"WHERE account = $1 AND credit_type = $2 AND is_open "
+		"ORDER BY expires_at, granted_at, lot_id LIMIT 16"};
+
+static CreditsStmt stmt_next_expiry = {"tt",
+		"SELECT expires_at FROM credits.lot "
+		"WHERE account = $1 AND credit_type = $2 AND is_open "
+		"AND expires_at IS NOT NULL ORDER BY expires_at LIMIT 1"};
+
 /*
  * Functions that change the ledger are not STRICT: a NULL where a value is
  * required must be an error, never a silent no-op.
@@ -45,7 +101,7 @@ credits_type_info(Datum credit_type, CreditTypeInfo *info)
 	Datum		values[1];
 
 	values[0] = credit_type;
-	credits_exec(PLAN_TYPE_INFO, values, NULL, false, 1);
+	credits_run(&stmt_type_info, values, NULL, false, 1);
 	memset(info, 0, sizeof(*info));
 	if (SPI_processed == 0)
 	{
@@ -115,7 +171,7 @@ credits_require_enabled(const char *action)
 	Datum		d;
 	char	   *value;
 
-	credits_exec(PLAN_ENABLED, NULL, NULL, false, 1);
+	credits_run(&stmt_enabled, NULL, NULL, false, 1);
 	if (SPI_processed == 0)
 		return;
 	d = credits_col(0, 1, &isnull);
@@ -150,8 +206,8 @@ credits_lock_account(AccountState *acct, Datum account, Datum credit_type,
 	acct->account = account;
 	acct->credit_type = credit_type;
 	if (create)
-		credits_exec(PLAN_ACCOUNT_CREATE, values, NULL, false, 0);
-	credits_exec(PLAN_ACCOUNT_LOCK, values, NULL, false, 1);
+		credits_run(&stmt_account_create, values, NULL, false, 0);
+	credits_run(&stmt_account_lock, values, NULL, false, 1);
 	if (SPI_processed == 0)
 		return;
 	acct->exists = true;
@@ -182,7 +238,7 @@ credits_save_account(AccountState *acct)
 	values[5] = TimestampTzGetDatum(acct->next_expiry);
 	if (!acct->has_next_expiry)
 		nulls[5] = 'n';
-	credits_exec(PLAN_ACCOUNT_UPDATE, values, nulls, false, 0);
+	credits_run(&stmt_account_update, values, nulls, false, 0);
 }
 
 /*
@@ -224,7 +280,7 @@ credits_append_entry(AccountState *acct, const char *kind,
 	values[9] = reason;
 	if (reason_null)
 		nulls[9] = 'n';
-	credits_exec(PLAN_ENTRY_INSERT, values, nulls, false, 0);
+	credits_run(&stmt_entry_insert, values, nulls, false, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "credits: entry was not written");
 	return DatumGetInt64(credits_col(0, 1, &isnull));
@@ -240,7 +296,7 @@ credits_append_allocation(AccountState *acct, int64 entry_id, int64 lot_id,
 	values[1] = Int64GetDatum(entry_id);
 	values[2] = Int64GetDatum(lot_id);
 	values[3] = CreditAmountGetDatum(amount);
-	credits_exec(PLAN_ALLOC_INSERT, values, NULL, false, 0);
+	credits_run(&stmt_alloc_insert, values, NULL, false, 0);
 }
 
 /* Recompute the earliest expiry among the account's open lots. */
@@ -251,7 +307,7 @@ credits_refresh_next_expiry(AccountState *acct)
 
 	values[0] = acct->account;
 	values[1] = acct->credit_type;
-	credits_exec(PLAN_NEXT_EXPIRY, values, NULL, false, 1);
+	credits_run(&stmt_next_expiry, values, NULL, false, 1);
 	if (SPI_processed == 0)
 	{
 		acct->has_next_expiry = false;
@@ -307,7 +363,7 @@ credits_record_due(AccountState *acct, TimestampTz as_of)
 	values[0] = acct->account;
 	values[1] = acct->credit_type;
 	values[2] = TimestampTzGetDatum(as_of);
-	credits_exec(PLAN_LOTS_DUE, values, NULL, false, 0);
+	credits_run(&stmt_lots_due, values, NULL, false, 0);
 	due = credits_fetch_shares(&n);
 	for (i = 0; i < n; i++)
 	{
@@ -315,7 +371,7 @@ credits_record_due(AccountState *acct, TimestampTz as_of)
 
 		cv[0] = acct->account;
 		cv[1] = Int64GetDatum(due[i].lot_id);
-		credits_exec(PLAN_LOT_CLOSE, cv, NULL, false, 0);
+		credits_run(&stmt_lot_close, cv, NULL, false, 0);
 		credits_append_entry(acct, "expire", due[i].amount, true,
 							 due[i].lot_id, 0,
 							 (Datum) 0, true, (Datum) 0, true);
@@ -341,17 +397,19 @@ credits_record_due_now(AccountState *acct)
 
 /*
  * Add a lot and its grant entry.  The caller holds the account lock and has
- * recorded due expirations; expires_at, when given, is in the future.
+ * recorded due expirations; expires_at, when given, is in the future.  cost
+ * (numeric) and cost_currency (text) record what the client paid for the
+ * lot, its cost basis; (Datum) 0 for free credits.
  */
 int64
 credits_add_lot(AccountState *acct, CreditAmount amount,
 				bool has_expiry, TimestampTz expires_at,
 				Datum reason, bool reason_null,
 				Datum reference, bool reference_null,
-				const char *source)
+				const char *source, Datum cost, Datum cost_currency)
 {
-	Datum		values[7];
-	char		nulls[7];
+	Datum		values[9];
+	char		nulls[9];
 	bool		isnull;
 	int64		lot_id;
 
@@ -369,7 +427,13 @@ credits_add_lot(AccountState *acct, CreditAmount amount,
 	if (reference_null)
 		nulls[5] = 'n';
 	values[6] = CStringGetTextDatum(source);
-	credits_exec(PLAN_LOT_INSERT, values, nulls, false, 0);
+	values[7] = cost;
+	if (cost == (Datum) 0)
+		nulls[7] = 'n';
+	values[8] = cost_currency;
+	if (cost_currency == (Datum) 0)
+		nulls[8] = 'n';
+	credits_run(&stmt_lot_insert, values, nulls, false, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "credits: lot was not written");
 	lot_id = DatumGetInt64(credits_col(0, 1, &isnull));
@@ -413,7 +477,7 @@ credits_take_from_lots(AccountState *acct, const char *kind,
 
 		values[0] = acct->account;
 		values[1] = acct->credit_type;
-		credits_exec(PLAN_LOTS_SPEND_ORDER, values, NULL, false, 0);
+		credits_run(&stmt_lots_spend_order, values, NULL, false, 0);
 		lots = credits_fetch_shares(&n);
 		if (n == 0)
 			elog(ERROR, "credits: account balance is not covered by its lots");
@@ -424,7 +488,7 @@ credits_take_from_lots(AccountState *acct, const char *kind,
 			values[0] = acct->account;
 			values[1] = Int64GetDatum(lots[i].lot_id);
 			values[2] = CreditAmountGetDatum(take);
-			credits_exec(PLAN_LOT_TAKE, values, NULL, false, 0);
+			credits_run(&stmt_lot_take, values, NULL, false, 0);
 			credits_append_allocation(acct, entry_id, lots[i].lot_id, take);
 			left -= take;
 		}

@@ -275,27 +275,28 @@ SELECT o.oprname, o.oprleft::regtype, o.oprright::regtype,
 FROM pg_operator o
 	LEFT JOIN pg_operator c ON c.oid = o.oprcom
 	LEFT JOIN pg_operator n ON n.oid = o.oprnegate
-WHERE 'credit_amount'::regtype IN (o.oprleft, o.oprright)
+WHERE o.oprcode::text LIKE '%credit\_amount%'
 ORDER BY o.oprname, o.oprleft::regtype::text, o.oprright::regtype::text;
 
--- every function and operator involving the type carries a comment
-SELECT p.oid::regprocedure AS undocumented_function
+-- every function, aggregate and operator of the type carries a comment
+SELECT count(*) AS functions,
+	count(*) FILTER (WHERE obj_description(p.oid, 'pg_proc') IS NULL) AS undocumented
 FROM pg_proc p
-WHERE (p.prorettype = 'credit_amount'::regtype
-	OR 'credit_amount'::regtype = ANY (p.proargtypes)
-	OR p.proname LIKE 'credit_amount%')
-	AND obj_description(p.oid, 'pg_proc') IS NULL;
-SELECT o.oid::regoperator AS undocumented_operator
+WHERE p.proname LIKE 'credit\_amount\_%'
+	OR p.proname IN ('int4_mul_credit_amount', 'int8_mul_credit_amount')
+	OR (p.proname IN ('sum', 'min', 'max')
+		AND p.proargtypes[0] = 'credit_amount'::regtype);
+SELECT count(*) AS operators,
+	count(*) FILTER (WHERE obj_description(o.oid, 'pg_operator') IS NULL) AS undocumented
 FROM pg_operator o
-WHERE 'credit_amount'::regtype IN (o.oprleft, o.oprright)
-	AND obj_description(o.oid, 'pg_operator') IS NULL;
+WHERE o.oprcode::text LIKE '%credit\_amount%';
 SELECT obj_description('credit_amount'::regtype, 'pg_type') IS NOT NULL AS type_documented;
 -- same physical layout as int8
 SELECT typlen, typbyval, typalign, typstorage, typcategory
 FROM pg_type WHERE oid = 'credit_amount'::regtype;
 SELECT castsource::regtype, casttarget::regtype, castcontext
 FROM pg_cast
-WHERE 'credit_amount'::regtype IN (castsource, casttarget)
+WHERE castfunc::regproc::text LIKE 'credit\_amount%'
 ORDER BY 1::text, 2::text;
 
 --
@@ -443,6 +444,8 @@ SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
+-- the workers, not the leader, scan the table: their states are serialised
+SET parallel_leader_participation = off;
 EXPLAIN (COSTS OFF) SELECT sum(a), min(a), max(a) FROM amount_par;
 SELECT sum(a), min(a), max(a) FROM amount_par;
 SELECT sum(a)::numeric = (SELECT sum(a::numeric) FROM amount_par) AS sum_ok,
@@ -461,6 +464,7 @@ RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
+RESET parallel_leader_participation;
 DROP TABLE amount_par;
 
 DROP EXTENSION credits;
