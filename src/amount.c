@@ -367,6 +367,21 @@ credit_amount_from_int8(PG_FUNCTION_ARGS)
 	PG_RETURN_CREDIT_AMOUNT(result);
 }
 
+static int
+compare_numeric(Numeric a, Numeric b)
+{
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp,
+											 NumericGetDatum(a),
+											 NumericGetDatum(b)));
+}
+
+static char *
+numeric_text(Numeric num)
+{
+	return DatumGetCString(DirectFunctionCall1(numeric_out,
+											   NumericGetDatum(num)));
+}
+
 /*
  * The conversion is exact or fails: the value is scaled to millionths in
  * numeric arithmetic, which is exact, and anything left after the point
@@ -377,8 +392,8 @@ credit_amount_from_numeric(PG_FUNCTION_ARGS)
 {
 	Numeric		num = PG_GETARG_NUMERIC(0);
 	Numeric		scaled;
-	Datum		truncated;
-	bool		have_error = false;
+	Numeric		truncated;
+	bool		out_of_range = false;
 
 	if (numeric_is_nan(num))
 		ereport(ERROR,
@@ -390,40 +405,30 @@ credit_amount_from_numeric(PG_FUNCTION_ARGS)
 				 errmsg("cannot convert infinity to %s", "credit_amount")));
 
 	scaled = numeric_mul_opt_error(num, int64_to_numeric(CREDIT_AMOUNT_SCALE),
-								   &have_error);
-	if (!have_error)
+								   &out_of_range);
+	if (!out_of_range)
 	{
-		truncated = DirectFunctionCall2(numeric_trunc,
-										NumericGetDatum(scaled),
-										Int32GetDatum(0));
-		if (DatumGetInt32(DirectFunctionCall2(numeric_cmp,
-											  NumericGetDatum(scaled),
-											  truncated)) != 0)
+		truncated = DatumGetNumeric(DirectFunctionCall2(numeric_trunc,
+														NumericGetDatum(scaled),
+														Int32GetDatum(0)));
+		if (compare_numeric(scaled, truncated) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("numeric value %s has too many decimal places for type %s",
-							DatumGetCString(DirectFunctionCall1(numeric_out,
-																NumericGetDatum(num))),
-							"credit_amount"),
+							numeric_text(num), "credit_amount"),
 					 errdetail("A credit_amount has at most %d decimal places.",
 							   CREDIT_AMOUNT_DECIMALS)));
 
-		/* range-check here so that numeric_int8's "bigint" error never shows */
-		have_error =
-			DatumGetInt32(DirectFunctionCall2(numeric_cmp,
-											  NumericGetDatum(scaled),
-											  NumericGetDatum(int64_to_numeric(PG_INT64_MIN)))) < 0 ||
-			DatumGetInt32(DirectFunctionCall2(numeric_cmp,
-											  NumericGetDatum(scaled),
-											  NumericGetDatum(int64_to_numeric(PG_INT64_MAX)))) > 0;
+		/* checked here so that numeric_int8's "bigint" error never shows */
+		out_of_range =
+			compare_numeric(scaled, int64_to_numeric(PG_INT64_MIN)) < 0 ||
+			compare_numeric(scaled, int64_to_numeric(PG_INT64_MAX)) > 0;
 	}
-	if (have_error)
+	if (out_of_range)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("numeric value %s is out of range for type %s",
-						DatumGetCString(DirectFunctionCall1(numeric_out,
-															NumericGetDatum(num))),
-						"credit_amount")));
+						numeric_text(num), "credit_amount")));
 
 	PG_RETURN_DATUM(DirectFunctionCall1(numeric_int8, NumericGetDatum(scaled)));
 }

@@ -7,6 +7,8 @@ RETURNS TABLE(check_name text, account text, detail text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
+DECLARE
+	f record;
 BEGIN
 	-- The account's balance is the sum of its lots' remainders.
 	RETURN QUERY
@@ -144,6 +146,18 @@ BEGIN
 	JOIN credits.lot l ON l.account = a.account AND l.credit_type = a.credit_type
 	WHERE l.is_open AND l.expires_at IS NOT NULL
 	  AND (a.next_expiry IS NULL OR a.next_expiry > l.expires_at);
+
+	-- Checks of later features live beside them, as functions
+	-- credits.verify_<area>() returning the same columns.
+	FOR f IN
+		SELECT p.oid::regprocedure AS fn
+		FROM pg_proc p
+		WHERE p.pronamespace = 'credits'::regnamespace
+		  AND p.proname LIKE 'verify\_%' AND p.pronargs = 0
+		ORDER BY p.proname
+	LOOP
+		RETURN QUERY EXECUTE format('SELECT * FROM %s', f.fn);
+	END LOOP;
 END
 $$;
 COMMENT ON FUNCTION credits_verify() IS
