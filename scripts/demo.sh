@@ -2,6 +2,7 @@
 # scripts/demo.sh: quick start; builds and installs credits, then plays scripts/demo.sql on a throwaway cluster.
 # Usage: bash scripts/demo.sh   (KEEP_CLUSTER=1 leaves the cluster running afterwards to explore it)
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 credits_setup

@@ -29,23 +29,29 @@ SELECT credits_spend(account => 'acme', amount => 120, reference => 'ORD-2002') 
 \echo '   -> ORD-2002 recorded as ledger entry' :entry
 
 \echo '4. Acme tries to spend 1000 credits on order ORD-2003.'
--- The spend raises SQLSTATE CR001; catch it and keep the message for display.
+-- The spend raises SQLSTATE CR001: catch it and keep its message for display.
 DO $$
 DECLARE
     detail text;
 BEGIN
     PERFORM credits_spend(account => 'acme', amount => 1000, reference => 'ORD-2003');
     PERFORM set_config('demo.outcome', 'Order ORD-2003 accepted (unexpected!)', false);
+    PERFORM set_config('demo.detail', '', false);
 EXCEPTION WHEN SQLSTATE 'CR001' THEN
     GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
     PERFORM set_config('demo.outcome',
-                       format('Order ORD-2003 refused: %s (SQLSTATE CR001). %s',
-                              SQLERRM, detail),
+                       format('Order ORD-2003 refused: %s (SQLSTATE CR001)', SQLERRM),
                        false);
+    PERFORM set_config('demo.detail', coalesce(detail, ''), false);
 END
 $$;
-SELECT current_setting('demo.outcome') AS outcome \gset
+SELECT current_setting('demo.outcome')      AS outcome,
+       current_setting('demo.detail')       AS detail,
+       current_setting('demo.detail') <> '' AS has_detail \gset
 \echo '   ->' :outcome
+\if :has_detail
+\echo '     ' :detail
+\endif
 \echo '   Nothing was spent: a refused spend leaves the ledger unchanged.'
 
 \echo
@@ -60,12 +66,5 @@ SELECT to_char(h.at, 'YYYY-MM-DD HH24:MI')                          AS date,
 FROM credits_history('acme') AS h
 ORDER BY h.entry_id;
 
-\echo '6. Credits acme has left, and when they expire:'
-SELECT e.lot_id                              AS "lot id",
-       lpad(e.remaining::text, 9)            AS remaining,
-       to_char(e.expires_at, 'YYYY-MM-DD')   AS "expires on"
-FROM credits_expiring(within => interval '400 days', account => 'acme') AS e
-ORDER BY e.expires_at;
-
-\echo '7. Available balance:'
+\echo '6. Available balance:'
 SELECT credits_balance('acme') AS "acme's available credits";

@@ -2,6 +2,7 @@
 # scripts/devdb.sh: a persistent dev cluster in /tmp/credits-dev (port 54400), same settings as the test clusters.
 # Usage: scripts/devdb.sh start|stop|status|env; then eval "$(scripts/devdb.sh env)" (scripts/test.sh then reuses it).
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DEV_DIR=/tmp/credits-dev

@@ -1,5 +1,6 @@
 # scripts/lib.sh: shared shell helpers for the credits extension (source it, don't run it).
 # Installs prerequisites, builds and installs the extension, and runs throwaway PostgreSQL 15 clusters.
+# shellcheck shell=bash
 #
 # Every function reports failure through its return status instead of relying
 # on `set -e` (which bash ignores inside functions called from `if`/`||`), so
@@ -177,6 +178,7 @@ _credits_stop_cluster() {
 # export PGHOST PGPORT PGUSER PGDATABASE CREDITS_PGDATA CREDITS_TMP.  An exit
 # or interrupt trap stops it and removes its directory (KEEP_CLUSTER=1 keeps
 # it running).  Arguments are extra server settings ("name=value" or "-c name=value").
+# shellcheck disable=SC2120 # the settings arguments are optional
 cluster_start() {
 	local port
 	CREDITS_TMP=$(mktemp -d /tmp/credits-pg.XXXXXX) || return 1
@@ -216,10 +218,12 @@ cluster_stop() {
 	fi
 	if [[ -n ${CREDITS_PGDATA-} ]]; then
 		if [[ ${KEEP_CLUSTER-} == 1 ]]; then
+			local as=''
+			((EUID == 0)) && as='runuser -u postgres -- '
 			credits_log "KEEP_CLUSTER=1: cluster left running in $CREDITS_TMP"
 			credits_log "  connect: psql -h $PGHOST -p $PGPORT -U postgres"
-			credits_log "  stop:    $(((EUID == 0)) && echo 'runuser -u postgres -- ')$PGBIN/pg_ctl -D $CREDITS_PGDATA stop && rm -rf $CREDITS_TMP"
-			CREDITS_PGDATA= CREDITS_TMP=
+			credits_log "  stop:    $as$PGBIN/pg_ctl -D $CREDITS_PGDATA stop && rm -rf $CREDITS_TMP"
+			CREDITS_PGDATA='' CREDITS_TMP=''
 			return "$rc"
 		fi
 		_credits_stop_cluster "$CREDITS_TMP" immediate ||
@@ -228,7 +232,7 @@ cluster_stop() {
 	if [[ -n ${CREDITS_TMP-} && $CREDITS_TMP == /tmp/credits-pg.* ]]; then
 		rm -rf "$CREDITS_TMP"
 	fi
-	CREDITS_PGDATA= CREDITS_TMP=
+	CREDITS_PGDATA='' CREDITS_TMP=''
 	return "$rc"
 }
 

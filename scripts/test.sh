@@ -2,6 +2,7 @@
 # scripts/test.sh: the whole test suite (pg_regress, pgTAP, multi-session tests) on a throwaway cluster.
 # Usage: scripts/test.sh [all|regress|tap|concurrency]; TESTS="spend grant" limits pg_regress; ends with "N passed, N failed".
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 part=${1:-all}
@@ -40,16 +41,18 @@ server_log_tail() {
 #    "test amount                        ... ok           12 ms"
 #    "test spend                         ... FAILED       30 ms"
 run_regress() {
-	local out=$CREDITS_TMP/regress.out rc=0 p f tests
+	local out=$CREDITS_TMP/regress.out rc=0 p f tests only=''
 	local -a args=(installcheck PG_CONFIG="$PG_CONFIG")
 	tests=(test/sql/*.sql)
 	if [[ -n ${TESTS-} ]]; then
-		args+=("REGRESS=$TESTS")
+		# Same (sorted) order as the Makefile's REGRESS: later tests may rely on earlier ones.
+		only=$(tr -s ' \t' '\n' <<<"$TESTS" | sed '/^$/d' | sort -u | paste -sd ' ')
+		args+=("REGRESS=$only")
 	elif ((${#tests[@]} == 0)); then
 		heading "pg_regress: no tests in test/sql, skipped"
 		return 0
 	fi
-	heading "pg_regress${TESTS:+ ($TESTS)}"
+	heading "pg_regress${only:+ ($only)}"
 	rm -f regression.diffs regression.out
 	credits_run_limited "$REGRESS_TIMEOUT" make --no-print-directory "${args[@]}" >"$out" 2>&1 || rc=$?
 	# Show pg_regress's test lines and summary (from "running regression test

@@ -4,7 +4,7 @@ CREATE EXTENSION credits;
 \set SHOW_CONTEXT never
 
 -- A ledger fingerprint: any change to any table shows up here.
-CREATE FUNCTION ledger_fingerprint() RETURNS text LANGUAGE sql AS $$
+CREATE OR REPLACE FUNCTION ledger_fingerprint() RETURNS text LANGUAGE sql AS $$
 	SELECT md5(concat_ws('|',
 		(SELECT string_agg(format('%s', a), ',' ORDER BY a.account, a.credit_type) FROM credits.account a),
 		(SELECT string_agg(format('%s', l), ',' ORDER BY l.account, l.lot_id) FROM credits.lot l),
