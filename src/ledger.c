@@ -510,7 +510,7 @@ credits_insufficient(AccountState *acct, CreditAmount available,
 			 errmsg("insufficient credits: %s available, %s required",
 					credit_amount_format(available),
 					credit_amount_format(required)),
-			 errdetail("Account \"%s\" has %s %s available and %s is required.",
-					   acc, credit_amount_format(available), typ,
-					   credit_amount_format(required))));
+			 errdetail("Account \"%s\" is %s %s short.", acc,
+					   credit_amount_format(credit_amount_sub(required, available)),
+					   typ)));
 }
