@@ -17,4 +17,5 @@ void
 _PG_init(void)
 {
 	credits_plans_init();
+	credits_events_init();
 }

@@ -71,6 +71,8 @@ typedef struct AccountState
 	int64		last_seq;
 	bool		has_next_expiry;
 	TimestampTz next_expiry;	/* lower bound of open lots' expires_at */
+	bool		has_low_threshold;
+	CreditAmount low_threshold; /* low_balance event below this */
 } AccountState;
 
 /* ledger.c */
@@ -106,6 +108,16 @@ extern int64 credits_take_from_lots(AccountState *acct, const char *kind,
 									Datum reason, bool reason_null);
 extern void credits_insufficient(AccountState *acct, CreditAmount available,
 								 CreditAmount required) pg_attribute_noreturn();
+
+/* events.c */
+#define CREDITS_EVENT_SEQ_BITS 20
+extern bool credits_notify;
+extern void credits_events_init(void);
+extern int64 credits_next_event_id(void);
+extern void credits_notify_event(int64 event_id, const char *type);
+extern int64 credits_emit_event(Datum account, const char *type,
+								const char *aggregatetype, Datum aggregateid,
+								Datum payload, int64 entry_id);
 
 /* idempotency.c */
 #include "lib/stringinfo.h"

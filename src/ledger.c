@@ -24,17 +24,31 @@ static CreditsStmt stmt_account_create = {"tt",
 		"ON CONFLICT DO NOTHING"};
 
 static CreditsStmt stmt_account_lock = {"tt",
-		"SELECT balance, held, last_seq, next_expiry FROM credits.account "
+		"SELECT balance, held, last_seq, next_expiry, low_threshold FROM credits.account "
 		"WHERE account = $1 AND credit_type = $2 FOR UPDATE"};
 
 static CreditsStmt stmt_account_update = {"ttaaiT",
 		"UPDATE credits.account SET balance = $3, held = $4, last_seq = $5, "
 		"next_expiry = $6 WHERE account = $1 AND credit_type = $2"};
 
-static CreditsStmt stmt_entry_insert = {"ttitaaiitt",
-		"INSERT INTO credits.entry (account, credit_type, seq, kind, amount, "
-		"running_balance, lot_id, related_id, reference, reason) "
-		"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING entry_id"};
+/* An entry and its outbox event, in one statement. */
+static CreditsStmt stmt_entry_insert = {"ttitaaiittit",
+	"WITH e AS (INSERT INTO credits.entry (account, credit_type, seq, kind, "
+	"amount, running_balance, lot_id, related_id, reference, reason) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING entry_id, at) "
+	"INSERT INTO credits.event (id, account, at, type, aggregatetype, "
+	"aggregateid, payload, entry_id) "
+	"SELECT $11, $1, e.at, $12, 'account', $1, jsonb_build_object("
+	"'account', $1, 'credit_type', $2, 'entry_id', e.entry_id, 'kind', $4, "
+	"'amount', $5::numeric, 'balance', $6::numeric, 'reference', $9, "
+	"'reason', $10, 'lot_id', $7), e.entry_id FROM e RETURNING entry_id"};
+
+/* Balance events: balance_depleted and low_balance. */
+static CreditsStmt stmt_balance_event = {"itttaai",
+	"INSERT INTO credits.event (id, account, type, aggregatetype, aggregateid, "
+	"payload, entry_id) VALUES ($1, $2, $3, 'account', $2, jsonb_build_object("
+	"'account', $2, 'credit_type', $4, 'balance', $5::numeric, "
+	"'threshold', $6::numeric, 'entry_id', $7), $7)"};
 
 static CreditsStmt stmt_alloc_insert = {"tiia",
 		"INSERT INTO credits.allocation (account, entry_id, lot_id, amount) "
@@ -220,6 +234,9 @@ credits_lock_account(AccountState *acct, Datum account, Datum credit_type,
 
 		acct->has_next_expiry = !isnull;
 		acct->next_expiry = isnull ? 0 : DatumGetTimestampTz(d);
+		d = credits_col(0, 5, &isnull);
+		acct->has_low_threshold = !isnull;
+		acct->low_threshold = isnull ? 0 : DatumGetCreditAmount(d);
 	}
 }
 
@@ -241,9 +258,57 @@ credits_save_account(AccountState *acct)
 	credits_run(&stmt_account_update, values, nulls, false, 0);
 }
 
+/* The outbox event type of an entry kind. */
+static const char *
+credits_event_type(const char *kind)
+{
+	static const char *const map[][2] = {
+		{"grant", "account.credits.granted"},
+		{"spend", "account.credits.spent"},
+		{"expire", "account.credits.expired"},
+		{"void", "account.credits.voided"},
+		{"reset", "account.credits.reset"},
+		{"reversal", "account.credits.reversed"},
+		{"clawback", "account.credits.clawed_back"},
+		{"hold", "account.credits.held"},
+		{"capture", "account.credits.captured"},
+		{"release", "account.credits.released"},
+	};
+	int			i;
+
+	for (i = 0; i < lengthof(map); i++)
+		if (strcmp(map[i][0], kind) == 0)
+			return map[i][1];
+	elog(ERROR, "credits: unknown entry kind \"%s\"", kind);
+	return NULL;				/* keep compiler quiet */
+}
+
+static void
+credits_balance_event(AccountState *acct, const char *type, int64 entry_id)
+{
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	int64		id = credits_next_event_id();
+
+	values[0] = Int64GetDatum(id);
+	values[1] = acct->account;
+	values[2] = CStringGetTextDatum(type);
+	values[3] = acct->credit_type;
+	values[4] = CreditAmountGetDatum(acct->balance);
+	values[5] = CreditAmountGetDatum(acct->low_threshold);
+	if (!acct->has_low_threshold)
+		nulls[5] = 'n';
+	values[6] = Int64GetDatum(entry_id);
+	credits_run(&stmt_balance_event, values, nulls, false, 0);
+	credits_notify_event(id, type);
+}
+
 /*
- * Append one entry to the account's history and move its balance: the
- * running balance of an entry is the available balance after it.
+ * Append one entry to the account's history, with its outbox event, and
+ * move the balance: the running balance of an entry is the available
+ * balance after it.  An out entry that empties the account also emits
+ * balance_depleted; one that crosses the account's low-balance threshold
+ * emits low_balance.
  */
 int64
 credits_append_entry(AccountState *acct, const char *kind,
@@ -252,14 +317,19 @@ credits_append_entry(AccountState *acct, const char *kind,
 					 Datum reference, bool reference_null,
 					 Datum reason, bool reason_null)
 {
-	Datum		values[10];
-	char		nulls[10];
+	Datum		values[12];
+	char		nulls[12];
 	bool		isnull;
+	const char *event_type = credits_event_type(kind);
+	CreditAmount before = acct->balance;
+	int64		event_id;
+	int64		entry_id;
 
 	Assert(acct->exists);
 	acct->balance = out ? credit_amount_sub(acct->balance, amount)
 		: credit_amount_add(acct->balance, amount);
 	acct->last_seq++;
+	event_id = credits_next_event_id();
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = acct->account;
@@ -280,10 +350,25 @@ credits_append_entry(AccountState *acct, const char *kind,
 	values[9] = reason;
 	if (reason_null)
 		nulls[9] = 'n';
+	values[10] = Int64GetDatum(event_id);
+	values[11] = CStringGetTextDatum(event_type);
 	credits_run(&stmt_entry_insert, values, nulls, false, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "credits: entry was not written");
-	return DatumGetInt64(credits_col(0, 1, &isnull));
+	entry_id = DatumGetInt64(credits_col(0, 1, &isnull));
+	credits_notify_event(event_id, event_type);
+
+	if (out && amount > 0)
+	{
+		if (acct->has_low_threshold && before >= acct->low_threshold &&
+			acct->balance < acct->low_threshold)
+			credits_balance_event(acct, "account.credits.low_balance",
+								  entry_id);
+		if (acct->balance == 0 && before > 0)
+			credits_balance_event(acct, "account.credits.balance_depleted",
+								  entry_id);
+	}
+	return entry_id;
 }
 
 void

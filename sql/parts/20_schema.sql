@@ -38,6 +38,7 @@ CREATE TABLE credits.account (
 	held		credit_amount NOT NULL DEFAULT 0,	-- sum of open holds
 	last_seq	bigint NOT NULL DEFAULT 0,			-- seq of the latest entry
 	next_expiry	timestamptz,	-- no open lot expires before this
+	low_threshold credit_amount,	-- low_balance event below this
 	created_at	timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (account, credit_type)
 ) WITH (fillfactor = 50);
@@ -117,6 +118,24 @@ CREATE TABLE credits.idempotency (
 	PRIMARY KEY (account, idempotency_key)
 );
 
+-- The transactional outbox.  Column names follow Debezium's outbox event
+-- router (id, aggregatetype, aggregateid, type, payload), so it can stream
+-- this table unchanged.  Ids are derived from the writing transaction's xid
+-- (see src/events.c); the table is pruned, not append-only.
+CREATE TABLE credits.event (
+	account		text NOT NULL,
+	id			bigint NOT NULL,
+	at			timestamptz NOT NULL DEFAULT now(),
+	type		text NOT NULL,
+	aggregatetype text NOT NULL,
+	aggregateid	text NOT NULL,
+	payload		jsonb NOT NULL,
+	entry_id	bigint,
+	PRIMARY KEY (account, id)
+);
+CREATE INDEX event_by_id ON credits.event (id);
+CREATE INDEX event_by_at ON credits.event USING brin (at);
+
 -- Direction of an entry kind.
 CREATE FUNCTION credits.direction(kind text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -147,6 +166,7 @@ SELECT pg_catalog.pg_extension_config_dump('credits.lot', '');
 SELECT pg_catalog.pg_extension_config_dump('credits.entry', '');
 SELECT pg_catalog.pg_extension_config_dump('credits.allocation', '');
 SELECT pg_catalog.pg_extension_config_dump('credits.idempotency', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.event', '');
 SELECT pg_catalog.pg_extension_config_dump('credits.lot_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('credits.entry_id_seq', '');
 
