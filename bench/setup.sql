@@ -28,6 +28,8 @@ BEGIN
 		EXECUTE format('CREATE TABLE %I.entry (LIKE credits.entry INCLUDING ALL)', s);
 		EXECUTE format('ALTER TABLE %I.entry ALTER entry_id SET DEFAULT nextval(%L)', s, s || '.entry_id_seq');
 		EXECUTE format('CREATE TABLE %I.allocation (LIKE credits.allocation INCLUDING ALL)', s);
+		EXECUTE format('CREATE TABLE %I.event (LIKE credits.event INCLUDING ALL)', s);
+		EXECUTE format('CREATE SEQUENCE %I.event_id_seq', s);
 		EXECUTE format('INSERT INTO %I.account SELECT * FROM credits.account', s);
 		EXECUTE format('INSERT INTO %I.lot SELECT * FROM credits.lot', s);
 		EXECUTE format('INSERT INTO %I.entry SELECT * FROM credits.entry', s);
@@ -53,6 +55,12 @@ BEGIN
 	INSERT INTO pl.entry (account, credit_type, seq, kind, amount, running_balance, reference)
 	VALUES (p_account, 'CRD', acc.last_seq + 1, 'spend', p_amount, acc.balance - p_amount, p_reference)
 	RETURNING entry_id INTO eid;
+	INSERT INTO pl.event (id, account, type, aggregatetype, aggregateid, payload, entry_id)
+	VALUES (nextval('pl.event_id_seq'), p_account, 'account.credits.spent', 'account', p_account,
+			jsonb_build_object('account', p_account, 'credit_type', 'CRD', 'entry_id', eid, 'kind', 'spend',
+							   'amount', p_amount::numeric, 'balance', (acc.balance - p_amount)::numeric,
+							   'reference', p_reference, 'reason', NULL, 'lot_id', NULL),
+			eid);
 	FOR l IN SELECT lot_id, remaining FROM pl.lot
 			   WHERE account = p_account AND credit_type = 'CRD' AND is_open
 			   ORDER BY expires_at, granted_at, lot_id LOOP
