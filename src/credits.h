@@ -73,6 +73,15 @@ typedef struct AccountState
 	TimestampTz next_expiry;	/* lower bound of open lots' expires_at */
 	bool		has_low_threshold;
 	CreditAmount low_threshold; /* low_balance event below this */
+	/* read with the lock, valid when exists */
+	int			type_scale;		/* scale of the credit type */
+	bool		disabled;		/* the agency switch is off */
+	/* the row as last read or written, so that saving can skip no-ops */
+	CreditAmount saved_balance;
+	CreditAmount saved_held;
+	int64		saved_last_seq;
+	bool		saved_has_next_expiry;
+	TimestampTz saved_next_expiry;
 } AccountState;
 
 /* ledger.c */
@@ -84,6 +93,8 @@ extern void credits_check_scale(CreditAmount amount, const CreditTypeInfo *info,
 								Datum credit_type, const char *what);
 extern void credits_check_positive(CreditAmount amount, const char *what);
 extern void credits_require_enabled(const char *action);
+extern bool credits_enabled_now(void);
+extern void credits_disabled_error(const char *action) pg_attribute_noreturn();
 extern void credits_lock_account(AccountState *acct, Datum account,
 								 Datum credit_type, bool create);
 extern void credits_save_account(AccountState *acct);

@@ -23,9 +23,16 @@ static CreditsStmt stmt_account_create = {"tt",
 		"INSERT INTO credits.account (account, credit_type) VALUES ($1, $2) "
 		"ON CONFLICT DO NOTHING"};
 
+/*
+ * The lock, with what every movement needs to know next: the credit type's
+ * scale and the agency switch (one round trip instead of three).
+ */
 static CreditsStmt stmt_account_lock = {"tt",
-		"SELECT balance, held, last_seq, next_expiry, low_threshold FROM credits.account "
-		"WHERE account = $1 AND credit_type = $2 FOR UPDATE"};
+		"SELECT a.balance, a.held, a.last_seq, a.next_expiry, a.low_threshold, "
+		"(SELECT t.scale FROM credits.credit_type t WHERE t.code = $2), "
+		"(SELECT s.value = 'off' FROM credits.setting s WHERE s.name = 'enabled') "
+		"FROM credits.account a "
+		"WHERE a.account = $1 AND a.credit_type = $2 FOR UPDATE OF a"};
 
 static CreditsStmt stmt_account_update = {"ttaaiT",
 		"UPDATE credits.account SET balance = $3, held = $4, last_seq = $5, "
@@ -42,6 +49,38 @@ static CreditsStmt stmt_entry_insert = {"ttitaaiittit",
 	"'account', $1, 'credit_type', $2, 'entry_id', e.entry_id, 'kind', $4, "
 	"'amount', $5::numeric, 'balance', $6::numeric, 'reference', $9, "
 	"'reason', $10, 'lot_id', $7), e.entry_id FROM e RETURNING entry_id"};
+
+/*
+ * The common case of a take, in one statement: the first open lot in spend
+ * order covers the whole amount.  It updates that lot, writes the entry, its
+ * event and its allocation, and the account row; when the first lot does
+ * not cover the amount it changes nothing and returns no row.  The caller
+ * holds the account lock, so the lots it reads are current.
+ */
+static CreditsStmt stmt_take_one_lot = {"ttaititttiaaT",
+	"WITH lot AS (SELECT lot_id, remaining FROM credits.lot "
+	"  WHERE account = $1 AND credit_type = $2 AND is_open "
+	"  ORDER BY expires_at, granted_at, lot_id LIMIT 1), "
+	"upd AS (UPDATE credits.lot l SET remaining = l.remaining - $3, "
+	"  is_open = l.remaining > $3 FROM lot "
+	"  WHERE l.account = $1 AND l.lot_id = lot.lot_id AND lot.remaining >= $3 "
+	"  RETURNING l.lot_id), "
+	"ent AS (INSERT INTO credits.entry (account, credit_type, seq, kind, "
+	"  amount, running_balance, related_id, reference, reason) "
+	"  SELECT $1, $2, $4, $5, $3, $12, $6, $7, $8 FROM upd "
+	"  RETURNING entry_id, at), "
+	"ev AS (INSERT INTO credits.event (id, account, at, type, aggregatetype, "
+	"  aggregateid, payload, entry_id) "
+	"  SELECT $10, $1, ent.at, $9, 'account', $1, jsonb_build_object("
+	"  'account', $1, 'credit_type', $2, 'entry_id', ent.entry_id, 'kind', $5, "
+	"  'amount', $3::numeric, 'balance', $12::numeric, 'reference', $7, "
+	"  'reason', $8, 'lot_id', NULL), ent.entry_id FROM ent), "
+	"al AS (INSERT INTO credits.allocation (account, entry_id, lot_id, amount) "
+	"  SELECT $1, ent.entry_id, upd.lot_id, $3 FROM ent, upd), "
+	"acc AS (UPDATE credits.account a SET balance = $12, held = $11, "
+	"  last_seq = $4, next_expiry = $13 FROM ent "
+	"  WHERE a.account = $1 AND a.credit_type = $2) "
+	"SELECT entry_id FROM ent"};
 
 /* Balance events: balance_depleted and low_balance. */
 static CreditsStmt stmt_balance_event = {"itttaai",
@@ -178,27 +217,35 @@ credits_check_scale(CreditAmount amount, const CreditTypeInfo *info,
 }
 
 /* The agency's switch; no row means on. */
-void
-credits_require_enabled(const char *action)
+bool
+credits_enabled_now(void)
 {
 	bool		isnull;
 	Datum		d;
-	char	   *value;
 
 	credits_run(&stmt_enabled, NULL, NULL, false, 1);
 	if (SPI_processed == 0)
-		return;
+		return true;
 	d = credits_col(0, 1, &isnull);
-	if (isnull)
-		return;
-	value = TextDatumGetCString(d);
-	if (strcmp(value, "off") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CREDITS_DISABLED),
-				 errmsg("credit payments are disabled"),
-				 errdetail("The agency has switched credits off, so %s is refused.",
-						   action),
-				 errhint("Balances are kept; credits_set_enabled(true) switches credits back on.")));
+	return isnull || strcmp(TextDatumGetCString(d), "off") != 0;
+}
+
+void
+credits_disabled_error(const char *action)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CREDITS_DISABLED),
+			 errmsg("credit payments are disabled"),
+			 errdetail("The agency has switched credits off, so %s is refused.",
+					   action),
+			 errhint("Balances are kept; credits_set_enabled(true) switches credits back on.")));
+}
+
+void
+credits_require_enabled(const char *action)
+{
+	if (!credits_enabled_now())
+		credits_disabled_error(action);
 }
 
 /*
@@ -208,6 +255,8 @@ credits_require_enabled(const char *action)
  * deadlock on lots.  Callers that lock several accounts lock them in
  * (account, credit_type) order under the "C" collation.
  */
+static void credits_mark_saved(AccountState *acct);
+
 void
 credits_lock_account(AccountState *acct, Datum account, Datum credit_type,
 					 bool create)
@@ -237,9 +286,27 @@ credits_lock_account(AccountState *acct, Datum account, Datum credit_type,
 		d = credits_col(0, 5, &isnull);
 		acct->has_low_threshold = !isnull;
 		acct->low_threshold = isnull ? 0 : DatumGetCreditAmount(d);
+		/* no type row: the implicit CRD, the only type without one */
+		d = credits_col(0, 6, &isnull);
+		acct->type_scale = isnull ? 0 : DatumGetInt32(d);
+		d = credits_col(0, 7, &isnull);
+		acct->disabled = isnull ? false : DatumGetBool(d);
 	}
+	credits_mark_saved(acct);
 }
 
+/* Remember the row's figures as they are now stored. */
+static void
+credits_mark_saved(AccountState *acct)
+{
+	acct->saved_balance = acct->balance;
+	acct->saved_held = acct->held;
+	acct->saved_last_seq = acct->last_seq;
+	acct->saved_has_next_expiry = acct->has_next_expiry;
+	acct->saved_next_expiry = acct->next_expiry;
+}
+
+/* Write the account row's figures back, unless nothing changed. */
 void
 credits_save_account(AccountState *acct)
 {
@@ -247,6 +314,12 @@ credits_save_account(AccountState *acct)
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 
 	Assert(acct->exists);
+	if (acct->balance == acct->saved_balance &&
+		acct->held == acct->saved_held &&
+		acct->last_seq == acct->saved_last_seq &&
+		acct->has_next_expiry == acct->saved_has_next_expiry &&
+		(!acct->has_next_expiry || acct->next_expiry == acct->saved_next_expiry))
+		return;
 	values[0] = acct->account;
 	values[1] = acct->credit_type;
 	values[2] = CreditAmountGetDatum(acct->balance);
@@ -256,6 +329,7 @@ credits_save_account(AccountState *acct)
 	if (!acct->has_next_expiry)
 		nulls[5] = 'n';
 	credits_run(&stmt_account_update, values, nulls, false, 0);
+	credits_mark_saved(acct);
 }
 
 /* The outbox event type of an entry kind. */
@@ -301,6 +375,23 @@ credits_balance_event(AccountState *acct, const char *type, int64 entry_id)
 	values[6] = Int64GetDatum(entry_id);
 	credits_run(&stmt_balance_event, values, nulls, false, 0);
 	credits_notify_event(id, type);
+}
+
+/*
+ * After an out entry: low_balance when the balance crossed the account's
+ * threshold, balance_depleted when it reached zero.
+ */
+static void
+credits_balance_events(AccountState *acct, CreditAmount before, int64 entry_id)
+{
+	if (acct->balance >= before)
+		return;
+	if (acct->has_low_threshold && before >= acct->low_threshold &&
+		acct->balance < acct->low_threshold)
+		credits_balance_event(acct, "account.credits.low_balance", entry_id);
+	if (acct->balance == 0)
+		credits_balance_event(acct, "account.credits.balance_depleted",
+							  entry_id);
 }
 
 /*
@@ -357,17 +448,8 @@ credits_append_entry(AccountState *acct, const char *kind,
 		elog(ERROR, "credits: entry was not written");
 	entry_id = DatumGetInt64(credits_col(0, 1, &isnull));
 	credits_notify_event(event_id, event_type);
-
-	if (out && amount > 0)
-	{
-		if (acct->has_low_threshold && before >= acct->low_threshold &&
-			acct->balance < acct->low_threshold)
-			credits_balance_event(acct, "account.credits.low_balance",
-								  entry_id);
-		if (acct->balance == 0 && before > 0)
-			credits_balance_event(acct, "account.credits.balance_depleted",
-								  entry_id);
-	}
+	if (out)
+		credits_balance_events(acct, before, entry_id);
 	return entry_id;
 }
 
@@ -535,6 +617,59 @@ credits_add_lot(AccountState *acct, CreditAmount amount,
 }
 
 /*
+ * The one-statement take (stmt_take_one_lot).  Returns the entry id, or 0
+ * when the first lot does not cover the amount; then nothing has changed.
+ */
+static int64
+credits_take_one_lot(AccountState *acct, const char *kind,
+					 CreditAmount amount, int64 related_id,
+					 Datum reference, bool reference_null,
+					 Datum reason, bool reason_null)
+{
+	Datum		values[13];
+	char		nulls[13];
+	bool		isnull;
+	const char *event_type = credits_event_type(kind);
+	CreditAmount before = acct->balance;
+	CreditAmount after = credit_amount_sub(acct->balance, amount);
+	int64		event_id = credits_next_event_id();
+	int64		entry_id;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = acct->account;
+	values[1] = acct->credit_type;
+	values[2] = CreditAmountGetDatum(amount);
+	values[3] = Int64GetDatum(acct->last_seq + 1);
+	values[4] = CStringGetTextDatum(kind);
+	values[5] = Int64GetDatum(related_id);
+	if (related_id == 0)
+		nulls[5] = 'n';
+	values[6] = reference;
+	if (reference_null)
+		nulls[6] = 'n';
+	values[7] = reason;
+	if (reason_null)
+		nulls[7] = 'n';
+	values[8] = CStringGetTextDatum(event_type);
+	values[9] = Int64GetDatum(event_id);
+	values[10] = CreditAmountGetDatum(acct->held);
+	values[11] = CreditAmountGetDatum(after);
+	values[12] = TimestampTzGetDatum(acct->next_expiry);
+	if (!acct->has_next_expiry)
+		nulls[12] = 'n';
+	credits_run(&stmt_take_one_lot, values, nulls, false, 0);
+	if (SPI_processed == 0)
+		return 0;
+	entry_id = DatumGetInt64(credits_col(0, 1, &isnull));
+	acct->balance = after;
+	acct->last_seq++;
+	credits_mark_saved(acct);
+	credits_notify_event(event_id, event_type);
+	credits_balance_events(acct, before, entry_id);
+	return entry_id;
+}
+
+/*
  * Take amount from the account's open lots, soonest-expiring first (never-
  * expiring last), then oldest grant, then lot id, writing one entry of kind
  * with an allocation per lot.  The caller holds the lock, has recorded due
@@ -549,6 +684,12 @@ credits_take_from_lots(AccountState *acct, const char *kind,
 {
 	int64		entry_id;
 	CreditAmount left = amount;
+
+	entry_id = credits_take_one_lot(acct, kind, amount, related_id,
+									reference, reference_null,
+									reason, reason_null);
+	if (entry_id != 0)
+		return entry_id;
 
 	entry_id = credits_append_entry(acct, kind, amount, true, 0, related_id,
 									reference, reference_null,
