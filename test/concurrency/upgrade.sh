@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# upgrade.sh: every older shipped version of the extension, installed and then
+# updated with ALTER EXTENSION credits UPDATE, must match a fresh install of
+# the newest version: same functions, types, operators, casts, tables,
+# columns, constraints, indexes and triggers.
+set -euo pipefail
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+FRESH=credits_upgrade_fresh_$$
+OLD=credits_upgrade_old_$$
+fail() { echo "FAIL: $*"; exit 1; }
+cleanup() {
+	"$PGBIN/dropdb" --if-exists "$FRESH" >/dev/null 2>&1 || true
+	"$PGBIN/dropdb" --if-exists "$OLD" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+q() { local db=$1; shift; "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" "$@"; }
+
+# One line per object of the extension, with everything that defines it.
+FINGERPRINT=$(cat <<'SQL'
+WITH ext AS (SELECT oid FROM pg_extension WHERE extname = 'credits'),
+members AS (
+	SELECT d.classid, d.objid FROM pg_depend d, ext
+	WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e'),
+rels AS (SELECT objid AS oid FROM members WHERE classid = 'pg_class'::regclass)
+SELECT line FROM (
+	SELECT 'object ' || pg_describe_object(m.classid, m.objid, 0) AS line FROM members m
+	UNION ALL
+	SELECT format('function %s: %s %s %s %s %s %s %s %s', p.oid::regprocedure, p.prokind,
+		p.provolatile, p.proisstrict, p.prosecdef, p.proparallel, p.proconfig,
+		pg_get_function_result(p.oid), md5(p.prosrc || coalesce(p.probin, '')))
+		|| ' args ' || pg_get_function_arguments(p.oid)
+	FROM pg_proc p JOIN members m ON m.classid = 'pg_proc'::regclass AND m.objid = p.oid
+	UNION ALL
+	SELECT format('column %s.%s %s %s %s', a.attrelid::regclass, a.attname,
+		format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(ad.adbin, ad.adrelid))
+	FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid
+	LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+	WHERE a.attnum > 0 AND NOT a.attisdropped
+	UNION ALL
+	SELECT format('reloptions %s %s %s', c.oid::regclass, c.relkind, c.reloptions)
+	FROM pg_class c JOIN rels r ON r.oid = c.oid
+	UNION ALL
+	SELECT 'index ' || pg_get_indexdef(i.indexrelid)
+	FROM pg_index i JOIN rels r ON r.oid = i.indrelid
+	UNION ALL
+	SELECT format('constraint %s %s', co.conrelid::regclass, pg_get_constraintdef(co.oid))
+	FROM pg_constraint co JOIN rels r ON r.oid = co.conrelid
+	UNION ALL
+	SELECT format('trigger %s %s', t.tgenabled, pg_get_triggerdef(t.oid))
+	FROM pg_trigger t JOIN rels r ON r.oid = t.tgrelid WHERE NOT t.tgisinternal
+	UNION ALL
+	SELECT format('view %s %s', c.oid::regclass, md5(pg_get_viewdef(c.oid)))
+	FROM pg_class c JOIN rels r ON r.oid = c.oid WHERE c.relkind IN ('v', 'm')
+	UNION ALL
+	SELECT format('acl %s %s', c.oid::regclass, c.relacl)
+	FROM pg_class c JOIN rels r ON r.oid = c.oid
+	UNION ALL
+	SELECT format('function acl %s %s', p.oid::regprocedure, p.proacl)
+	FROM pg_proc p JOIN members m ON m.classid = 'pg_proc'::regclass AND m.objid = p.oid
+	UNION ALL
+	SELECT format('comment %s %s', pg_describe_object(m.classid, m.objid, 0),
+		md5(coalesce(obj_description(m.objid, m.classid::regclass::text), '')))
+	FROM members m
+) f ORDER BY line;
+SQL
+)
+
+"$PGBIN/createdb" "$FRESH"
+q "$FRESH" -c "CREATE EXTENSION credits"
+newest=$(q "$FRESH" -c "SELECT extversion FROM pg_extension WHERE extname = 'credits'")
+fresh=$(q "$FRESH" -c "$FINGERPRINT")
+[[ $(wc -l <<<"$fresh") -gt 50 ]] || fail "the fingerprint of a fresh install is suspiciously small"
+
+older=$(q "$FRESH" -c "SELECT string_agg(version, ' ' ORDER BY version) FROM pg_available_extension_versions
+                       WHERE name = 'credits' AND version <> '$newest'")
+if [[ -z $older ]]; then
+	echo "only version $newest is shipped: no upgrade path to check yet"
+	echo "PASS"
+	exit 0
+fi
+for v in $older; do
+	"$PGBIN/dropdb" --if-exists "$OLD" >/dev/null 2>&1
+	"$PGBIN/createdb" "$OLD"
+	q "$OLD" -c "CREATE EXTENSION credits VERSION '$v'" -c "ALTER EXTENSION credits UPDATE"
+	got=$(q "$OLD" -c "SELECT extversion FROM pg_extension WHERE extname = 'credits'")
+	[[ $got == "$newest" ]] || fail "$v updated to $got, not $newest"
+	updated=$(q "$OLD" -c "$FINGERPRINT")
+	if [[ $updated != "$fresh" ]]; then
+		{ diff <(echo "$fresh") <(echo "$updated") || true; } | head -40
+		fail "$v + ALTER EXTENSION UPDATE differs from a fresh install of $newest"
+	fi
+	echo "$v -> $newest: identical to a fresh install ($(wc -l <<<"$fresh") catalog lines compared)"
+done
+echo "PASS"
