@@ -18,4 +18,5 @@ _PG_init(void)
 {
 	credits_plans_init();
 	credits_events_init();
+	credits_access_init();
 }

@@ -120,6 +120,15 @@ extern int64 credits_take_from_lots(AccountState *acct, const char *kind,
 extern void credits_insufficient(AccountState *acct, CreditAmount available,
 								 CreditAmount required) pg_attribute_noreturn();
 
+/* access.c: what a client-portal caller may do */
+typedef enum CreditsAccess
+{
+	CREDITS_ACCESS_CLIENT,		/* read or spend one's own account */
+	CREDITS_ACCESS_AGENCY		/* everything else */
+} CreditsAccess;
+extern void credits_access_init(void);
+extern void credits_check_access(Datum account, CreditsAccess level);
+
 /* events.c */
 #define CREDITS_EVENT_SEQ_BITS 20
 extern bool credits_notify;

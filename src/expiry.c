@@ -72,6 +72,7 @@ credits_expire(PG_FUNCTION_ARGS)
 						   timestamptz_to_str(as_of))));
 
 	SPI_connect();
+	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);
 	{
 		Datum		values[1];
 
@@ -125,6 +126,7 @@ credits_balance(PG_FUNCTION_ARGS)
 	values[2] = TimestampTzGetDatum(at);
 
 	SPI_connect();
+	credits_check_access(values[0], CREDITS_ACCESS_CLIENT);
 	credits_type_info(values[1], &info);
 	if (at >= GetCurrentTransactionStartTimestamp())
 		credits_run(&stmt_balance_now, values, NULL, true, 1);

@@ -43,6 +43,7 @@ credits_grant(PG_FUNCTION_ARGS)
 	credits_check_positive(amount, "amount");
 
 	SPI_connect();
+	credits_check_access(account, CREDITS_ACCESS_AGENCY);
 	credits_type_info(credit_type, &info);
 	credits_check_scale(amount, &info, credit_type, "amount");
 	credits_lock_account(&acct, account, credit_type, true);

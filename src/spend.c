@@ -39,6 +39,7 @@ credits_spend(PG_FUNCTION_ARGS)
 	credits_check_positive(amount, "amount");
 
 	SPI_connect();
+	credits_check_access(account, CREDITS_ACCESS_CLIENT);
 	credits_lock_account(&acct, account, credit_type, false);
 	if (acct.exists)
 		info.scale = acct.type_scale;

@@ -65,6 +65,7 @@ BEGIN
 				  DETAIL = 'A currency is a three-letter ISO 4217 code such as USD.';
 	END IF;
 
+	PERFORM credits.check_access(NULL, 'agency');
 	-- Serialize definitions of one code; grants only read the row.
 	PERFORM pg_advisory_xact_lock(hashtext('credits.credit_type'), hashtext(code));
 	SELECT * INTO old FROM credits.credit_types t WHERE t.code = credits_define_type.code;
@@ -93,6 +94,7 @@ BEGIN
 	IF enabled IS NULL THEN
 		RAISE EXCEPTION 'enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
+	PERFORM credits.check_access(NULL, 'agency');
 	INSERT INTO credits.setting (name, value)
 	VALUES ('enabled', CASE WHEN enabled THEN 'on' ELSE 'off' END)
 	ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = now();
@@ -158,6 +160,10 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
+	IF account IS NULL OR credit_type IS NULL THEN
+		RETURN;
+	END IF;
+	PERFORM credits.check_access(account, 'client');
 	PERFORM credits.type_scale(credits_history.credit_type);
 	RETURN QUERY
 		SELECT e.entry_id, e.at, e.kind, credits.direction(e.kind), e.amount,

@@ -10,6 +10,7 @@ AS $$
 DECLARE
 	f record;
 BEGIN
+	PERFORM credits.check_access(NULL, 'agency');
 	-- The account's balance is the sum of its lots' remainders.
 	RETURN QUERY
 	SELECT 'account_balance_matches_lots', a.account,

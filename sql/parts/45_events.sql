@@ -27,6 +27,7 @@ BEGIN
 		RAISE EXCEPTION '% must not be null', CASE WHEN after_id IS NULL THEN 'after_id' ELSE 'max_rows' END
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
+	PERFORM credits.check_access(NULL, 'agency');
 	IF max_rows < 1 THEN
 		RAISE EXCEPTION 'max_rows must be at least 1'
 			USING ERRCODE = 'invalid_parameter_value';
@@ -53,6 +54,7 @@ BEGIN
 	IF older_than IS NULL THEN
 		RAISE EXCEPTION 'older_than must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
+	PERFORM credits.check_access(NULL, 'agency');
 	IF older_than < interval '0' THEN
 		RAISE EXCEPTION 'older_than must not be negative' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
@@ -79,6 +81,7 @@ BEGIN
 		RAISE EXCEPTION 'threshold must be greater than zero'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	PERFORM credits.check_access(NULL, 'agency');
 	PERFORM credits.type_scale(credit_type);
 	INSERT INTO credits.account AS a (account, credit_type, low_threshold)
 	VALUES (account, credit_type, threshold)

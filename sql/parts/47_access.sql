@@ -1,0 +1,60 @@
+/*
+ * Client-portal isolation (src/access.c).  Callers whose role is a member
+ * of a registered portal role act for the account in the setting
+ * credits.portal_account: they may read and spend that account only.
+ */
+CREATE TABLE credits.portal_role (
+	role_name	name PRIMARY KEY,
+	created_at	timestamptz NOT NULL DEFAULT now()
+);
+REVOKE ALL ON credits.portal_role FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('credits.portal_role', '');
+
+CREATE FUNCTION credits.portal_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'credits_portal_changed' LANGUAGE C;
+CREATE TRIGGER portal_role_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON credits.portal_role
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.portal_changed();
+
+CREATE FUNCTION credits.check_access(account text, level text) RETURNS void
+AS 'MODULE_PATHNAME', 'credits_check_access_sql'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, @extschema@, pg_temp;
+REVOKE ALL ON FUNCTION credits.check_access(text, text) FROM PUBLIC;
+
+CREATE FUNCTION credits_portal_add_role(role_name name) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+	IF role_name IS NULL THEN
+		RAISE EXCEPTION 'role_name must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM credits.check_access(NULL, 'agency');
+	IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = credits_portal_add_role.role_name) THEN
+		RAISE EXCEPTION 'role "%" does not exist', role_name USING ERRCODE = 'undefined_object';
+	END IF;
+	INSERT INTO credits.portal_role (role_name) VALUES (role_name) ON CONFLICT DO NOTHING;
+END
+$$;
+COMMENT ON FUNCTION credits_portal_add_role(name) IS
+	'makes members of a role portal clients: they can only read and spend the account in credits.portal_account';
+
+CREATE FUNCTION credits_portal_remove_role(role_name name) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+	IF role_name IS NULL THEN
+		RAISE EXCEPTION 'role_name must not be null' USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	PERFORM credits.check_access(NULL, 'agency');
+	DELETE FROM credits.portal_role p WHERE p.role_name = credits_portal_remove_role.role_name;
+END
+$$;
+COMMENT ON FUNCTION credits_portal_remove_role(name) IS 'stops treating a role as a portal client';
+
+-- Registering portal roles is the agency's business, not an application's.
+REVOKE ALL ON FUNCTION credits_portal_add_role(name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION credits_portal_remove_role(name) FROM PUBLIC;
+

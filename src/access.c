@@ -1,0 +1,176 @@
+/*
+ * access.c
+ *	  Client-portal isolation.  A portal (PostgREST, Supabase, a web backend)
+ *	  runs each end user's requests under a role registered as a portal role
+ *	  and sets credits.portal_account to that user's account.  Such callers
+ *	  may only read and spend their own account; everything else is the
+ *	  agency's and is refused (42501).  The SECURITY DEFINER API functions
+ *	  call credits_check_access() before they touch the ledger.
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "commands/trigger.h"
+#include "miscadmin.h"
+#include "nodes/pg_list.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "credits.h"
+
+PG_FUNCTION_INFO_V1(credits_check_access_sql);
+PG_FUNCTION_INFO_V1(credits_portal_changed);
+
+/* credits.portal_account: the account a portal caller acts for */
+static char *portal_account = NULL;
+
+/* Cached OIDs of the registered portal roles. */
+static List *portal_roles = NIL;
+static bool portal_roles_valid = false;
+static Oid	portal_rel = InvalidOid;
+
+static CreditsStmt stmt_portal_roles = {"",
+	"SELECT r.oid FROM credits.portal_role p JOIN pg_catalog.pg_roles r "
+	"ON r.rolname = p.role_name"};
+
+static void
+credits_portal_inval(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == portal_rel)
+		portal_roles_valid = false;
+}
+
+void
+credits_access_init(void)
+{
+	DefineCustomStringVariable("credits.portal_account",
+							   "The account a client-portal caller acts for.",
+							   "Set by the portal for each request (for example in a PostgREST "
+							   "pre-request function, from the JWT); callers in a portal role "
+							   "can then only read and spend this account.",
+							   &portal_account,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   NULL, NULL, NULL);
+	CacheRegisterRelcacheCallback(credits_portal_inval, (Datum) 0);
+}
+
+/*
+ * The statement trigger on credits.portal_role sends a relcache
+ * invalidation of the table on every change, so the cache is re-read after
+ * one.  The caller is inside SPI.
+ */
+static List *
+credits_portal_roles(void)
+{
+	uint64		i;
+	MemoryContext old;
+
+	if (portal_roles_valid)
+		return portal_roles;
+	portal_rel = get_relname_relid("portal_role",
+								   get_namespace_oid("credits", false));
+	credits_run(&stmt_portal_roles, NULL, NULL, true, 0);
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	list_free(portal_roles);
+	portal_roles = NIL;
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		portal_roles = lappend_oid(portal_roles,
+								   DatumGetObjectId(credits_col(i, 1, &isnull)));
+	}
+	MemoryContextSwitchTo(old);
+	SPI_freetuptable(SPI_tuptable);
+	portal_roles_valid = true;
+	return portal_roles;
+}
+
+/* Is the caller (outside any SECURITY DEFINER context) a portal client? */
+static bool
+credits_caller_is_portal(void)
+{
+	List	   *roles = credits_portal_roles();
+	Oid			caller = GetOuterUserId();
+	ListCell   *lc;
+
+	foreach(lc, roles)
+	{
+		if (is_member_of_role_nosuper(caller, lfirst_oid(lc)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Refuse what a portal caller may not do.  account is a text Datum (or 0
+ * for functions that are not about one account); level says what the call
+ * does.  Callers outside portal roles, without credits.portal_account set,
+ * may do everything.  Must run inside SPI.
+ */
+void
+credits_check_access(Datum account, CreditsAccess level)
+{
+	bool		restricted = portal_account != NULL && portal_account[0] != '\0';
+	char	   *acc;
+
+	if (!restricted && !credits_caller_is_portal())
+		return;
+	if (portal_account == NULL || portal_account[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("portal callers must set credits.portal_account"),
+				 errhint("The portal sets it for each request, for example with set_config('credits.portal_account', <account from the JWT>, true).")));
+	if (level == CREDITS_ACCESS_AGENCY || account == (Datum) 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: only the agency can do this"),
+				 errdetail("The caller acts for account \"%s\" through a client portal.",
+						   portal_account)));
+	acc = TextDatumGetCString(account);
+	if (strcmp(acc, portal_account) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for account \"%s\"", acc),
+				 errdetail("The caller acts for account \"%s\" through a client portal.",
+						   portal_account)));
+}
+
+/* credits.check_access(account text, level text): the same, for SQL code. */
+Datum
+credits_check_access_sql(PG_FUNCTION_ARGS)
+{
+	char	   *level = TextDatumGetCString(PG_GETARG_DATUM(1));
+	CreditsAccess lv;
+
+	if (strcmp(level, "client") == 0)
+		lv = CREDITS_ACCESS_CLIENT;
+	else if (strcmp(level, "agency") == 0)
+		lv = CREDITS_ACCESS_AGENCY;
+	else
+		elog(ERROR, "credits: unknown access level \"%s\"", level);
+	SPI_connect();
+	credits_check_access(PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0), lv);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* Statement trigger on credits.portal_role: every backend re-reads it. */
+Datum
+credits_portal_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "credits_portal_changed: not called by trigger manager");
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
+}
