@@ -77,5 +77,18 @@ SELECT now() AS t3 \gset
 SELECT credits_balance('h-1', at => :'t1') AS at_t1, credits_balance('h-1', at => :'t2') AS at_t2,
 	   credits_balance('h-1', at => :'t3') AS at_t3, credits_balance('h-1') AS now;
 
+-- Keyset pages of a history, oldest or newest first.
+SELECT credits_grant('p-1', 1000) > 0;
+SELECT count(credits_spend('p-1', 1, 'page-' || i)) FROM generate_series(1, 12) i;
+SELECT string_agg(reference, ',') AS first_page FROM credits_history_page('p-1', max_rows => 5);
+SELECT entry_id AS fifth FROM credits_history_page('p-1', max_rows => 5) OFFSET 4 \gset
+SELECT string_agg(reference, ',') AS second_page FROM credits_history_page('p-1', after_entry_id => :fifth, max_rows => 5);
+SELECT string_agg(reference, ',') AS newest FROM credits_history_page('p-1', max_rows => 3, newest_first => true);
+SELECT string_agg(reference, ',') AS before_fifth FROM credits_history_page('p-1', after_entry_id => :fifth, newest_first => true);
+\set VERBOSITY sqlstate
+SELECT * FROM credits_history_page('p-1', after_entry_id => -1);
+SELECT * FROM credits_history_page('p-1', max_rows => 0);
+\set VERBOSITY default
+
 SELECT * FROM credits_verify();
 DROP EXTENSION credits;
