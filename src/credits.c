@@ -19,4 +19,5 @@ _PG_init(void)
 	credits_plans_init();
 	credits_events_init();
 	credits_access_init();
+	credits_config_init();
 }

@@ -103,6 +103,8 @@ extern int64 credits_append_entry(AccountState *acct, const char *kind,
 								  int64 lot_id, int64 related_id,
 								  Datum reference, bool reference_null,
 								  Datum reason, bool reason_null);
+extern void credits_balance_events(AccountState *acct, CreditAmount before,
+								   int64 entry_id);
 extern void credits_append_allocation(AccountState *acct, int64 entry_id,
 									  int64 lot_id, CreditAmount amount);
 extern int64 credits_record_due(AccountState *acct, TimestampTz as_of);
@@ -119,6 +121,10 @@ extern int64 credits_take_from_lots(AccountState *acct, const char *kind,
 									Datum reason, bool reason_null);
 extern void credits_insufficient(AccountState *acct, CreditAmount available,
 								 CreditAmount required) pg_attribute_noreturn();
+
+/* config.c */
+extern void credits_config_init(void);
+extern bool credits_lookup_type(const char *code, CreditTypeInfo *info);
 
 /* access.c: what a client-portal caller may do */
 typedef enum CreditsAccess

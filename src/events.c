@@ -21,7 +21,7 @@ PG_FUNCTION_INFO_V1(credits_emit_event_sql);
 /* credits.notify: send NOTIFY credits_events for each event at commit */
 bool		credits_notify = true;
 
-static CreditsStmt stmt_event_insert = {"itttttji",
+static CreditsStmt stmt_event_insert = {"ittttji",
 	"INSERT INTO credits.event (id, account, type, aggregatetype, aggregateid, "
 	"payload, entry_id) VALUES ($1, $2, $3, $4, $5, $6, $7)"};
 

@@ -13,12 +13,6 @@
 
 #include "credits.h"
 
-static CreditsStmt stmt_type_info = {"t",
-		"SELECT scale, currency FROM credits.credit_type WHERE code = $1"};
-
-static CreditsStmt stmt_enabled = {"",
-		"SELECT value FROM credits.setting WHERE name = 'enabled'"};
-
 static CreditsStmt stmt_account_create = {"tt",
 		"INSERT INTO credits.account (account, credit_type) VALUES ($1, $2) "
 		"ON CONFLICT DO NOTHING"};
@@ -151,37 +145,13 @@ credits_require_account(text *account)
 void
 credits_type_info(Datum credit_type, CreditTypeInfo *info)
 {
-	Datum		values[1];
+	char	   *code = TextDatumGetCString(credit_type);
 
-	values[0] = credit_type;
-	credits_run(&stmt_type_info, values, NULL, false, 1);
-	memset(info, 0, sizeof(*info));
-	if (SPI_processed == 0)
-	{
-		char	   *code = TextDatumGetCString(credit_type);
-
-		if (strcmp(code, "CRD") != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("credit type \"%s\" does not exist", code),
-					 errhint("Define it with credits_define_type().")));
-		info->scale = 0;
-		return;
-	}
-	else
-	{
-		bool		isnull;
-		Datum		d;
-
-		info->scale = DatumGetInt32(credits_col(0, 1, &isnull));
-		d = credits_col(0, 2, &isnull);
-		if (!isnull)
-		{
-			info->has_currency = true;
-			text_to_cstring_buffer(DatumGetTextPP(d), info->currency,
-								   sizeof(info->currency));
-		}
-	}
+	if (!credits_lookup_type(code, info))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("credit type \"%s\" does not exist", code),
+				 errhint("Define it with credits_define_type().")));
 }
 
 void
@@ -214,20 +184,6 @@ credits_check_scale(CreditAmount amount, const CreditTypeInfo *info,
 				 errdetail("Credit type \"%s\" counts in units of %s.",
 						   TextDatumGetCString(credit_type),
 						   credit_amount_format(unit))));
-}
-
-/* The agency's switch; no row means on. */
-bool
-credits_enabled_now(void)
-{
-	bool		isnull;
-	Datum		d;
-
-	credits_run(&stmt_enabled, NULL, NULL, false, 1);
-	if (SPI_processed == 0)
-		return true;
-	d = credits_col(0, 1, &isnull);
-	return isnull || strcmp(TextDatumGetCString(d), "off") != 0;
 }
 
 void
@@ -332,6 +288,28 @@ credits_save_account(AccountState *acct)
 	credits_mark_saved(acct);
 }
 
+static const char *const entry_kinds[] = {
+	"grant", "spend", "expire", "void", "reset", "reversal", "clawback",
+	"hold", "capture", "release"
+};
+
+PG_FUNCTION_INFO_V1(credits_is_entry_kind);
+
+/* credits.is_entry_kind(text): the CHECK constraint of credits.entry.kind */
+Datum
+credits_is_entry_kind(PG_FUNCTION_ARGS)
+{
+	text	   *kind = PG_GETARG_TEXT_PP(0);
+	int			len = VARSIZE_ANY_EXHDR(kind);
+	int			i;
+
+	for (i = 0; i < lengthof(entry_kinds); i++)
+		if (strlen(entry_kinds[i]) == len &&
+			memcmp(entry_kinds[i], VARDATA_ANY(kind), len) == 0)
+			PG_RETURN_BOOL(true);
+	PG_RETURN_BOOL(false);
+}
+
 /* The outbox event type of an entry kind. */
 static const char *
 credits_event_type(const char *kind)
@@ -381,7 +359,7 @@ credits_balance_event(AccountState *acct, const char *type, int64 entry_id)
  * After an out entry: low_balance when the balance crossed the account's
  * threshold, balance_depleted when it reached zero.
  */
-static void
+void
 credits_balance_events(AccountState *acct, CreditAmount before, int64 entry_id)
 {
 	if (acct->balance >= before)

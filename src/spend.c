@@ -5,12 +5,121 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 
 #include "credits.h"
 
 PG_FUNCTION_INFO_V1(credits_spend);
+
+/*
+ * The whole common spend in one statement, for when the account row exists,
+ * credits are enabled, the amount fits the type's scale and no expiry is
+ * due (the caller has checked what it can from the configuration caches):
+ * take the amount from the first lot in spend order if that lot covers it,
+ * and write the account row, lot, entry, event and allocation.
+ *
+ * The account row is updated first, which locks it.  If the statement had
+ * to wait for that lock, its snapshot is older than the row and the lots it
+ * read may be stale; so the update only applies when the row's xmin is the
+ * one the snapshot saw (every change to an account's lots also updates its
+ * row), and re-checks the balance and expiry on the current row.  When it
+ * does not apply, nothing is written and no row is returned: the caller then
+ * takes the general path, which reports why.
+ */
+static CreditsStmt stmt_spend_fast = {"ttaTtttii",
+	"WITH lot AS (SELECT l.lot_id, l.remaining FROM credits.lot l "
+	"  WHERE l.account = $1 AND l.credit_type = $2 AND l.is_open "
+	"  ORDER BY l.expires_at, l.granted_at, l.lot_id LIMIT 1), "
+	"acc AS (UPDATE credits.account a SET balance = a.balance - $3, "
+	"  last_seq = a.last_seq + 1 FROM lot "
+	"  WHERE a.account = $1 AND a.credit_type = $2 AND a.balance >= $3 "
+	"  AND lot.remaining >= $3 AND (a.next_expiry IS NULL OR a.next_expiry > $4) "
+	"  AND a.xmin = (SELECT s.xmin FROM credits.account s "
+	"    WHERE s.account = $1 AND s.credit_type = $2) "
+	"  RETURNING a.balance, a.last_seq, a.low_threshold, lot.lot_id), "
+	"upd AS (UPDATE credits.lot l SET remaining = l.remaining - $3, "
+	"  is_open = l.remaining > $3 FROM acc "
+	"  WHERE l.account = $1 AND l.lot_id = acc.lot_id), "
+	"ent AS (INSERT INTO credits.entry (account, credit_type, seq, kind, amount, "
+	"  running_balance, reference) "
+	"  SELECT $1, $2, acc.last_seq, 'spend', $3, acc.balance, $5 FROM acc "
+	"  RETURNING entry_id, at), "
+	"ev AS (INSERT INTO credits.event (id, account, at, type, aggregatetype, "
+	"  aggregateid, payload, entry_id) "
+	"  SELECT $8, $1, ent.at, $6, 'account', $1, jsonb_build_object("
+	"  'account', $1, 'credit_type', $2, 'entry_id', ent.entry_id, 'kind', $7, "
+	"  'amount', $3::numeric, 'balance', acc.balance::numeric, "
+	"  'reference', $5, 'reason', NULL, 'lot_id', NULL), ent.entry_id "
+	"  FROM ent, acc), "
+	"al AS (INSERT INTO credits.allocation (account, entry_id, lot_id, amount) "
+	"  SELECT $1, ent.entry_id, acc.lot_id, $3 FROM ent, acc) "
+	"SELECT ent.entry_id, acc.balance, acc.low_threshold FROM ent, acc"};
+
+/* How many decimals an amount needs: 0 for 36, 1 for 35.1, 6 for 0.000001. */
+static int
+credits_decimals(CreditAmount amount)
+{
+	int			decimals = CREDIT_AMOUNT_DECIMALS;
+
+	while (decimals > 0 && amount % 10 == 0)
+	{
+		amount /= 10;
+		decimals--;
+	}
+	return decimals;
+}
+
+/* Returns the entry id, or 0 when the general path must run. */
+static int64
+credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
+				   Datum reference, bool reference_null)
+{
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	CreditTypeInfo info;
+	int64		event_id;
+	bool		isnull;
+	int64		entry_id;
+	CreditAmount after;
+	Datum		d;
+	AccountState acct;
+
+	if (!credits_enabled_now() ||
+		!credits_lookup_type(TextDatumGetCString(credit_type), &info) ||
+		credits_decimals(amount) > info.scale)
+		return 0;
+	event_id = credits_next_event_id();
+	values[0] = account;
+	values[1] = credit_type;
+	values[2] = CreditAmountGetDatum(amount);
+	values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	values[4] = reference;
+	if (reference_null)
+		nulls[4] = 'n';
+	values[5] = CStringGetTextDatum("account.credits.spent");
+	values[6] = CStringGetTextDatum("spend");
+	values[7] = Int64GetDatum(event_id);
+	credits_run(&stmt_spend_fast, values, nulls, false, 0);
+	if (SPI_processed == 0)
+		return 0;
+	entry_id = DatumGetInt64(credits_col(0, 1, &isnull));
+	after = DatumGetCreditAmount(credits_col(0, 2, &isnull));
+	credits_notify_event(event_id, "account.credits.spent");
+
+	/* balance_depleted and low_balance need the account's figures */
+	memset(&acct, 0, sizeof(acct));
+	acct.account = account;
+	acct.credit_type = credit_type;
+	acct.exists = true;
+	acct.balance = after;
+	d = credits_col(0, 3, &isnull);
+	acct.has_low_threshold = !isnull;
+	acct.low_threshold = isnull ? 0 : DatumGetCreditAmount(d);
+	credits_balance_events(&acct, credit_amount_add(after, amount), entry_id);
+	return entry_id;
+}
 
 /*
  * credits_spend(account, amount, reference, credit_type, idempotency_key)
@@ -40,6 +149,16 @@ credits_spend(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	credits_check_access(account, CREDITS_ACCESS_CLIENT);
+	if (!has_key)
+	{
+		entry_id = credits_spend_fast(account, credit_type, amount,
+									  PG_GETARG_DATUM(2), reference_null);
+		if (entry_id != 0)
+		{
+			SPI_finish();
+			PG_RETURN_INT64(entry_id);
+		}
+	}
 	credits_lock_account(&acct, account, credit_type, false);
 	if (acct.exists)
 		info.scale = acct.type_scale;
