@@ -1,0 +1,122 @@
+/*
+ * pay.c
+ *	  credits_pay(): pay an invoice in money with an account's credits, all
+ *	  or nothing, or partially with whatever the account has.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/numeric.h"
+
+#include "credits.h"
+#include "pricing.h"
+
+PG_FUNCTION_INFO_V1(credits_pay);
+
+/*
+ * credits_pay(account, amount, currency, reference, partial, credit_type)
+ * returns one row (credits_applied, amount_covered, amount_due).
+ *
+ * The invoice needs credits_convert(amount) credits at the rate in force
+ * now.  A partial payment covers the money the available credits are worth,
+ * rounded down to the currency's minor unit, and takes only the credits
+ * that covered amount costs (rounded up to the type's scale, so never more
+ * than available): a remainder worth less than one minor unit stays on the
+ * account instead of being taken for nothing.  Nothing available applies
+ * nothing and writes no entry.
+ */
+Datum
+credits_pay(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		account;
+	Numeric		amount;
+	Datum		currency;
+	Datum		reference;
+	bool		partial;
+	Datum		credit_type;
+	int			minor_unit;
+	CreditTypeInfo info;
+	AccountState acct;
+	Numeric		rate;
+	CreditAmount required;
+	CreditAmount available;
+	CreditAmount applied;
+	Numeric		covered;
+	Numeric		due;
+	Datum		result[3];
+	bool		result_null[3] = {false, false, false};
+
+	credits_require_arg(fcinfo, 0, "account");
+	credits_require_arg(fcinfo, 1, "amount");
+	credits_require_arg(fcinfo, 2, "currency");
+	credits_require_arg(fcinfo, 3, "reference");
+	credits_require_arg(fcinfo, 4, "partial");
+	credits_require_arg(fcinfo, 5, "credit_type");
+	account = PG_GETARG_DATUM(0);
+	amount = PG_GETARG_NUMERIC(1);
+	currency = PG_GETARG_DATUM(2);
+	reference = PG_GETARG_DATUM(3);
+	partial = PG_GETARG_BOOL(4);
+	credit_type = PG_GETARG_DATUM(5);
+	credits_require_account(DatumGetTextPP(account));
+	credits_check_money(amount, "amount", false);
+	minor_unit = credits_currency_minor_unit(currency);
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	SPI_connect();
+	credits_check_access(account, CREDITS_ACCESS_CLIENT);
+	credits_type_info(credit_type, &info);
+	rate = credits_rate_at(currency, credit_type, &info,
+						   GetCurrentTransactionStartTimestamp());
+	required = credits_money_to_credits(amount, rate, info.scale);
+
+	credits_lock_account(&acct, account, credit_type, false);
+	credits_require_enabled("paying");
+	credits_record_due_now(&acct);
+	available = acct.exists ? acct.balance : 0;
+
+	if (available >= required)
+	{
+		applied = required;
+		covered = amount;
+	}
+	else if (!partial)
+		credits_insufficient(&acct, available, required);
+	else
+	{
+		covered = credits_credits_to_money(available, rate, minor_unit);
+		applied = credits_money_to_credits(covered, rate, info.scale);
+		Assert(applied <= available);
+	}
+	due = DatumGetNumeric(DirectFunctionCall2(numeric_sub,
+											  NumericGetDatum(amount),
+											  NumericGetDatum(covered)));
+
+	if (applied > 0)
+	{
+		char	   *reason;
+
+		reason = psprintf("invoice payment: %s of %s %s",
+						  DatumGetCString(DirectFunctionCall1(numeric_out,
+															  NumericGetDatum(covered))),
+						  DatumGetCString(DirectFunctionCall1(numeric_out,
+															  NumericGetDatum(amount))),
+						  TextDatumGetCString(currency));
+		credits_take_from_lots(&acct, "spend", applied, 0, reference, false,
+							   CStringGetTextDatum(reason), false);
+		credits_save_account(&acct);
+	}
+
+	/* The tuplestore copies the values out of SPI's memory. */
+	result[0] = CreditAmountGetDatum(applied);
+	result[1] = NumericGetDatum(covered);
+	result[2] = NumericGetDatum(due);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, result,
+						 result_null);
+	SPI_finish();
+	return (Datum) 0;
+}

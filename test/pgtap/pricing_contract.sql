@@ -1,0 +1,80 @@
+-- pgTAP: pricing and purchasing, the contract's exact surface (callers use
+-- named notation, so parameter names are part of it) and its main rules.
+BEGIN;
+CREATE EXTENSION pgtap;
+CREATE EXTENSION credits;
+SELECT plan(33);
+
+CREATE FUNCTION pg_temp.names(f regprocedure) RETURNS text[] LANGUAGE sql AS
+	$$ SELECT proargnames FROM pg_proc WHERE oid = f $$;
+CREATE FUNCTION pg_temp.defaults(f regprocedure) RETURNS smallint LANGUAGE sql AS
+	$$ SELECT pronargdefaults FROM pg_proc WHERE oid = f $$;
+
+SELECT is(pg_temp.names('credits_set_rate(text, numeric, text, timestamptz)'),
+		  ARRAY['currency', 'credits_per_unit', 'credit_type', 'effective_from'], 'credits_set_rate parameters');
+SELECT is(pg_temp.names('credits_rate(text, text, timestamptz)'),
+		  ARRAY['currency', 'credit_type', 'at'], 'credits_rate parameters');
+SELECT is(pg_temp.names('credits_convert(numeric, text, text, timestamptz)'),
+		  ARRAY['price', 'currency', 'credit_type', 'at'], 'credits_convert parameters');
+SELECT is(pg_temp.names('credits_define_package(text, credit_amount, text, numeric, text, interval)'),
+		  ARRAY['name', 'credits', 'currency', 'price', 'credit_type', 'expires_after'], 'credits_define_package parameters');
+SELECT is(pg_temp.names('credits_define_price_tier(text, int, numeric, text)'),
+		  ARRAY['product', 'min_quantity', 'unit_price', 'currency'], 'credits_define_price_tier parameters');
+SELECT is(pg_temp.names('credits_price(text, int)'), ARRAY['product', 'quantity'], 'credits_price parameters');
+SELECT is(pg_temp.names('credits_purchase(text, text, text, text)'),
+		  ARRAY['account', 'package', 'method', 'reference', 'request_id', 'lot_id', 'status'],
+		  'credits_purchase parameters and result columns');
+SELECT is(pg_temp.names('credits_accept_request(bigint, text)'),
+		  ARRAY['request_id', 'decided_by'], 'credits_accept_request parameters');
+SELECT is((pg_temp.names('credits_reject_request(bigint, text, text)'))[1:2],
+		  ARRAY['request_id', 'reason'], 'credits_reject_request parameters (decided_by added at the end)');
+SELECT is(pg_temp.names('credits_requests(text, text)'),
+		  ARRAY['account', 'status', 'request_id', 'account', 'package', 'credits', 'amount',
+				'currency', 'method', 'status', 'created_at', 'decided_at'],
+		  'credits_requests parameters and result columns');
+SELECT is(pg_temp.names('credits_pay(text, numeric, text, text, boolean, text)'),
+		  ARRAY['account', 'amount', 'currency', 'reference', 'partial', 'credit_type',
+				'credits_applied', 'amount_covered', 'amount_due'],
+		  'credits_pay parameters and result columns');
+SELECT is(pg_temp.defaults('credits_set_rate(text, numeric, text, timestamptz)'), 2::smallint, 'credits_set_rate defaults');
+SELECT is(pg_temp.defaults('credits_pay(text, numeric, text, text, boolean, text)'), 2::smallint, 'credits_pay defaults');
+SELECT is(pg_temp.defaults('credits_define_package(text, credit_amount, text, numeric, text, interval)'), 2::smallint, 'credits_define_package defaults');
+SELECT is(
+	(SELECT count(*) FROM pg_proc p
+	 WHERE p.proname IN ('credits_set_rate', 'credits_rate', 'credits_convert', 'credits_define_package',
+						 'credits_define_price_tier', 'credits_price', 'credits_purchase',
+						 'credits_accept_request', 'credits_reject_request', 'credits_requests', 'credits_pay')
+	   AND p.prosecdef AND NOT p.proisstrict
+	   AND obj_description(p.oid, 'pg_proc') IS NOT NULL
+	   AND EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')),
+	11::bigint, 'every pricing function is SECURITY DEFINER, not STRICT, commented, with a pinned search_path');
+
+-- The rules, as assertions.
+SELECT lives_ok($$SELECT credits_set_rate('USD', 10)$$, 'a rate');
+SELECT is(credits_convert(price => 3.51, currency => 'USD'), 36::credit_amount, '3.51 USD -> 36');
+SELECT is(credits_convert(price => 0.70, currency => 'USD'), 7::credit_amount, '0.70 USD -> 7, not 8');
+SELECT throws_ok($$SELECT credits_convert(-1, 'USD')$$, '22023', NULL, 'negative price');
+SELECT throws_ok($$SELECT credits_convert(1, 'JPY')$$, 'CR004', NULL, 'no rate');
+SELECT throws_ok($$SELECT credits_set_rate('USD', 11, effective_from => now())$$, '22023', NULL,
+				 'a second, different rate at the same instant');
+
+SELECT lives_ok($$SELECT credits_define_price_tier('credit', 1, 100, 'USD'), credits_define_price_tier('credit', 5, 85, 'USD')$$, 'tiers');
+SELECT is(credits_price('credit', 5), 425::numeric, '5 at 85');
+SELECT is(credits_price('credit', 4), 400::numeric, '4 at 100');
+
+SELECT lives_ok($$SELECT credits_define_package('Starter', 500, 'USD', 50.00)$$, 'a package');
+SELECT results_eq($$SELECT request_id IS NULL, lot_id > 0, status FROM credits_purchase('c-1', 'Starter', 'stripe')$$,
+				  $$VALUES (true, true, 'accepted'::text)$$, 'stripe grants at once');
+SELECT results_eq($$SELECT request_id > 0, lot_id IS NULL, status FROM credits_purchase('c-2', 'Starter', 'bank_transfer')$$,
+				  $$VALUES (true, true, 'pending'::text)$$, 'bank transfer asks');
+SELECT throws_ok($$SELECT * FROM credits_purchase('c-1', 'Starter', 'cash')$$, '22023', NULL, 'unknown method');
+SELECT lives_ok($$SELECT credits_accept_request(r.request_id) FROM credits_requests('c-2') r$$, 'accept');
+SELECT throws_ok($$SELECT credits_accept_request(r.request_id) FROM credits_requests('c-2') r$$, 'CR005', NULL, 'accept twice');
+
+SELECT results_eq($$SELECT credits_applied, amount_covered, amount_due FROM credits_pay('c-1', 150.00, 'USD', 'INV-1', partial => true)$$,
+				  $$VALUES (500::credit_amount, 50.00::numeric, 100.00::numeric)$$, 'partial payment');
+SELECT throws_ok($$SELECT * FROM credits_pay('c-2', 150.00, 'USD', 'INV-2')$$, 'CR001', NULL, 'all or nothing');
+SELECT is_empty($$SELECT * FROM credits_verify()$$, 'credits_verify() is clean');
+
+SELECT * FROM finish();
+ROLLBACK;
