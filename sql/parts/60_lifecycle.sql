@@ -1,0 +1,632 @@
+/*
+ * Lifecycle: rules and issuing for paid invoices, clawbacks, reversals,
+ * voids, holds, subscriptions and the due-work runner.
+ *
+ * Lock order (everywhere): the account row of (account, credit type) first;
+ * then, under it, the invoice reference (advisory lock, credits_issue) or
+ * the account's subscription rows (FOR UPDATE, by id).  Holds, issues and
+ * subscriptions are found by id without a lock, their account is locked,
+ * and they are read again: they only change under their account's lock.
+ */
+
+-- Rules: how many credits a paid invoice of a service (and variant) issues.
+CREATE SEQUENCE credits.rule_id_seq;
+CREATE TABLE credits.rule (
+	rule_id		bigint NOT NULL DEFAULT nextval('credits.rule_id_seq') PRIMARY KEY,
+	service		text NOT NULL,
+	variant		text,
+	credits		credit_amount NOT NULL CHECK (credits > 0),
+	mode		text NOT NULL CHECK (mode IN ('add', 'reset')),
+	credit_type	text NOT NULL,
+	expires_after interval,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	updated_at	timestamptz NOT NULL DEFAULT now(),
+	CONSTRAINT rule_service_variant_key UNIQUE NULLS NOT DISTINCT (service, variant)
+);
+ALTER SEQUENCE credits.rule_id_seq OWNED BY credits.rule.rule_id;
+
+-- Invoices that issued credits: one row per invoice reference.
+CREATE TABLE credits.issue (
+	account		text NOT NULL,
+	reference	text NOT NULL,
+	credit_type	text NOT NULL,
+	service		text NOT NULL,
+	variant		text,
+	quantity	int NOT NULL CHECK (quantity > 0),
+	rule_id		bigint NOT NULL,
+	credits		credit_amount NOT NULL CHECK (credits > 0),
+	lot_id		bigint NOT NULL,
+	reset_entry_id bigint,			-- the forfeited balance (mode reset)
+	issued_at	timestamptz NOT NULL DEFAULT now(),
+	clawback_entry_id bigint,		-- set once, by credits_clawback()
+	deducted	credit_amount,
+	shortfall	credit_amount,
+	clawed_back_at timestamptz,
+	PRIMARY KEY (account, reference),
+	CHECK ((clawback_entry_id IS NULL) = (clawed_back_at IS NULL)),
+	CHECK (clawback_entry_id IS NULL OR deducted + shortfall = credits)
+);
+CREATE INDEX issue_by_reference ON credits.issue (reference);
+
+-- The latest reset of an (account, credit type): it forfeited every lot up
+-- to lots_upto, so credits that come back to those lots later (a released
+-- hold, a reversed spend) are forfeited at once too.
+CREATE TABLE credits.account_reset (
+	account		text NOT NULL,
+	credit_type	text NOT NULL,
+	lots_upto	bigint NOT NULL,
+	reset_at	timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (account, credit_type)
+);
+
+-- Holds: credits reserved from lots until captured or released.
+CREATE SEQUENCE credits.hold_id_seq;
+CREATE TABLE credits.hold (
+	account		text NOT NULL,
+	hold_id		bigint NOT NULL,
+	credit_type	text NOT NULL,
+	amount		credit_amount NOT NULL CHECK (amount > 0),
+	reference	text NOT NULL,
+	status		text NOT NULL DEFAULT 'open'
+				CHECK (status IN ('open', 'captured', 'released')),
+	captured	credit_amount NOT NULL DEFAULT 0,
+	hold_entry_id bigint NOT NULL,
+	release_entry_id bigint,
+	capture_entry_id bigint,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	closed_at	timestamptz,
+	PRIMARY KEY (account, hold_id),
+	CHECK (captured >= 0 AND captured <= amount),
+	CHECK ((status = 'open') = (closed_at IS NULL)),
+	CHECK ((status = 'captured') = (capture_entry_id IS NOT NULL))
+);
+ALTER SEQUENCE credits.hold_id_seq OWNED BY credits.hold.hold_id;
+CREATE INDEX hold_by_id ON credits.hold (hold_id);
+
+-- Subscriptions: credits granted (credits) or a service paid (service,
+-- price) every period.  Period n starts at starts_at + n * every, counted
+-- in time_zone; next_period is the first period not yet processed.
+CREATE SEQUENCE credits.subscription_id_seq;
+CREATE TABLE credits.subscription (
+	account		text NOT NULL,
+	subscription_id bigint NOT NULL DEFAULT nextval('credits.subscription_id_seq'),
+	credit_type	text NOT NULL,
+	credits		credit_amount CHECK (credits > 0),
+	service		text,
+	price		credit_amount CHECK (price > 0),
+	every		interval NOT NULL,
+	mode		text NOT NULL CHECK (mode IN ('add', 'reset')),
+	expires_after interval,
+	starts_at	timestamptz NOT NULL,
+	time_zone	text NOT NULL,
+	next_period	bigint NOT NULL DEFAULT 0 CHECK (next_period >= 0),
+	next_period_at timestamptz NOT NULL,
+	status		text NOT NULL DEFAULT 'active'
+				CHECK (status IN ('active', 'past_due', 'cancelled')),
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	cancelled_at timestamptz,
+	PRIMARY KEY (account, subscription_id),
+	CHECK ((credits IS NULL) <> (service IS NULL)),
+	CHECK ((service IS NULL) = (price IS NULL)),
+	CHECK ((status = 'cancelled') = (cancelled_at IS NOT NULL))
+);
+ALTER SEQUENCE credits.subscription_id_seq OWNED BY credits.subscription.subscription_id;
+CREATE INDEX subscription_by_id ON credits.subscription (subscription_id);
+CREATE INDEX subscription_due ON credits.subscription (next_period_at)
+	WHERE status <> 'cancelled';
+
+-- One row per processed period: the primary key makes "each period
+-- exactly once" a property of the schema.  Append-only.
+CREATE TABLE credits.subscription_period (
+	account		text NOT NULL,
+	subscription_id bigint NOT NULL,
+	period		bigint NOT NULL CHECK (period >= 0),
+	starts_at	timestamptz NOT NULL,
+	outcome		text NOT NULL CHECK (outcome IN ('granted', 'paid', 'failed')),
+	lot_id		bigint,			-- the lot granted
+	entry_id	bigint,			-- the spend that paid it
+	processed_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (account, subscription_id, period),
+	CHECK ((outcome = 'granted') = (lot_id IS NOT NULL)),
+	CHECK ((outcome = 'paid') = (entry_id IS NOT NULL))
+);
+CREATE TRIGGER subscription_period_append_only BEFORE UPDATE OR DELETE ON credits.subscription_period
+	FOR EACH ROW EXECUTE FUNCTION credits.refuse_change();
+CREATE TRIGGER subscription_period_no_truncate BEFORE TRUNCATE ON credits.subscription_period
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.refuse_change();
+ALTER TABLE credits.subscription_period ENABLE ALWAYS TRIGGER subscription_period_append_only;
+ALTER TABLE credits.subscription_period ENABLE ALWAYS TRIGGER subscription_period_no_truncate;
+
+-- A spend (or capture) is reversed at most once, enforced by the schema.
+CREATE UNIQUE INDEX entry_reversed_once ON credits.entry (account, related_id)
+	WHERE kind = 'reversal';
+
+SELECT pg_catalog.pg_extension_config_dump('credits.rule', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.issue', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.account_reset', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.hold', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.subscription', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.subscription_period', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.rule_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.hold_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.subscription_id_seq', '');
+
+REVOKE ALL ON credits.rule, credits.issue, credits.account_reset, credits.hold, credits.subscription,
+	credits.subscription_period FROM PUBLIC;
+REVOKE ALL ON SEQUENCE credits.rule_id_seq, credits.hold_id_seq,
+	credits.subscription_id_seq FROM PUBLIC;
+
+-- 22023 unless the interval moves time forward (no negative field, not 0).
+CREATE FUNCTION credits.check_interval(value interval, what text) RETURNS void
+AS 'MODULE_PATHNAME', 'credits_check_interval_sql'
+LANGUAGE C IMMUTABLE;
+REVOKE ALL ON FUNCTION credits.check_interval(interval, text) FROM PUBLIC;
+
+/*
+ * Corrections
+ */
+CREATE FUNCTION credits_void(lot_id bigint, reason text)
+RETURNS credit_amount
+AS 'MODULE_PATHNAME', 'credits_void'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp;
+COMMENT ON FUNCTION credits_void(bigint, text) IS
+	'removes what is left of a lot now (spent credits stay spent); returns the amount; twice is CR005';
+
+CREATE FUNCTION credits_reverse(entry_id bigint, reason text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'credits_reverse'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp;
+COMMENT ON FUNCTION credits_reverse(bigint, text) IS
+	'gives a spend''s or capture''s credits back to the lots they came from, once (CR005); returns the reversal entry id';
+
+/*
+ * Rules and issuing
+ */
+CREATE FUNCTION credits_define_rule(service text, credits credit_amount, mode text,
+									variant text DEFAULT NULL,
+									credit_type text DEFAULT 'CRD',
+									expires_after interval DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+	s int;
+	id bigint;
+BEGIN
+	IF service IS NULL OR credits IS NULL OR mode IS NULL OR credit_type IS NULL THEN
+		RAISE EXCEPTION '% must not be null',
+			CASE WHEN service IS NULL THEN 'service' WHEN credits IS NULL THEN 'credits'
+				 WHEN mode IS NULL THEN 'mode' ELSE 'credit_type' END
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF btrim(service) = '' OR btrim(variant) = '' THEN
+		RAISE EXCEPTION '% must not be empty', CASE WHEN btrim(service) = '' THEN 'service' ELSE 'variant' END
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF credits <= 0 THEN
+		RAISE EXCEPTION 'credits must be greater than zero'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('The value given was %s.', credits);
+	END IF;
+	IF mode NOT IN ('add', 'reset') THEN
+		RAISE EXCEPTION 'invalid mode "%"', mode
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The mode is "add" (credits accumulate) or "reset" (the unused balance is replaced).';
+	END IF;
+	s := credits.type_scale(credit_type);
+	IF credits::numeric * 10 ^ s <> trunc(credits::numeric * 10 ^ s) THEN
+		RAISE EXCEPTION 'credits % is finer than the scale of credit type "%"', credits, credit_type
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	PERFORM credits.check_interval(expires_after, 'expires_after');
+
+	INSERT INTO credits.rule AS r (service, variant, credits, mode, credit_type, expires_after)
+	VALUES (credits_define_rule.service, credits_define_rule.variant, credits_define_rule.credits,
+			credits_define_rule.mode, credits_define_rule.credit_type, credits_define_rule.expires_after)
+	ON CONFLICT ON CONSTRAINT rule_service_variant_key DO UPDATE
+		SET credits = excluded.credits, mode = excluded.mode,
+			credit_type = excluded.credit_type, expires_after = excluded.expires_after,
+			updated_at = now()
+	RETURNING r.rule_id INTO id;
+	RETURN id;
+END
+$$;
+COMMENT ON FUNCTION credits_define_rule(text, credit_amount, text, text, text, interval) IS
+	'how many credits a paid invoice of a service (and variant) issues, add or reset; defining it again replaces it; returns the rule id';
+
+CREATE FUNCTION credits_issue(account text, service text, reference text,
+							  variant text DEFAULT NULL, quantity int DEFAULT 1)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'credits_issue'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp;
+COMMENT ON FUNCTION credits_issue(text, text, text, text, int) IS
+	'applies the rule of a service for the paid invoice reference, once per reference; returns the lot id';
+
+CREATE FUNCTION credits_clawback(reference text)
+RETURNS TABLE(deducted credit_amount, shortfall credit_amount)
+AS 'MODULE_PATHNAME', 'credits_clawback'
+LANGUAGE C VOLATILE SECURITY DEFINER ROWS 1
+SET search_path = pg_catalog, @extschema@, pg_temp;
+COMMENT ON FUNCTION credits_clawback(text) IS
+	'deducts what a refunded invoice issued, never below zero; returns what was deducted and the shortfall; once';
+
+/*
+ * Trigger function for the application's own invoices table: when a row
+ * becomes paid, credits_issue() runs in the same transaction.  Arguments are
+ * name=value pairs naming the table's columns:
+ *   account=<col> (default account), service=<col> (default service),
+ *   reference=<col> (default reference), variant=<col> (default none),
+ *   quantity=<col> (default none: 1), paid_column=<col> (default status),
+ *   paid_value=<text> (default paid), refunded_value=<text> (default none).
+ * A row is paid when paid_column's text equals paid_value; an empty
+ * paid_column issues on every firing (let the trigger's WHEN clause
+ * decide).  A paid row whose paid_column becomes refunded_value is clawed
+ * back.
+ */
+CREATE FUNCTION credits_issue_trigger() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+	opt jsonb := '{"account": "account", "service": "service", "reference": "reference",
+				   "paid_column": "status", "paid_value": "paid"}';
+	arg text;
+	col text;
+	new_row jsonb;
+	paid_now boolean;
+	paid_before boolean := false;
+BEGIN
+	IF TG_LEVEL <> 'ROW' OR TG_WHEN <> 'AFTER' OR TG_OP NOT IN ('INSERT', 'UPDATE') THEN
+		RAISE EXCEPTION 'credits_issue_trigger() must be fired AFTER INSERT OR UPDATE FOR EACH ROW'
+			USING ERRCODE = 'triggered_action_exception';
+	END IF;
+	IF TG_NARGS > 0 THEN
+		FOREACH arg IN ARRAY TG_ARGV LOOP
+			col := split_part(arg, '=', 1);
+			IF strpos(arg, '=') = 0 OR col NOT IN ('account', 'service', 'reference', 'variant',
+					'quantity', 'paid_column', 'paid_value', 'refunded_value') THEN
+				RAISE EXCEPTION 'invalid credits_issue_trigger() argument "%"', arg
+					USING ERRCODE = 'invalid_parameter_value',
+						  HINT = 'Arguments are name=value pairs; the names are account, service, reference, variant, quantity, paid_column, paid_value and refunded_value.';
+			END IF;
+			opt := opt || jsonb_build_object(col, substr(arg, strpos(arg, '=') + 1));
+		END LOOP;
+	END IF;
+
+	new_row := to_jsonb(NEW);
+	FOREACH col IN ARRAY ARRAY['account', 'service', 'reference', 'variant', 'quantity', 'paid_column'] LOOP
+		IF opt->>col <> '' AND NOT new_row ? (opt->>col) THEN
+			RAISE EXCEPTION 'column "%" of relation "%" does not exist', opt->>col, TG_TABLE_NAME
+				USING ERRCODE = 'undefined_column',
+					  HINT = format('Name the column that holds the %s with the trigger argument ''%s=<column>''.', col, col);
+		END IF;
+	END LOOP;
+
+	IF opt->>'paid_column' = '' THEN
+		paid_now := true;
+	ELSE
+		paid_now := coalesce(new_row->>(opt->>'paid_column') = opt->>'paid_value', false);
+		IF TG_OP = 'UPDATE' THEN
+			paid_before := coalesce(to_jsonb(OLD)->>(opt->>'paid_column') = opt->>'paid_value', false);
+		END IF;
+	END IF;
+
+	IF paid_now AND NOT paid_before THEN
+		PERFORM credits_issue(
+			account => new_row->>(opt->>'account'),
+			service => new_row->>(opt->>'service'),
+			reference => new_row->>(opt->>'reference'),
+			variant => CASE WHEN opt ? 'variant' THEN new_row->>(opt->>'variant') END,
+			quantity => CASE WHEN opt ? 'quantity' THEN (new_row->>(opt->>'quantity'))::int ELSE 1 END);
+	ELSIF paid_before AND opt ? 'refunded_value'
+		  AND new_row->>(opt->>'paid_column') = opt->>'refunded_value' THEN
+		PERFORM credits_clawback(reference => new_row->>(opt->>'reference'));
+	END IF;
+	RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION credits_issue_trigger() IS
+	'AFTER INSERT OR UPDATE row trigger for an invoices table: issues credits when a row becomes paid (and claws back when it becomes refunded), in the same transaction';
+
+/*
+ * Holds
+ */
+CREATE FUNCTION credits_hold(account text, amount credit_amount, reference text,
+							 credit_type text DEFAULT 'CRD')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'credits_hold'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp;
+COMMENT ON FUNCTION credits_hold(text, credit_amount, text, text) IS
+	'reserves credits soonest-expiring first: they leave the available balance at once (CR001 if not enough); returns the hold id';
+
+CREATE FUNCTION credits_capture(hold_id bigint, amount credit_amount DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'credits_capture'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp;
+COMMENT ON FUNCTION credits_capture(bigint, credit_amount) IS
+	'spends all (or amount) of a hold, releasing the rest; once (CR005); returns the capture entry id';
+
+CREATE FUNCTION credits_release(hold_id bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'credits_release'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp;
+COMMENT ON FUNCTION credits_release(bigint) IS
+	'gives held credits back to their lots (those of expired or voided lots leave again at once); once (CR005)';
+
+CREATE FUNCTION credits_holds(account text DEFAULT NULL, status text DEFAULT NULL)
+RETURNS TABLE(hold_id bigint, account text, credit_type text, amount credit_amount,
+			  captured credit_amount, reference text, status text,
+			  created_at timestamptz, closed_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+	SELECT h.hold_id, h.account, h.credit_type, h.amount, h.captured, h.reference,
+		   h.status, h.created_at, h.closed_at
+	FROM credits.hold h
+	WHERE (credits_holds.account IS NULL OR h.account = credits_holds.account)
+	  AND (credits_holds.status IS NULL OR h.status = credits_holds.status)
+	ORDER BY h.hold_id
+$$;
+COMMENT ON FUNCTION credits_holds(text, text) IS
+	'holds, optionally of one account and/or status (open, captured, released)';
+
+/*
+ * Subscriptions and due work
+ */
+CREATE FUNCTION credits_subscribe(account text, credits credit_amount, every interval,
+								  mode text DEFAULT 'add',
+								  credit_type text DEFAULT 'CRD',
+								  starts_at timestamptz DEFAULT now(),
+								  expires_after interval DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'credits_subscribe'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp;
+COMMENT ON FUNCTION credits_subscribe(text, credit_amount, interval, text, text, timestamptz, interval) IS
+	'grants credits every period (add or reset), the first at once when it has started; returns the subscription id';
+
+CREATE FUNCTION credits_subscribe_service(account text, service text, price credit_amount,
+										  every interval,
+										  credit_type text DEFAULT 'CRD',
+										  starts_at timestamptz DEFAULT now())
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'credits_subscribe_service'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp;
+COMMENT ON FUNCTION credits_subscribe_service(text, text, credit_amount, interval, text, timestamptz) IS
+	'buys a service priced in credits: the first period is paid at once (CR001), later ones renew from the balance or go past_due; returns the subscription id';
+
+CREATE FUNCTION credits_cancel_subscription(subscription_id bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'credits_cancel_subscription'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp;
+COMMENT ON FUNCTION credits_cancel_subscription(bigint) IS
+	'no further renewals; cancelling twice is CR005';
+
+CREATE FUNCTION credits_subscriptions(account text DEFAULT NULL)
+RETURNS TABLE(subscription_id bigint, account text, credit_type text,
+			  credits credit_amount, service text, price credit_amount,
+			  every interval, mode text, status text, starts_at timestamptz,
+			  periods bigint, next_renewal_at timestamptz, cancelled_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+	SELECT s.subscription_id, s.account, s.credit_type, s.credits, s.service, s.price,
+		   s.every, s.mode, s.status, s.starts_at, s.next_period,
+		   CASE WHEN s.status <> 'cancelled' THEN s.next_period_at END, s.cancelled_at
+	FROM credits.subscription s
+	WHERE credits_subscriptions.account IS NULL OR s.account = credits_subscriptions.account
+	ORDER BY s.subscription_id
+$$;
+COMMENT ON FUNCTION credits_subscriptions(text) IS
+	'subscriptions, optionally of one account: status (active, past_due, cancelled), periods processed, next renewal';
+
+CREATE FUNCTION credits_run_due(as_of timestamptz DEFAULT now())
+RETURNS TABLE(renewed bigint, failed bigint, expired bigint)
+AS 'MODULE_PATHNAME', 'credits_run_due'
+LANGUAGE C VOLATILE SECURITY DEFINER ROWS 1
+SET search_path = pg_catalog, @extschema@, pg_temp;
+COMMENT ON FUNCTION credits_run_due(timestamptz) IS
+	'performs every renewal whose period starts by as_of (each period once) and expires lots due by now; safe to run every minute';
+
+/*
+ * Lifecycle invariants, run by credits_verify().
+ */
+CREATE FUNCTION credits.verify_lifecycle()
+RETURNS TABLE(check_name text, account text, detail text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+BEGIN
+	-- account.held is the sum of the account's open holds.
+	RETURN QUERY
+	SELECT 'held_matches_open_holds', a.account,
+		   format('type %s: held %s, open holds total %s', a.credit_type, a.held,
+				  coalesce(h.total, 0))
+	FROM credits.account a
+	LEFT JOIN (SELECT x.account, x.credit_type, sum(x.amount) AS total
+			   FROM credits.hold x WHERE x.status = 'open' GROUP BY 1, 2) h
+		ON h.account = a.account AND h.credit_type = a.credit_type
+	WHERE a.held <> coalesce(h.total, 0);
+
+	-- Every hold has its hold entry; a released hold one release of the whole
+	-- hold; a captured hold that release and one capture of what it captured;
+	-- an open hold neither.
+	RETURN QUERY
+	SELECT 'hold_entries', h.account,
+		   format('hold %s (%s, %s of %s captured): hold %s/%s, release %s/%s, capture %s/%s',
+				  h.hold_id, h.status, h.captured, h.amount,
+				  coalesce(e.n_hold, 0), e.a_hold, coalesce(e.n_release, 0), e.a_release,
+				  coalesce(e.n_capture, 0), e.a_capture)
+	FROM credits.hold h
+	LEFT JOIN (SELECT x.account, x.related_id,
+					  count(*) FILTER (WHERE x.kind = 'hold') AS n_hold,
+					  sum(x.amount) FILTER (WHERE x.kind = 'hold') AS a_hold,
+					  count(*) FILTER (WHERE x.kind = 'release') AS n_release,
+					  sum(x.amount) FILTER (WHERE x.kind = 'release') AS a_release,
+					  count(*) FILTER (WHERE x.kind = 'capture') AS n_capture,
+					  sum(x.amount) FILTER (WHERE x.kind = 'capture') AS a_capture
+			   FROM credits.entry x WHERE x.kind IN ('hold', 'release', 'capture')
+			   GROUP BY 1, 2) e
+		ON e.account = h.account AND e.related_id = h.hold_id
+	WHERE NOT coalesce(e.n_hold = 1 AND e.a_hold = h.amount AND CASE h.status
+			WHEN 'open' THEN e.n_release = 0 AND e.n_capture = 0
+			WHEN 'released' THEN e.n_release = 1 AND e.a_release = h.amount AND e.n_capture = 0
+			ELSE e.n_release = 1 AND e.a_release = h.amount AND e.n_capture = 1
+				 AND e.a_capture = h.captured END, false);
+
+	-- A release gives back exactly what its hold took, lot by lot; a capture
+	-- takes only from what its hold took.
+	RETURN QUERY
+	SELECT 'hold_lots', h.account,
+		   format('hold %s: lot %s held %s, released %s', h.hold_id, x.lot_id,
+				  x.held, x.released)
+	FROM credits.hold h
+	CROSS JOIN LATERAL (
+		SELECT lot_id, a.amount AS held, b.amount AS released
+		FROM (SELECT y.lot_id, y.amount FROM credits.allocation y
+			  WHERE y.account = h.account AND y.entry_id = h.hold_entry_id) a
+		FULL JOIN (SELECT y.lot_id, y.amount FROM credits.allocation y
+				   WHERE y.account = h.account AND y.entry_id = h.release_entry_id) b
+			USING (lot_id)) x
+	WHERE h.status <> 'open' AND x.held IS DISTINCT FROM x.released;
+	RETURN QUERY
+	SELECT 'capture_within_hold', h.account,
+		   format('hold %s: lot %s held %s, captured %s', h.hold_id, c.lot_id,
+				  a.amount, c.amount)
+	FROM credits.hold h
+	JOIN credits.allocation c ON c.account = h.account AND c.entry_id = h.capture_entry_id
+	LEFT JOIN credits.allocation a ON a.account = h.account AND a.entry_id = h.hold_entry_id
+		AND a.lot_id = c.lot_id
+	WHERE a.amount IS NULL OR c.amount > a.amount;
+
+	-- A reversal reverses a spend or capture of its account and type, gives
+	-- back exactly what that entry took, lot by lot, and is its only one.
+	RETURN QUERY
+	SELECT 'reversal_matches_entry', r.account,
+		   format('reversal %s of entry %s (%s): %s given back, %s taken',
+				  r.entry_id, r.related_id, coalesce(s.kind, 'missing'), r.amount, s.amount)
+	FROM credits.entry r
+	LEFT JOIN credits.entry s ON s.account = r.account AND s.entry_id = r.related_id
+	WHERE r.kind = 'reversal'
+	  AND (s.entry_id IS NULL OR s.kind NOT IN ('spend', 'capture') OR s.amount <> r.amount
+		   OR s.credit_type <> r.credit_type
+		   OR EXISTS (SELECT 1
+					  FROM (SELECT y.lot_id, y.amount FROM credits.allocation y
+							WHERE y.account = r.account AND y.entry_id = r.entry_id) ra
+					  FULL JOIN (SELECT y.lot_id, y.amount FROM credits.allocation y
+								 WHERE y.account = s.account AND y.entry_id = s.entry_id) sa
+						USING (lot_id)
+					  WHERE ra.amount IS DISTINCT FROM sa.amount));
+	RETURN QUERY
+	SELECT 'reversed_once', r.account,
+		   format('entry %s has %s reversals', r.related_id, count(*))
+	FROM credits.entry r
+	WHERE r.kind = 'reversal'
+	GROUP BY r.account, r.related_id
+	HAVING count(*) > 1;
+
+	-- An invoice reference issues credits to one account, once: its lot is
+	-- a grant of the issued credits with that reference.
+	RETURN QUERY
+	SELECT 'issued_once', i.account,
+		   format('invoice %s: issued to %s accounts', i.reference,
+				  count(*) OVER (PARTITION BY i.reference))
+	FROM credits.issue i
+	WHERE EXISTS (SELECT 1 FROM credits.issue j
+				  WHERE j.reference = i.reference AND j.account <> i.account);
+	RETURN QUERY
+	SELECT 'issue_lot', i.account,
+		   format('invoice %s: lot %s of %s (source %s, reference %s), issued %s',
+				  i.reference, i.lot_id, l.amount, l.source, l.reference, i.credits)
+	FROM credits.issue i
+	LEFT JOIN credits.lot l ON l.account = i.account AND l.lot_id = i.lot_id
+	WHERE l.lot_id IS NULL OR l.amount <> i.credits OR l.source <> 'issue'
+	   OR l.reference IS DISTINCT FROM i.reference OR l.credit_type <> i.credit_type;
+
+	-- A clawed-back invoice has one clawback entry of what was deducted,
+	-- recording the shortfall; deducted + shortfall = issued.
+	RETURN QUERY
+	SELECT 'clawback_entry', i.account,
+		   format('invoice %s: issued %s, deducted %s, shortfall %s; entry %s (%s %s, shortfall %s)',
+				  i.reference, i.credits, i.deducted, i.shortfall, i.clawback_entry_id,
+				  e.kind, e.amount, e.shortfall)
+	FROM credits.issue i
+	LEFT JOIN credits.entry e ON e.account = i.account AND e.entry_id = i.clawback_entry_id
+	WHERE i.clawback_entry_id IS NOT NULL
+	  AND (e.entry_id IS NULL OR e.kind <> 'clawback' OR e.amount <> i.deducted
+		   OR e.shortfall IS DISTINCT FROM i.shortfall OR e.reference IS DISTINCT FROM i.reference);
+	RETURN QUERY
+	SELECT 'clawback_once', e.account,
+		   format('invoice %s: %s clawback entries, issue records entry %s',
+				  e.reference, count(*), max(i.clawback_entry_id))
+	FROM credits.entry e
+	LEFT JOIN credits.issue i ON i.account = e.account AND i.reference = e.reference
+	WHERE e.kind = 'clawback'
+	GROUP BY e.account, e.reference
+	HAVING count(*) <> 1 OR max(i.clawback_entry_id) IS NULL;
+
+	-- A voided lot is empty and has its void entry; only voided lots have
+	-- void entries.
+	RETURN QUERY
+	SELECT 'voided_lot', l.account,
+		   format('lot %s: voided at %s, remaining %s, %s void entries', l.lot_id,
+				  l.voided_at, l.remaining,
+				  (SELECT count(*) FROM credits.entry e
+				   WHERE e.account = l.account AND e.lot_id = l.lot_id AND e.kind = 'void'))
+	FROM credits.lot l
+	WHERE (l.voided_at IS NOT NULL AND (l.remaining <> 0 OR NOT EXISTS (
+			  SELECT 1 FROM credits.entry e
+			  WHERE e.account = l.account AND e.lot_id = l.lot_id AND e.kind = 'void')))
+	   OR (l.voided_at IS NULL AND EXISTS (
+			  SELECT 1 FROM credits.entry e
+			  WHERE e.account = l.account AND e.lot_id = l.lot_id AND e.kind = 'void'));
+
+	-- Lots forfeited by a reset stay empty.
+	RETURN QUERY
+	SELECT 'reset_lots_empty', l.account,
+		   format('lot %s was forfeited by a reset but holds %s', l.lot_id, l.remaining)
+	FROM credits.lot l
+	JOIN credits.account_reset r ON r.account = l.account AND r.credit_type = l.credit_type
+	WHERE l.lot_id <= r.lots_upto AND l.remaining > 0;
+
+	-- Each subscription has processed periods 0 .. next_period - 1, each
+	-- once, and its next period starts at starts_at + next_period * every.
+	RETURN QUERY
+	SELECT 'subscription_periods', s.account,
+		   format('subscription %s: next period %s, %s periods recorded (highest %s)',
+				  s.subscription_id, s.next_period, coalesce(p.n, 0), p.hi)
+	FROM credits.subscription s
+	LEFT JOIN (SELECT x.account, x.subscription_id, count(*) AS n, max(x.period) AS hi
+			   FROM credits.subscription_period x GROUP BY 1, 2) p
+		ON p.account = s.account AND p.subscription_id = s.subscription_id
+	WHERE coalesce(p.n, 0) <> s.next_period OR coalesce(p.hi, -1) <> s.next_period - 1
+	   OR s.next_period_at <> ((s.starts_at AT TIME ZONE s.time_zone)
+							   + s.every * s.next_period) AT TIME ZONE s.time_zone;
+
+	-- A granted period has its lot of the subscription's credits; a paid
+	-- period its spend of the price.
+	RETURN QUERY
+	SELECT 'subscription_period_effect', p.account,
+		   format('subscription %s period %s (%s): lot %s of %s, entry %s %s of %s',
+				  p.subscription_id, p.period, p.outcome, p.lot_id, l.amount,
+				  p.entry_id, e.kind, e.amount)
+	FROM credits.subscription_period p
+	JOIN credits.subscription s ON s.account = p.account AND s.subscription_id = p.subscription_id
+	LEFT JOIN credits.lot l ON l.account = p.account AND l.lot_id = p.lot_id
+	LEFT JOIN credits.entry e ON e.account = p.account AND e.entry_id = p.entry_id
+	WHERE (p.outcome = 'granted' AND (l.lot_id IS NULL OR l.amount <> s.credits
+									  OR l.source <> 'subscription'))
+	   OR (p.outcome = 'paid' AND (e.entry_id IS NULL OR e.kind <> 'spend'
+								   OR e.amount <> s.price));
+END
+$$;
+REVOKE ALL ON FUNCTION credits.verify_lifecycle() FROM PUBLIC;

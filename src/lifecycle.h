@@ -1,0 +1,69 @@
+/*
+ * lifecycle.h
+ *	  Ledger helpers shared by the lifecycle features (holds, reversals,
+ *	  voids, rules, clawbacks, subscriptions): moving credits back into the
+ *	  very lots they came from, taking from a given set of lots, forfeiting a
+ *	  balance, and granting by mode.  All of them run inside SPI, under the
+ *	  account lock, after due expirations have been recorded.
+ */
+#ifndef CREDITS_LIFECYCLE_H
+#define CREDITS_LIFECYCLE_H
+
+#include "postgres.h"
+
+#include "credits.h"
+
+/* One lot's share of an entry: an allocation. */
+typedef struct LotPart
+{
+	int64		lot_id;
+	CreditAmount amount;
+} LotPart;
+
+/* How credits of a grant are added: on top of the balance, or replacing it. */
+typedef enum GrantMode
+{
+	GRANT_MODE_ADD,
+	GRANT_MODE_RESET
+} GrantMode;
+
+/* ledger_lots.c */
+extern GrantMode credits_parse_mode(Datum mode);
+extern const char *credits_mode_name(GrantMode mode);
+
+extern int64 credits_append_entry_shortfall(AccountState *acct,
+											const char *kind,
+											CreditAmount amount,
+											int64 related_id,
+											Datum reference, bool reference_null,
+											Datum reason, bool reason_null,
+											CreditAmount shortfall);
+extern LotPart *credits_entry_parts(AccountState *acct, int64 entry_id,
+									int *n);
+extern int64 credits_return_to_lots(AccountState *acct, const char *kind,
+									int64 related_id,
+									const LotPart *parts, int n,
+									Datum reference, bool reference_null,
+									Datum reason, bool reason_null);
+extern void credits_settle_lots(AccountState *acct, const LotPart *parts,
+								int n);
+extern CreditAmount credits_take_parts(AccountState *acct, int64 entry_id,
+									   const LotPart *parts, int n,
+									   CreditAmount amount);
+extern CreditAmount credits_take_spend_order(AccountState *acct,
+											 int64 entry_id,
+											 CreditAmount amount);
+extern int64 credits_reset_balance(AccountState *acct, int64 related_id,
+								   Datum reference, bool reference_null,
+								   Datum reason, bool reason_null);
+extern int64 credits_grant_by_mode(AccountState *acct, GrantMode mode,
+								   CreditAmount amount,
+								   bool has_expiry, TimestampTz expires_at,
+								   Datum reason, bool reason_null,
+								   Datum reference, bool reference_null,
+								   const char *source, int64 related_id,
+								   int64 *reset_entry_id);
+extern void credits_check_interval(Datum interval, const char *what);
+extern Datum credits_interval_text(Datum interval);
+
+#endif							/* CREDITS_LIFECYCLE_H */

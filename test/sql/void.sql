@@ -1,0 +1,107 @@
+-- credits_void: removes what is left of a lot now; spent credits stay spent
+CREATE EXTENSION credits;
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+
+-- The whole ledger, lifecycle state included, as one hash: equal before and
+-- after a failed call means the call changed nothing.
+CREATE FUNCTION pg_temp.ledger_fingerprint() RETURNS text LANGUAGE sql AS $$
+	SELECT md5(concat_ws('|',
+		(SELECT string_agg(format('%s', a), ',' ORDER BY a.account, a.credit_type) FROM credits.account a),
+		(SELECT string_agg(format('%s', l), ',' ORDER BY l.account, l.lot_id) FROM credits.lot l),
+		(SELECT string_agg(format('%s', e), ',' ORDER BY e.account, e.credit_type, e.seq) FROM credits.entry e),
+		(SELECT string_agg(format('%s', x), ',' ORDER BY x.account, x.entry_id, x.lot_id) FROM credits.allocation x),
+		(SELECT string_agg(format('%s', h), ',' ORDER BY h.account, h.hold_id) FROM credits.hold h),
+		(SELECT string_agg(format('%s', x), ',' ORDER BY x.account, x.credit_type) FROM credits.account_reset x),
+		(SELECT string_agg(format('%s', r), ',' ORDER BY r.rule_id) FROM credits.rule r),
+		(SELECT string_agg(format('%s', i), ',' ORDER BY i.account, i.reference) FROM credits.issue i),
+		(SELECT string_agg(format('%s', s), ',' ORDER BY s.account, s.subscription_id) FROM credits.subscription s),
+		(SELECT string_agg(format('%s', p), ',' ORDER BY p.account, p.subscription_id, p.period) FROM credits.subscription_period p)))
+$$;
+
+-- Run a statement expected to fail; show its SQLSTATE and messages with the
+-- given ids masked (ids differ between runs).
+CREATE FUNCTION pg_temp.error_of(stmt text, VARIADIC ids bigint[] DEFAULT '{}') RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	msg text;
+	det text;
+	id bigint;
+BEGIN
+	EXECUTE stmt;
+	RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+	GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+	msg := SQLSTATE || ': ' || msg || CASE WHEN det <> '' THEN ' / ' || det ELSE '' END;
+	FOR id IN SELECT x FROM unnest(ids) x ORDER BY length(x::text) DESC LOOP
+		msg := regexp_replace(msg, '\m' || id || '\M', '<id>', 'g');
+	END LOOP;
+	RETURN msg;
+END
+$$;
+
+-- A lot partly spent: the void removes the rest, and returns it.
+SELECT credits_grant('v-1', 100, reason => 'promo') AS promo \gset
+SELECT credits_grant('v-1', 50, reason => 'paid') > 0;
+SELECT credits_spend('v-1', 30, 'order-1') > 0;
+SELECT credits_void(:promo, 'granted by mistake');
+SELECT credits_balance('v-1');
+SELECT remaining, is_open, voided_at IS NOT NULL AS voided FROM credits.lot WHERE lot_id = :promo;
+SELECT kind, direction, amount, running_balance, reference, reason FROM credits_history('v-1');
+-- The 30 spent from the promo lot stay spent; later spends use the other lot.
+SELECT credits_spend('v-1', 50, 'order-2') > 0;
+SELECT credits_balance('v-1');
+SELECT l.reason, al.amount FROM credits.entry e
+JOIN credits.allocation al ON al.account = e.account AND al.entry_id = e.entry_id
+JOIN credits.lot l ON l.account = al.account AND l.lot_id = al.lot_id
+WHERE e.account = 'v-1' AND e.kind = 'spend' ORDER BY e.seq;
+
+-- Voiding twice is CR005; an unknown lot is 42704; NULLs are 22004.
+-- Nothing changes.
+SELECT pg_temp.ledger_fingerprint() AS before \gset
+SELECT credits_void(-1, 'no such lot');
+SELECT credits_void(:promo, NULL);
+SELECT pg_temp.error_of(format('SELECT credits_void(%s, %L)', :promo, 'again'), :promo);
+\set VERBOSITY sqlstate
+SELECT credits_void(:promo, 'again');
+SELECT credits_void(-1, 'no such lot');
+SELECT credits_void(NULL, 'no lot');
+SELECT credits_void(:promo, NULL);
+\set VERBOSITY default
+SELECT pg_temp.ledger_fingerprint() = :'before' AS unchanged;
+
+-- A lot already spent in full: the void removes 0 and is still recorded.
+SELECT credits_grant('v-2', 10) AS l2 \gset
+SELECT credits_spend('v-2', 10) > 0;
+SELECT credits_void(:l2, 'closing the block');
+SELECT kind, direction, amount, running_balance, reason FROM credits_history('v-2');
+
+-- An expired lot: its expiry is recorded first, so the void removes 0.
+SELECT credits_grant('v-3', 5, expires_at => clock_timestamp() + interval '1 s', reason => 'short') AS l3 \gset
+SELECT credits_grant('v-3', 7, reason => 'long') > 0;
+SELECT pg_sleep(1.2);
+SELECT credits_void(:l3, 'too late');
+SELECT kind, direction, amount, running_balance, reason FROM credits_history('v-3');
+SELECT credits_balance('v-3');
+
+-- Voids keep working while credits are disabled.
+SELECT credits_grant('v-4', 9) AS l4 \gset
+SELECT credits_set_enabled(false);
+SELECT credits_void(:l4, 'while switched off');
+SELECT credits_set_enabled(true);
+SELECT credits_balance('v-4');
+
+-- Fractional credit types: exact amounts.
+SELECT credits_define_type('USD', 'Account credit', 2, 'USD');
+SELECT credits_grant('v-5', '12.34', credit_type => 'USD') AS l5 \gset
+SELECT credits_spend('v-5', '0.35', credit_type => 'USD') > 0;
+SELECT credits_void(:l5, 'refund to card');
+SELECT credits_balance('v-5', 'USD');
+SELECT kind, amount, running_balance FROM credits_history('v-5', 'USD');
+
+-- History is append-only: a void is a new entry, never an edit.
+\set VERBOSITY sqlstate
+UPDATE credits.entry SET amount = 0 WHERE kind = 'void';
+\set VERBOSITY default
+
+SELECT * FROM credits_verify();
+DROP EXTENSION credits;
