@@ -84,6 +84,13 @@ typedef struct AccountState
 	TimestampTz saved_next_expiry;
 } AccountState;
 
+/* One lot's share of an entry: an allocation. */
+typedef struct LotPart
+{
+	int64		lot_id;
+	CreditAmount amount;
+} LotPart;
+
 /* ledger.c */
 extern void credits_require_arg(FunctionCallInfo fcinfo, int argno,
 								const char *name);
@@ -105,6 +112,19 @@ extern int64 credits_append_entry(AccountState *acct, const char *kind,
 								  Datum reason, bool reason_null);
 extern void credits_balance_events(AccountState *acct, CreditAmount before,
 								   int64 entry_id);
+extern int64 credits_append_entry_ex(AccountState *acct, const char *kind,
+									 CreditAmount amount, bool out,
+									 int64 lot_id, int64 related_id,
+									 Datum reference, bool reference_null,
+									 Datum reason, bool reason_null,
+									 bool has_shortfall, CreditAmount shortfall);
+extern void credits_take_lot(AccountState *acct, int64 entry_id, int64 lot_id,
+							 CreditAmount take);
+extern CreditAmount credits_take_parts(AccountState *acct, int64 entry_id,
+									   const LotPart *parts, int n,
+									   CreditAmount amount);
+extern void credits_take_spend_order(AccountState *acct, int64 entry_id,
+									 CreditAmount amount);
 extern void credits_append_allocation(AccountState *acct, int64 entry_id,
 									  int64 lot_id, CreditAmount amount);
 extern int64 credits_record_due(AccountState *acct, TimestampTz as_of);

@@ -32,17 +32,22 @@ static CreditsStmt stmt_account_update = {"ttaaiT",
 		"UPDATE credits.account SET balance = $3, held = $4, last_seq = $5, "
 		"next_expiry = $6 WHERE account = $1 AND credit_type = $2"};
 
-/* An entry and its outbox event, in one statement. */
-static CreditsStmt stmt_entry_insert = {"ttitaaiittit",
+/*
+ * An entry and its outbox event, in one statement.  $13 is the shortfall of
+ * a clawback (NULL for every other entry); the payload names it only then.
+ */
+static CreditsStmt stmt_entry_insert = {"ttitaaiittita",
 	"WITH e AS (INSERT INTO credits.entry (account, credit_type, seq, kind, "
-	"amount, running_balance, lot_id, related_id, reference, reason) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING entry_id, at) "
+	"amount, running_balance, lot_id, related_id, reference, reason, shortfall) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $13) RETURNING entry_id, at) "
 	"INSERT INTO credits.event (id, account, at, type, aggregatetype, "
 	"aggregateid, payload, entry_id) "
 	"SELECT $11, $1, e.at, $12, 'account', $1, jsonb_build_object("
 	"'account', $1, 'credit_type', $2, 'entry_id', e.entry_id, 'kind', $4, "
 	"'amount', $5::numeric, 'balance', $6::numeric, 'reference', $9, "
-	"'reason', $10, 'lot_id', $7), e.entry_id FROM e RETURNING entry_id"};
+	"'reason', $10, 'lot_id', $7) || CASE WHEN $13 IS NULL THEN '{}'::jsonb "
+	"ELSE jsonb_build_object('shortfall', $13::numeric) END, "
+	"e.entry_id FROM e RETURNING entry_id"};
 
 /*
  * The common case of a take, in one statement: the first open lot in spend
@@ -377,17 +382,19 @@ credits_balance_events(AccountState *acct, CreditAmount before, int64 entry_id)
  * move the balance: the running balance of an entry is the available
  * balance after it.  An out entry that empties the account also emits
  * balance_depleted; one that crosses the account's low-balance threshold
- * emits low_balance.
+ * emits low_balance.  A clawback records what it could not deduct as its
+ * shortfall.
  */
 int64
-credits_append_entry(AccountState *acct, const char *kind,
-					 CreditAmount amount, bool out,
-					 int64 lot_id, int64 related_id,
-					 Datum reference, bool reference_null,
-					 Datum reason, bool reason_null)
+credits_append_entry_ex(AccountState *acct, const char *kind,
+						CreditAmount amount, bool out,
+						int64 lot_id, int64 related_id,
+						Datum reference, bool reference_null,
+						Datum reason, bool reason_null,
+						bool has_shortfall, CreditAmount shortfall)
 {
-	Datum		values[12];
-	char		nulls[12];
+	Datum		values[13];
+	char		nulls[13];
 	bool		isnull;
 	const char *event_type = credits_event_type(kind);
 	CreditAmount before = acct->balance;
@@ -421,6 +428,9 @@ credits_append_entry(AccountState *acct, const char *kind,
 		nulls[9] = 'n';
 	values[10] = Int64GetDatum(event_id);
 	values[11] = CStringGetTextDatum(event_type);
+	values[12] = CreditAmountGetDatum(shortfall);
+	if (!has_shortfall)
+		nulls[12] = 'n';
 	credits_run(&stmt_entry_insert, values, nulls, false, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "credits: entry was not written");
@@ -429,6 +439,18 @@ credits_append_entry(AccountState *acct, const char *kind,
 	if (out)
 		credits_balance_events(acct, before, entry_id);
 	return entry_id;
+}
+
+int64
+credits_append_entry(AccountState *acct, const char *kind,
+					 CreditAmount amount, bool out,
+					 int64 lot_id, int64 related_id,
+					 Datum reference, bool reference_null,
+					 Datum reason, bool reason_null)
+{
+	return credits_append_entry_ex(acct, kind, amount, out, lot_id, related_id,
+								   reference, reference_null,
+								   reason, reason_null, false, 0);
 }
 
 void
@@ -467,21 +489,15 @@ credits_refresh_next_expiry(AccountState *acct)
 	}
 }
 
-typedef struct LotShare
-{
-	int64		lot_id;
-	CreditAmount amount;
-} LotShare;
-
 /* Copy (lot_id, amount) pairs out of the last result before reusing SPI. */
-static LotShare *
-credits_fetch_shares(int *n)
+static LotPart *
+credits_fetch_parts(int *n)
 {
-	LotShare   *shares;
+	LotPart   *shares;
 	uint64		i;
 
 	*n = (int) SPI_processed;
-	shares = palloc(sizeof(LotShare) * (*n + 1));
+	shares = palloc(sizeof(LotPart) * (*n + 1));
 	for (i = 0; i < SPI_processed; i++)
 	{
 		shares[i].lot_id = credits_col_int64(i, 1);
@@ -499,7 +515,7 @@ int64
 credits_record_due(AccountState *acct, TimestampTz as_of)
 {
 	Datum		values[3];
-	LotShare   *due;
+	LotPart   *due;
 	int			n;
 	int			i;
 
@@ -509,7 +525,7 @@ credits_record_due(AccountState *acct, TimestampTz as_of)
 	values[1] = acct->credit_type;
 	values[2] = TimestampTzGetDatum(as_of);
 	credits_run(&stmt_lots_due, values, NULL, false, 0);
-	due = credits_fetch_shares(&n);
+	due = credits_fetch_parts(&n);
 	for (i = 0; i < n; i++)
 	{
 		Datum		cv[2];
@@ -594,6 +610,76 @@ credits_add_lot(AccountState *acct, CreditAmount amount,
 	return lot_id;
 }
 
+/* Take from one lot as an allocation of entry_id (already written). */
+void
+credits_take_lot(AccountState *acct, int64 entry_id, int64 lot_id,
+				 CreditAmount take)
+{
+	Datum		values[3];
+
+	values[0] = acct->account;
+	values[1] = Int64GetDatum(lot_id);
+	values[2] = CreditAmountGetDatum(take);
+	credits_run(&stmt_lot_take, values, NULL, false, 0);
+	if (SPI_processed != 1)
+		elog(ERROR, "credits: lot " INT64_FORMAT " not found", lot_id);
+	credits_append_allocation(acct, entry_id, lot_id, take);
+}
+
+/*
+ * Take up to amount from the given lots in the given order, at most each
+ * part's amount from its lot, as allocations of entry_id (already written).
+ * Returns what was taken.
+ */
+CreditAmount
+credits_take_parts(AccountState *acct, int64 entry_id,
+				   const LotPart *parts, int n, CreditAmount amount)
+{
+	CreditAmount left = amount;
+	int			i;
+
+	for (i = 0; i < n && left > 0; i++)
+	{
+		CreditAmount take = Min(left, parts[i].amount);
+
+		if (take <= 0)
+			continue;
+		credits_take_lot(acct, entry_id, parts[i].lot_id, take);
+		left -= take;
+	}
+	return amount - left;
+}
+
+/*
+ * Take amount from the account's open lots in spend order (soonest expiry
+ * first, never-expiring last, then oldest grant, then lot id) as
+ * allocations of entry_id (already written).  The caller has recorded due
+ * expirations, so every open lot is unexpired, and has checked that the
+ * balance covers the amount.
+ */
+void
+credits_take_spend_order(AccountState *acct, int64 entry_id,
+						 CreditAmount amount)
+{
+	CreditAmount left = amount;
+
+	while (left > 0)
+	{
+		Datum		values[2];
+		LotPart    *lots;
+		int			n;
+
+		values[0] = acct->account;
+		values[1] = acct->credit_type;
+		credits_run(&stmt_lots_spend_order, values, NULL, false, 0);
+		lots = credits_fetch_parts(&n);
+		if (n == 0)
+			elog(ERROR, "credits: account balance is not covered by its lots");
+		left -= credits_take_parts(acct, entry_id, lots, n, left);
+		pfree(lots);
+	}
+}
+
 /*
  * The one-statement take (stmt_take_one_lot).  Returns the entry id, or 0
  * when the first lot does not cover the amount; then nothing has changed.
@@ -661,7 +747,6 @@ credits_take_from_lots(AccountState *acct, const char *kind,
 					   Datum reason, bool reason_null)
 {
 	int64		entry_id;
-	CreditAmount left = amount;
 
 	entry_id = credits_take_one_lot(acct, kind, amount, related_id,
 									reference, reference_null,
@@ -672,32 +757,7 @@ credits_take_from_lots(AccountState *acct, const char *kind,
 	entry_id = credits_append_entry(acct, kind, amount, true, 0, related_id,
 									reference, reference_null,
 									reason, reason_null);
-	while (left > 0)
-	{
-		Datum		values[3];
-		LotShare   *lots;
-		int			n;
-		int			i;
-
-		values[0] = acct->account;
-		values[1] = acct->credit_type;
-		credits_run(&stmt_lots_spend_order, values, NULL, false, 0);
-		lots = credits_fetch_shares(&n);
-		if (n == 0)
-			elog(ERROR, "credits: account balance is not covered by its lots");
-		for (i = 0; i < n && left > 0; i++)
-		{
-			CreditAmount take = Min(left, lots[i].amount);
-
-			values[0] = acct->account;
-			values[1] = Int64GetDatum(lots[i].lot_id);
-			values[2] = CreditAmountGetDatum(take);
-			credits_run(&stmt_lot_take, values, NULL, false, 0);
-			credits_append_allocation(acct, entry_id, lots[i].lot_id, take);
-			left -= take;
-		}
-		pfree(lots);
-	}
+	credits_take_spend_order(acct, entry_id, amount);
 	return entry_id;
 }
 

@@ -16,29 +16,6 @@
 #include "credits.h"
 #include "lifecycle.h"
 
-/*
- * credits_append_entry()'s statement (entry and outbox event at once) for
- * an entry that also records a shortfall.
- */
-static CreditsStmt stmt_entry_insert_shortfall = {"ttitaaittiat",
-	"WITH e AS (INSERT INTO credits.entry (account, credit_type, seq, kind, "
-	"amount, running_balance, related_id, reference, reason, shortfall) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11) RETURNING entry_id, at) "
-	"INSERT INTO credits.event (id, account, at, type, aggregatetype, "
-	"aggregateid, payload, entry_id) "
-	"SELECT $10, $1, e.at, $12, 'account', $1, jsonb_build_object("
-	"'account', $1, 'credit_type', $2, 'entry_id', e.entry_id, 'kind', $4, "
-	"'amount', $5::numeric, 'balance', $6::numeric, 'reference', $8, "
-	"'reason', $9, 'lot_id', NULL, 'shortfall', $11::numeric), e.entry_id "
-	"FROM e RETURNING entry_id"};
-
-/* The balance events credits_append_entry() emits after an out entry. */
-static CreditsStmt stmt_balance_event = {"itttaai",
-	"INSERT INTO credits.event (id, account, type, aggregatetype, aggregateid, "
-	"payload, entry_id) VALUES ($1, $2, $3, 'account', $2, jsonb_build_object("
-	"'account', $2, 'credit_type', $4, 'balance', $5::numeric, "
-	"'threshold', $6::numeric, 'entry_id', $7), $7)"};
-
 /* An entry's allocations, in spend order of their lots. */
 static CreditsStmt stmt_entry_parts = {"ti",
 		"SELECT a.lot_id, a.amount FROM credits.allocation a "
@@ -58,10 +35,6 @@ static CreditsStmt stmt_lot_give_back = {"tiaT",
 		"AND (expires_at IS NULL OR expires_at > $4) "
 		"AND lot_id > coalesce((SELECT r.lots_upto FROM credits.account_reset r "
 		"  WHERE r.account = $1 AND r.credit_type = l.credit_type), 0)"};
-
-static CreditsStmt stmt_lot_take = {"tia",
-		"UPDATE credits.lot SET remaining = remaining - $3, "
-		"is_open = remaining > $3 WHERE account = $1 AND lot_id = $2"};
 
 /*
  * Empty a lot that no longer counts but holds credits (given back to it
@@ -94,11 +67,6 @@ static CreditsStmt stmt_reset_mark = {"tt",
 		"ON CONFLICT (account, credit_type) DO UPDATE "
 		"SET lots_upto = excluded.lots_upto, reset_at = now()"};
 
-static CreditsStmt stmt_lots_spend_order = {"tt",
-		"SELECT lot_id, remaining FROM credits.lot "
-		"WHERE account = $1 AND credit_type = $2 AND is_open "
-		"ORDER BY expires_at, granted_at, lot_id LIMIT 16"};
-
 /* "add" or "reset"; anything else is 22023. */
 GrantMode
 credits_parse_mode(Datum mode)
@@ -120,91 +88,6 @@ const char *
 credits_mode_name(GrantMode mode)
 {
 	return mode == GRANT_MODE_RESET ? "reset" : "add";
-}
-
-static void
-credits_balance_event(AccountState *acct, const char *type, int64 entry_id)
-{
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	int64		id = credits_next_event_id();
-
-	values[0] = Int64GetDatum(id);
-	values[1] = acct->account;
-	values[2] = CStringGetTextDatum(type);
-	values[3] = acct->credit_type;
-	values[4] = CreditAmountGetDatum(acct->balance);
-	values[5] = CreditAmountGetDatum(acct->low_threshold);
-	if (!acct->has_low_threshold)
-		nulls[5] = 'n';
-	values[6] = Int64GetDatum(entry_id);
-	credits_run(&stmt_balance_event, values, nulls, false, 0);
-	credits_notify_event(id, type);
-}
-
-/*
- * credits_append_entry() for an out entry that records a shortfall (a
- * clawback): what could not be deducted is kept on the entry itself.  Same
- * outbox events as credits_append_entry(), whose entry writer has no
- * shortfall column.
- */
-int64
-credits_append_entry_shortfall(AccountState *acct, const char *kind,
-							   CreditAmount amount, int64 related_id,
-							   Datum reference, bool reference_null,
-							   Datum reason, bool reason_null,
-							   CreditAmount shortfall)
-{
-	Datum		values[12];
-	char		nulls[12];
-	bool		isnull;
-	char	   *event_type = psprintf("account.credits.%s",
-									  strcmp(kind, "clawback") == 0
-									  ? "clawed_back" : kind);
-	CreditAmount before = acct->balance;
-	int64		event_id;
-	int64		entry_id;
-
-	Assert(acct->exists);
-	acct->balance = credit_amount_sub(acct->balance, amount);
-	acct->last_seq++;
-	event_id = credits_next_event_id();
-
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = acct->account;
-	values[1] = acct->credit_type;
-	values[2] = Int64GetDatum(acct->last_seq);
-	values[3] = CStringGetTextDatum(kind);
-	values[4] = CreditAmountGetDatum(amount);
-	values[5] = CreditAmountGetDatum(acct->balance);
-	values[6] = Int64GetDatum(related_id);
-	if (related_id == 0)
-		nulls[6] = 'n';
-	values[7] = reference;
-	if (reference_null)
-		nulls[7] = 'n';
-	values[8] = reason;
-	if (reason_null)
-		nulls[8] = 'n';
-	values[9] = Int64GetDatum(event_id);
-	values[10] = CreditAmountGetDatum(shortfall);
-	values[11] = CStringGetTextDatum(event_type);
-	credits_run(&stmt_entry_insert_shortfall, values, nulls, false, 0);
-	if (SPI_processed != 1)
-		elog(ERROR, "credits: entry was not written");
-	entry_id = DatumGetInt64(credits_col(0, 1, &isnull));
-	credits_notify_event(event_id, event_type);
-
-	if (acct->balance < before)
-	{
-		if (acct->has_low_threshold && before >= acct->low_threshold &&
-			acct->balance < acct->low_threshold)
-			credits_balance_event(acct, "account.credits.low_balance", entry_id);
-		if (acct->balance == 0)
-			credits_balance_event(acct, "account.credits.balance_depleted",
-								  entry_id);
-	}
-	return entry_id;
 }
 
 /* The allocations of an entry, in spend order of their lots (palloc'd). */
@@ -322,82 +205,6 @@ credits_settle_lots(AccountState *acct, const LotPart *parts, int n)
 			credits_append_entry(acct, kind, amount, true, parts[i].lot_id, 0,
 								 (Datum) 0, true, (Datum) 0, true);
 	}
-}
-
-static void
-credits_take_lot(AccountState *acct, int64 entry_id, int64 lot_id,
-				 CreditAmount take)
-{
-	Datum		values[3];
-
-	values[0] = acct->account;
-	values[1] = Int64GetDatum(lot_id);
-	values[2] = CreditAmountGetDatum(take);
-	credits_run(&stmt_lot_take, values, NULL, false, 0);
-	if (SPI_processed != 1)
-		elog(ERROR, "credits: lot " INT64_FORMAT " not found", lot_id);
-	credits_append_allocation(acct, entry_id, lot_id, take);
-}
-
-/*
- * Take up to amount from the given lots in the given order, at most each
- * part's amount from its lot, as allocations of entry_id (already written).
- * Returns what was taken.
- */
-CreditAmount
-credits_take_parts(AccountState *acct, int64 entry_id,
-				   const LotPart *parts, int n, CreditAmount amount)
-{
-	CreditAmount left = amount;
-	int			i;
-
-	for (i = 0; i < n && left > 0; i++)
-	{
-		CreditAmount take = Min(left, parts[i].amount);
-
-		if (take <= 0)
-			continue;
-		credits_take_lot(acct, entry_id, parts[i].lot_id, take);
-		left -= take;
-	}
-	return amount - left;
-}
-
-/*
- * Take amount from the account's open lots in spend order (soonest expiry
- * first, never-expiring last, then oldest grant, then lot id) as
- * allocations of entry_id.  The caller has checked that the lots cover it.
- */
-CreditAmount
-credits_take_spend_order(AccountState *acct, int64 entry_id,
-						 CreditAmount amount)
-{
-	CreditAmount left = amount;
-
-	while (left > 0)
-	{
-		Datum		values[2];
-		LotPart    *lots;
-		uint64		n;
-		uint64		i;
-
-		values[0] = acct->account;
-		values[1] = acct->credit_type;
-		credits_run(&stmt_lots_spend_order, values, NULL, false, 0);
-		n = SPI_processed;
-		if (n == 0)
-			elog(ERROR, "credits: account balance is not covered by its lots");
-		lots = palloc(sizeof(LotPart) * n);
-		for (i = 0; i < n; i++)
-		{
-			lots[i].lot_id = credits_col_int64(i, 1);
-			lots[i].amount = credits_col_amount(i, 2);
-		}
-		SPI_freetuptable(SPI_tuptable);
-		left -= credits_take_parts(acct, entry_id, lots, (int) n, left);
-		pfree(lots);
-	}
-	return amount;
 }
 
 /*

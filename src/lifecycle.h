@@ -13,13 +13,6 @@
 
 #include "credits.h"
 
-/* One lot's share of an entry: an allocation. */
-typedef struct LotPart
-{
-	int64		lot_id;
-	CreditAmount amount;
-} LotPart;
-
 /* How credits of a grant are added: on top of the balance, or replacing it. */
 typedef enum GrantMode
 {
@@ -31,13 +24,6 @@ typedef enum GrantMode
 extern GrantMode credits_parse_mode(Datum mode);
 extern const char *credits_mode_name(GrantMode mode);
 
-extern int64 credits_append_entry_shortfall(AccountState *acct,
-											const char *kind,
-											CreditAmount amount,
-											int64 related_id,
-											Datum reference, bool reference_null,
-											Datum reason, bool reason_null,
-											CreditAmount shortfall);
 extern LotPart *credits_entry_parts(AccountState *acct, int64 entry_id,
 									int *n);
 extern int64 credits_return_to_lots(AccountState *acct, const char *kind,
@@ -47,12 +33,6 @@ extern int64 credits_return_to_lots(AccountState *acct, const char *kind,
 									Datum reason, bool reason_null);
 extern void credits_settle_lots(AccountState *acct, const LotPart *parts,
 								int n);
-extern CreditAmount credits_take_parts(AccountState *acct, int64 entry_id,
-									   const LotPart *parts, int n,
-									   CreditAmount amount);
-extern CreditAmount credits_take_spend_order(AccountState *acct,
-											 int64 entry_id,
-											 CreditAmount amount);
 extern int64 credits_reset_balance(AccountState *acct, int64 related_id,
 								   Datum reference, bool reference_null,
 								   Datum reason, bool reason_null);

@@ -259,9 +259,9 @@ credits_clawback(PG_FUNCTION_ARGS)
 		credits_record_due_now(&acct);
 		deducted = Min(issued, Max(acct.balance, 0));
 		shortfall = issued - deducted;
-		entry_id = credits_append_entry_shortfall(&acct, "clawback", deducted,
-												  0, reference, false,
-												  (Datum) 0, true, shortfall);
+		entry_id = credits_append_entry_ex(&acct, "clawback", deducted, true,
+										   0, 0, reference, false,
+										   (Datum) 0, true, true, shortfall);
 
 		values[0] = account;
 		values[1] = Int64GetDatum(lot_id);
