@@ -164,3 +164,34 @@ $$;
 COMMENT ON FUNCTION credits_verify() IS
 	'checks every ledger invariant; no rows means the ledger is consistent';
 
+-- A digest of everything the ledger holds: every row of every table of the
+-- extension, in a fixed order.  Equal digests mean identical ledgers:
+-- compare a restored database with its source, or the ledger before and
+-- after a call that failed.
+CREATE FUNCTION credits_fingerprint()
+RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$
+DECLARE
+	t regclass;
+	part text;
+	parts text := '';
+BEGIN
+	PERFORM credits.check_access(NULL, 'agency');
+	FOR t IN
+		SELECT c.oid FROM pg_class c
+		WHERE c.relnamespace = 'credits'::regnamespace AND c.relkind = 'r'
+		ORDER BY c.relname
+	LOOP
+		EXECUTE format('SELECT md5(coalesce(string_agg(x::text, %L ORDER BY x::text), %L)) FROM %s x',
+					   E'\n', '', t)
+			INTO part;
+		parts := parts || t::text || ':' || part || E'\n';
+	END LOOP;
+	RETURN md5(parts);
+END
+$$;
+COMMENT ON FUNCTION credits_fingerprint() IS
+	'a digest of the whole ledger: equal digests mean identical ledgers';
+

@@ -4,22 +4,6 @@ CREATE EXTENSION credits;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
--- The whole ledger, lifecycle state included, as one hash: equal before and
--- after a failed call means the call changed nothing.
-CREATE FUNCTION pg_temp.ledger_fingerprint() RETURNS text LANGUAGE sql AS $$
-	SELECT md5(concat_ws('|',
-		(SELECT string_agg(format('%s', a), ',' ORDER BY a.account, a.credit_type) FROM credits.account a),
-		(SELECT string_agg(format('%s', l), ',' ORDER BY l.account, l.lot_id) FROM credits.lot l),
-		(SELECT string_agg(format('%s', e), ',' ORDER BY e.account, e.credit_type, e.seq) FROM credits.entry e),
-		(SELECT string_agg(format('%s', x), ',' ORDER BY x.account, x.entry_id, x.lot_id) FROM credits.allocation x),
-		(SELECT string_agg(format('%s', h), ',' ORDER BY h.account, h.hold_id) FROM credits.hold h),
-		(SELECT string_agg(format('%s', x), ',' ORDER BY x.account, x.credit_type) FROM credits.account_reset x),
-		(SELECT string_agg(format('%s', r), ',' ORDER BY r.rule_id) FROM credits.rule r),
-		(SELECT string_agg(format('%s', i), ',' ORDER BY i.account, i.reference) FROM credits.issue i),
-		(SELECT string_agg(format('%s', s), ',' ORDER BY s.account, s.subscription_id) FROM credits.subscription s),
-		(SELECT string_agg(format('%s', p), ',' ORDER BY p.account, p.subscription_id, p.period) FROM credits.subscription_period p)))
-$$;
-
 -- Run a statement expected to fail; show its SQLSTATE and messages with the
 -- given ids masked (ids differ between runs).
 CREATE FUNCTION pg_temp.error_of(stmt text, VARIADIC ids bigint[] DEFAULT '{}') RETURNS text LANGUAGE plpgsql AS $$
@@ -66,10 +50,10 @@ SELECT credits_balance('k-1');
 SELECT kind, direction, amount, running_balance, reference FROM credits_history('k-1');
 
 -- A second clawback of the same invoice deducts nothing: (0, 0).
-SELECT pg_temp.ledger_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 SELECT * FROM credits_clawback('inv-1');
 SELECT * FROM credits_clawback(reference => 'inv-1');
-SELECT pg_temp.ledger_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 
 -- Clawback of an already-spent grant: the balance cannot cover it, so it
 -- goes to zero and the rest is a shortfall, returned and recorded on the
@@ -120,13 +104,13 @@ SELECT credits_set_enabled(true);
 
 -- An invoice that never issued credits: 42704; NULL: 22004.  Nothing
 -- changes.
-SELECT pg_temp.ledger_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 SELECT * FROM credits_clawback('inv-404');
 \set VERBOSITY sqlstate
 SELECT * FROM credits_clawback('inv-404');
 SELECT * FROM credits_clawback(NULL);
 \set VERBOSITY default
-SELECT pg_temp.ledger_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 
 -- What each invoice issued and what its clawback deducted.
 SELECT reference, account, credits, deducted, shortfall, clawed_back_at IS NOT NULL AS clawed_back

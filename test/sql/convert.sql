@@ -3,16 +3,6 @@ CREATE EXTENSION credits;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
-CREATE OR REPLACE FUNCTION ledger_fingerprint() RETURNS text LANGUAGE sql AS $$
-	SELECT md5(concat_ws('|',
-		(SELECT string_agg(format('%s', a), ',' ORDER BY a.account, a.credit_type) FROM credits.account a),
-		(SELECT string_agg(format('%s', l), ',' ORDER BY l.account, l.lot_id) FROM credits.lot l),
-		(SELECT string_agg(format('%s', e), ',' ORDER BY e.account, e.credit_type, e.seq) FROM credits.entry e),
-		(SELECT string_agg(format('%s', x), ',' ORDER BY x.account, x.entry_id, x.lot_id) FROM credits.allocation x),
-		(SELECT string_agg(format('%s', i), ',' ORDER BY i.account, i.idempotency_key) FROM credits.idempotency i),
-		(SELECT string_agg(format('%s', r), ',' ORDER BY r.rate_id) FROM credits.rate r)))
-$$;
-
 SELECT credits_set_rate('USD', 10) > 0 AS usd,
 	   credits_set_rate('EUR', 9) > 0 AS eur,
 	   credits_set_rate('GBP', 12) > 0 AS gbp;
@@ -88,7 +78,7 @@ SELECT credits_convert(922337203686, 'USD');
 
 -- Bad input; converting never changes the ledger.
 SELECT credits_grant('c-1', 100) > 0;
-SELECT ledger_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 SELECT credits_convert(-0.01, 'USD');
 SELECT credits_convert('NaN', 'USD');
 SELECT credits_convert('Infinity', 'USD');
@@ -113,7 +103,7 @@ SELECT credits_convert(1, NULL);
 SELECT credits_convert(1, 'USD', NULL);
 SELECT credits_convert(1, 'USD', at => NULL);
 \set VERBOSITY default
-SELECT ledger_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 
 SELECT * FROM credits_verify();
 DROP EXTENSION credits;

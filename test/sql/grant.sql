@@ -3,16 +3,6 @@ CREATE EXTENSION credits;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
--- A ledger fingerprint: any change to any table shows up here.
-CREATE OR REPLACE FUNCTION ledger_fingerprint() RETURNS text LANGUAGE sql AS $$
-	SELECT md5(concat_ws('|',
-		(SELECT string_agg(format('%s', a), ',' ORDER BY a.account, a.credit_type) FROM credits.account a),
-		(SELECT string_agg(format('%s', l), ',' ORDER BY l.account, l.lot_id) FROM credits.lot l),
-		(SELECT string_agg(format('%s', e), ',' ORDER BY e.account, e.credit_type, e.seq) FROM credits.entry e),
-		(SELECT string_agg(format('%s', x), ',' ORDER BY x.account, x.entry_id, x.lot_id) FROM credits.allocation x),
-		(SELECT string_agg(format('%s', i), ',' ORDER BY i.account, i.idempotency_key) FROM credits.idempotency i)))
-$$;
-
 -- Normal grants return the new lot id and add a grant entry.
 SELECT credits_grant('acme', 25, reason => 'Welcome credit') > 0 AS granted;
 SELECT credits_grant(account => 'acme', amount => 500, expires_at => now() + interval '1 year',
@@ -40,7 +30,7 @@ SELECT credits_grant('acme', '1.25', credit_type => 'HRS') > 0 AS granted;
 SELECT credits_balance('acme', 'HRS');
 
 -- Bad inputs: each fails with its SQLSTATE and leaves the ledger unchanged.
-SELECT ledger_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 \set VERBOSITY sqlstate
 SELECT credits_grant(NULL, 5);
 SELECT credits_grant('acme', NULL);
@@ -62,7 +52,7 @@ SELECT credits_grant('acme', '1.5');
 SELECT credits_grant('acme', 5, credit_type => 'NOPE');
 SELECT credits_grant('acme', 5, expires_at => '2001-01-01');
 SELECT credits_grant(NULL, 5);
-SELECT ledger_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 
 -- Overflow of an account's balance is refused, not wrapped.
 SELECT credits_grant('whale', 9000000000000) > 0 AS granted;
@@ -87,11 +77,11 @@ SELECT credits_grant('idem-2', 11, idempotency_key => 'g-1') <> :first_lot AS ot
 SELECT credits_balance('idem'), credits_balance('idem-2');
 
 -- A grant rolled back with the application's transaction leaves nothing.
-SELECT ledger_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 BEGIN;
 SELECT credits_grant('rollback', 10) > 0 AS granted;
 ROLLBACK;
-SELECT ledger_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 
 SELECT * FROM credits_verify();
 DROP EXTENSION credits;

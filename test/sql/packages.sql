@@ -3,15 +3,6 @@ CREATE EXTENSION credits;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
-CREATE OR REPLACE FUNCTION pricing_fingerprint() RETURNS text LANGUAGE sql AS $$
-	SELECT md5(concat_ws('|',
-		(SELECT string_agg(format('%s', p), ',' ORDER BY p.package_id) FROM credits.package p),
-		(SELECT string_agg(format('%s', p), ',' ORDER BY p.product) FROM credits.product p),
-		(SELECT string_agg(format('%s', t), ',' ORDER BY t.product, t.min_quantity) FROM credits.price_tier t),
-		(SELECT string_agg(format('%s', l), ',' ORDER BY l.account, l.lot_id) FROM credits.lot l),
-		(SELECT string_agg(format('%s', e), ',' ORDER BY e.account, e.credit_type, e.seq) FROM credits.entry e)))
-$$;
-
 -- Packages: 500 credits for 50 USD, and others.
 SELECT credits_define_package('Starter', 500, 'USD', 50.00) AS starter \gset
 SELECT credits_define_package(name => 'Pro', credits => 1200, currency => 'USD',
@@ -30,7 +21,7 @@ SELECT name, credits, currency, price, expires_after FROM credits_packages() WHE
 SELECT count(*) AS packages FROM credits.package;
 
 -- Bad packages: nothing changes.
-SELECT pricing_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 SELECT credits_define_package('Bad', 0, 'USD', 10);
 SELECT credits_define_package('Bad', '0.5', 'USD', 10);
 SELECT credits_define_package('Bad', 10, 'USD', 0);
@@ -66,7 +57,7 @@ SELECT credits_define_package('Bad', 10, 'USD', 10, NULL);
 -- A failed redefinition leaves the package as it was.
 SELECT credits_define_package('Starter', 0, 'USD', 10);
 \set VERBOSITY default
-SELECT pricing_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 
 -- Volume tiers: 1-4 at 100, 5+ at 85.
 SELECT credits_define_price_tier('credit', 1, 100, 'USD');
@@ -94,7 +85,7 @@ SELECT credits_price('bulk', 2);
 SELECT credits_price('bulk', 5);
 
 -- Bad tiers and lookups: nothing changes.
-SELECT pricing_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 SELECT credits_price('nothing', 1);
 SELECT credits_price('credit', 0);
 SELECT credits_define_price_tier('credit', 20, 75, 'EUR');
@@ -120,7 +111,7 @@ SELECT credits_define_price_tier('credit', NULL, 75, 'USD');
 SELECT credits_define_price_tier('credit', 20, NULL, 'USD');
 SELECT credits_define_price_tier('credit', 20, 75, NULL);
 \set VERBOSITY default
-SELECT pricing_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 
 -- The schema holds one currency per product, whatever writes the table.
 \set VERBOSITY terse

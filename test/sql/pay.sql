@@ -3,15 +3,6 @@ CREATE EXTENSION credits;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
-CREATE OR REPLACE FUNCTION ledger_fingerprint() RETURNS text LANGUAGE sql AS $$
-	SELECT md5(concat_ws('|',
-		(SELECT string_agg(format('%s', a), ',' ORDER BY a.account, a.credit_type) FROM credits.account a),
-		(SELECT string_agg(format('%s', l), ',' ORDER BY l.account, l.lot_id) FROM credits.lot l),
-		(SELECT string_agg(format('%s', e), ',' ORDER BY e.account, e.credit_type, e.seq) FROM credits.entry e),
-		(SELECT string_agg(format('%s', x), ',' ORDER BY x.account, x.entry_id, x.lot_id) FROM credits.allocation x),
-		(SELECT string_agg(format('%s', i), ',' ORDER BY i.account, i.idempotency_key) FROM credits.idempotency i)))
-$$;
-
 SELECT credits_set_rate('USD', 10) > 0;
 SELECT credits_define_type('USDC', 'Account credit', 2, 'USD');
 
@@ -26,7 +17,7 @@ SELECT kind, amount, running_balance, reference, reason FROM credits_history('c-
 
 -- All or nothing: not enough credits is CR001 naming available and
 -- required, and nothing changes.
-SELECT ledger_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 SELECT * FROM credits_pay('c-1', 15.00, 'USD', 'inv-3');
 SELECT * FROM credits_pay('nobody', 1, 'USD', 'inv-4');
 \set VERBOSITY sqlstate
@@ -34,7 +25,7 @@ SELECT * FROM credits_pay('c-1', 15.00, 'USD', 'inv-3');
 SELECT * FROM credits_pay('c-1', 15.00, 'USD', 'inv-3', partial => false);
 SELECT * FROM credits_pay('nobody', 1, 'USD', 'inv-4');
 \set VERBOSITY default
-SELECT ledger_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 
 -- Partial: the contract's example, 150.00 invoice and 50.00 of USD account
 -- credit.
@@ -48,10 +39,10 @@ SELECT credits_balance('c-2', 'USDC');
 -- Nothing available: nothing applied, no entry, the whole amount due.
 SELECT credits_grant('c-3', '1.00', 'USDC') > 0;
 SELECT credits_spend('c-3', '1.00', credit_type => 'USDC') > 0;
-SELECT ledger_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 SELECT * FROM credits_pay('c-3', 20.00, 'USD', 'inv-11', partial => true, credit_type => 'USDC');
 SELECT * FROM credits_pay('nobody', 20.00, 'USD', 'inv-11', partial => true);
-SELECT ledger_fingerprint() = :'before' AS no_entry_written;
+SELECT credits_fingerprint() = :'before' AS no_entry_written;
 
 -- Covered money is rounded DOWN to the currency's minor unit, and only the
 -- credits that amount costs are taken (rounded up, never more than
@@ -118,18 +109,18 @@ SELECT kind, amount, running_balance, reference FROM credits_history('c-13');
 -- The agency switch: off refuses paying (CR002), partial or not.
 SELECT credits_grant('c-14', 100) > 0;
 SELECT credits_set_enabled(false);
-SELECT ledger_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 SELECT * FROM credits_pay('c-14', 1.00, 'USD', 'inv-70');
 \set VERBOSITY sqlstate
 SELECT * FROM credits_pay('c-14', 1.00, 'USD', 'inv-70');
 SELECT * FROM credits_pay('c-14', 1.00, 'USD', 'inv-70', partial => true);
 \set VERBOSITY default
-SELECT ledger_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 SELECT credits_set_enabled(true);
 SELECT * FROM credits_pay('c-14', 1.00, 'USD', 'inv-70');
 
 -- Bad input: its SQLSTATE, and nothing changes.
-SELECT ledger_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 SELECT * FROM credits_pay('c-14', 0, 'USD', 'inv-80');
 SELECT * FROM credits_pay('c-14', -1, 'USD', 'inv-80');
 SELECT * FROM credits_pay('c-14', 'NaN', 'USD', 'inv-80');
@@ -152,7 +143,7 @@ SELECT * FROM credits_pay('c-14', 1, 'USD', NULL);
 SELECT * FROM credits_pay('c-14', 1, 'USD', 'inv-80', NULL);
 SELECT * FROM credits_pay('c-14', 1, 'USD', 'inv-80', credit_type => NULL);
 \set VERBOSITY default
-SELECT ledger_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 
 -- A failed payment inside the application's transaction, caught by a
 -- savepoint, leaves nothing behind.

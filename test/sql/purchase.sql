@@ -3,16 +3,6 @@ CREATE EXTENSION credits;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
-CREATE OR REPLACE FUNCTION ledger_fingerprint() RETURNS text LANGUAGE sql AS $$
-	SELECT md5(concat_ws('|',
-		(SELECT string_agg(format('%s', a), ',' ORDER BY a.account, a.credit_type) FROM credits.account a),
-		(SELECT string_agg(format('%s', l), ',' ORDER BY l.account, l.lot_id) FROM credits.lot l),
-		(SELECT string_agg(format('%s', e), ',' ORDER BY e.account, e.credit_type, e.seq) FROM credits.entry e),
-		(SELECT string_agg(format('%s', x), ',' ORDER BY x.account, x.entry_id, x.lot_id) FROM credits.allocation x),
-		(SELECT string_agg(format('%s', i), ',' ORDER BY i.account, i.idempotency_key) FROM credits.idempotency i),
-		(SELECT string_agg(format('%s', r), ',' ORDER BY r.account, r.request_id) FROM credits.request r)))
-$$;
-
 SELECT credits_define_package('Starter', 500, 'USD', 50.00, expires_after => '1 year') > 0;
 SELECT credits_define_package('Forever', 100, 'USD', 12.00) > 0;
 SELECT credits_define_type('HRS', 'Hours', 2);
@@ -37,7 +27,7 @@ FROM credits.lot WHERE account = 'c-1' AND lot_id = :hrs_lot_id;
 SELECT credits_balance('c-1', 'HRS');
 
 -- Bank transfer and crypto create a pending request and grant nothing.
-SELECT ledger_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 SELECT credits_balance('c-2') AS before_balance;
 SELECT request_id AS bank_request_id, lot_id IS NULL AS bank_no_lot, status AS bank_status
 FROM credits_purchase('c-2', 'Starter', 'bank_transfer', 'wire-77') \gset
@@ -72,14 +62,14 @@ FROM credits.request WHERE request_id = :bank_request_id;
 SELECT credits_balance('c-2');
 SELECT kind, amount, running_balance, reference FROM credits_history('c-2');
 -- Deciding it again: CR005, and nothing changes.
-SELECT ledger_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 SELECT credits_accept_request(:bank_request_id);
 SELECT credits_reject_request(:bank_request_id, 'too late');
 \set VERBOSITY sqlstate
 SELECT credits_accept_request(:bank_request_id);
 SELECT credits_reject_request(:bank_request_id, 'too late');
 \set VERBOSITY default
-SELECT ledger_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 
 -- Rejecting records the reason and grants nothing; a rejected request
 -- cannot be accepted.
@@ -87,13 +77,13 @@ SELECT credits_reject_request(:crypto_request_id, 'payment never arrived');
 SELECT status, reason, lot_id, decided_at IS NOT NULL AS decided FROM credits.request
 WHERE request_id = :crypto_request_id;
 SELECT credits_balance('c-2') AS balance_unchanged;
-SELECT ledger_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 SELECT credits_accept_request(:crypto_request_id);
 \set VERBOSITY sqlstate
 SELECT credits_accept_request(:crypto_request_id);
 SELECT credits_reject_request(:crypto_request_id);
 \set VERBOSITY default
-SELECT ledger_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 SELECT request_id = :bank_request_id AS is_bank, status, decided_at IS NOT NULL AS decided
 FROM credits_requests(account => 'c-2') ORDER BY request_id;
 SELECT count(*) FROM credits_requests(status => 'rejected');
@@ -131,7 +121,7 @@ WHERE e.type LIKE 'credit_request.%' AND e.account = 'c-2' ORDER BY e.event_id;
 -- accepting a request whose money has arrived is a grant and still works.
 SELECT request_id AS r7 FROM credits_purchase('c-5', 'Starter', 'bank_transfer') \gset
 SELECT credits_set_enabled(false);
-SELECT ledger_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 SELECT * FROM credits_purchase('c-5', 'Starter', 'stripe');
 \set VERBOSITY sqlstate
 SELECT * FROM credits_purchase('c-5', 'Starter', 'stripe');
@@ -139,13 +129,13 @@ SELECT * FROM credits_purchase('c-5', 'Starter', 'paypal');
 SELECT * FROM credits_purchase('c-5', 'Starter', 'bank_transfer');
 SELECT * FROM credits_purchase('c-5', 'Starter', 'crypto');
 \set VERBOSITY default
-SELECT ledger_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 SELECT credits_accept_request(:r7) > 0 AS accepted_while_disabled;
 SELECT credits_balance('c-5');
 SELECT credits_set_enabled(true);
 
 -- Bad input: its SQLSTATE, and nothing changes.
-SELECT ledger_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 SELECT * FROM credits_purchase('c-6', 'Nope', 'stripe');
 SELECT * FROM credits_purchase('c-6', 'Starter', 'cash');
 SELECT credits_accept_request(999999);
@@ -166,7 +156,7 @@ SELECT credits_reject_request(999999);
 SELECT credits_reject_request(NULL);
 SELECT * FROM credits_requests(status => 'approved');
 \set VERBOSITY default
-SELECT ledger_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 
 -- A client portal (see credits_portal_add_role) may ask for credits by bank
 -- transfer or crypto for its own account and list its own requests; card

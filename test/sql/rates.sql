@@ -4,16 +4,6 @@ CREATE EXTENSION credits;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
-CREATE OR REPLACE FUNCTION ledger_fingerprint() RETURNS text LANGUAGE sql AS $$
-	SELECT md5(concat_ws('|',
-		(SELECT string_agg(format('%s', a), ',' ORDER BY a.account, a.credit_type) FROM credits.account a),
-		(SELECT string_agg(format('%s', l), ',' ORDER BY l.account, l.lot_id) FROM credits.lot l),
-		(SELECT string_agg(format('%s', e), ',' ORDER BY e.account, e.credit_type, e.seq) FROM credits.entry e),
-		(SELECT string_agg(format('%s', x), ',' ORDER BY x.account, x.entry_id, x.lot_id) FROM credits.allocation x),
-		(SELECT string_agg(format('%s', i), ',' ORDER BY i.account, i.idempotency_key) FROM credits.idempotency i),
-		(SELECT string_agg(format('%s', r), ',' ORDER BY r.rate_id) FROM credits.rate r)))
-$$;
-
 -- A rate from now on; credits_rate answers it.
 SELECT credits_set_rate('USD', 10) AS usd_rate \gset
 SELECT :usd_rate > 0 AS has_id, credits_rate('USD') AS rate,
@@ -118,7 +108,7 @@ SELECT credits_set_rate('USD', 1, 'USDC');
 SELECT credits_set_rate('EUR', 1.08, 'USDC') > 0 AS other_currency_ok;
 
 -- Bad input: nothing changes.
-SELECT ledger_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 SELECT credits_set_rate('USD', 0);
 SELECT credits_set_rate('USD', -10);
 SELECT credits_set_rate('USD', 'NaN');
@@ -149,7 +139,7 @@ SELECT credits_rate(NULL);
 SELECT credits_rate('USD', NULL);
 SELECT credits_rate('USD', at => NULL);
 \set VERBOSITY default
-SELECT ledger_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 
 -- An application role sets and reads rates through the API only.
 CREATE ROLE credits_rates_test;

@@ -4,22 +4,6 @@ CREATE EXTENSION credits;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
--- The whole ledger, lifecycle state included, as one hash: equal before and
--- after a failed call means the call changed nothing.
-CREATE FUNCTION pg_temp.ledger_fingerprint() RETURNS text LANGUAGE sql AS $$
-	SELECT md5(concat_ws('|',
-		(SELECT string_agg(format('%s', a), ',' ORDER BY a.account, a.credit_type) FROM credits.account a),
-		(SELECT string_agg(format('%s', l), ',' ORDER BY l.account, l.lot_id) FROM credits.lot l),
-		(SELECT string_agg(format('%s', e), ',' ORDER BY e.account, e.credit_type, e.seq) FROM credits.entry e),
-		(SELECT string_agg(format('%s', x), ',' ORDER BY x.account, x.entry_id, x.lot_id) FROM credits.allocation x),
-		(SELECT string_agg(format('%s', h), ',' ORDER BY h.account, h.hold_id) FROM credits.hold h),
-		(SELECT string_agg(format('%s', x), ',' ORDER BY x.account, x.credit_type) FROM credits.account_reset x),
-		(SELECT string_agg(format('%s', r), ',' ORDER BY r.rule_id) FROM credits.rule r),
-		(SELECT string_agg(format('%s', i), ',' ORDER BY i.account, i.reference) FROM credits.issue i),
-		(SELECT string_agg(format('%s', s), ',' ORDER BY s.account, s.subscription_id) FROM credits.subscription s),
-		(SELECT string_agg(format('%s', p), ',' ORDER BY p.account, p.subscription_id, p.period) FROM credits.subscription_period p)))
-$$;
-
 -- Run a statement expected to fail; show its SQLSTATE and messages with the
 -- given ids masked (ids differ between runs).
 CREATE FUNCTION pg_temp.error_of(stmt text, VARIADIC ids bigint[] DEFAULT '{}') RETURNS text LANGUAGE plpgsql AS $$
@@ -57,10 +41,10 @@ SELECT kind, direction, amount, running_balance, reference, reason FROM credits_
 
 -- The same invoice issues once: a repeat returns the first lot id and
 -- changes nothing.
-SELECT pg_temp.ledger_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 SELECT credits_issue('c-1', 'starter', 'inv-1') = :lot1 AS same_lot;
 SELECT credits_issue(account => 'c-1', service => 'starter', reference => 'inv-1') = :lot1 AS same_lot;
-SELECT pg_temp.ledger_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 -- The same reference for another account or with other arguments is a
 -- mistake: CR003, nothing changes.
 SELECT pg_temp.error_of($$SELECT credits_issue('c-2', 'starter', 'inv-1')$$, :lot1);
@@ -69,7 +53,7 @@ SELECT credits_issue('c-2', 'starter', 'inv-1');
 SELECT credits_issue('c-1', 'starter', 'inv-1', quantity => 2);
 SELECT credits_issue('c-1', 'pro', 'inv-1');
 \set VERBOSITY default
-SELECT pg_temp.ledger_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 
 -- Mode reset: the unused balance is forfeited as ONE reset entry (with an
 -- allocation per lot) and replaced by the new credits, which expire after
@@ -135,7 +119,7 @@ SELECT credits_balance('c-7');
 
 -- Bad input: no rule 42704, bad mode, quantity, amounts 22023, NULL 22004,
 -- unknown credit type 42704.  Nothing changes.
-SELECT pg_temp.ledger_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 SELECT credits_issue('c-1', 'enterprise', 'inv-11');
 SELECT credits_issue('c-1', 'topup', 'inv-11', variant => 'large');
 SELECT credits_issue('c-1', 'topup', 'inv-11');
@@ -167,7 +151,7 @@ SELECT credits_define_rule('gold', 10, NULL);
 SELECT credits_define_rule('gold', 10, 'add', credit_type => NULL);
 SELECT credits_define_rule('', 10, 'add');
 \set VERBOSITY default
-SELECT pg_temp.ledger_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 
 -- Rules in a fractional credit type.
 SELECT credits_define_type('HRS', 'Hours', 2);

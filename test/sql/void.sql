@@ -3,22 +3,6 @@ CREATE EXTENSION credits;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
--- The whole ledger, lifecycle state included, as one hash: equal before and
--- after a failed call means the call changed nothing.
-CREATE FUNCTION pg_temp.ledger_fingerprint() RETURNS text LANGUAGE sql AS $$
-	SELECT md5(concat_ws('|',
-		(SELECT string_agg(format('%s', a), ',' ORDER BY a.account, a.credit_type) FROM credits.account a),
-		(SELECT string_agg(format('%s', l), ',' ORDER BY l.account, l.lot_id) FROM credits.lot l),
-		(SELECT string_agg(format('%s', e), ',' ORDER BY e.account, e.credit_type, e.seq) FROM credits.entry e),
-		(SELECT string_agg(format('%s', x), ',' ORDER BY x.account, x.entry_id, x.lot_id) FROM credits.allocation x),
-		(SELECT string_agg(format('%s', h), ',' ORDER BY h.account, h.hold_id) FROM credits.hold h),
-		(SELECT string_agg(format('%s', x), ',' ORDER BY x.account, x.credit_type) FROM credits.account_reset x),
-		(SELECT string_agg(format('%s', r), ',' ORDER BY r.rule_id) FROM credits.rule r),
-		(SELECT string_agg(format('%s', i), ',' ORDER BY i.account, i.reference) FROM credits.issue i),
-		(SELECT string_agg(format('%s', s), ',' ORDER BY s.account, s.subscription_id) FROM credits.subscription s),
-		(SELECT string_agg(format('%s', p), ',' ORDER BY p.account, p.subscription_id, p.period) FROM credits.subscription_period p)))
-$$;
-
 -- Run a statement expected to fail; show its SQLSTATE and messages with the
 -- given ids masked (ids differ between runs).
 CREATE FUNCTION pg_temp.error_of(stmt text, VARIADIC ids bigint[] DEFAULT '{}') RETURNS text LANGUAGE plpgsql AS $$
@@ -57,7 +41,7 @@ WHERE e.account = 'v-1' AND e.kind = 'spend' ORDER BY e.seq;
 
 -- Voiding twice is CR005; an unknown lot is 42704; NULLs are 22004.
 -- Nothing changes.
-SELECT pg_temp.ledger_fingerprint() AS before \gset
+SELECT credits_fingerprint() AS before \gset
 SELECT credits_void(-1, 'no such lot');
 SELECT credits_void(:promo, NULL);
 SELECT pg_temp.error_of(format('SELECT credits_void(%s, %L)', :promo, 'again'), :promo);
@@ -67,7 +51,7 @@ SELECT credits_void(-1, 'no such lot');
 SELECT credits_void(NULL, 'no lot');
 SELECT credits_void(:promo, NULL);
 \set VERBOSITY default
-SELECT pg_temp.ledger_fingerprint() = :'before' AS unchanged;
+SELECT credits_fingerprint() = :'before' AS unchanged;
 
 -- A lot already spent in full: the void removes 0 and is still recorded.
 SELECT credits_grant('v-2', 10) AS l2 \gset
