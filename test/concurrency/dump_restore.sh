@@ -32,19 +32,8 @@ SELECT credits_expire();
 SELECT credits_set_enabled(false);
 SQL
 
-# A fingerprint of everything the ledger holds, in a stable order.
-fingerprint() {
-	q "$1" -c "
-	SELECT md5(string_agg(x, '|' ORDER BY x)) FROM (
-		SELECT format('%s', a) AS x FROM credits.account a
-		UNION ALL SELECT format('%s', l) FROM credits.lot l
-		UNION ALL SELECT format('%s', e) FROM credits.entry e
-		UNION ALL SELECT format('%s', al) FROM credits.allocation al
-		UNION ALL SELECT format('%s', i) FROM credits.idempotency i
-		UNION ALL SELECT format('%s', ev) FROM credits.event ev
-		UNION ALL SELECT format('%s', t) FROM credits.credit_type t
-		UNION ALL SELECT format('%s', s) FROM credits.setting s) f"
-}
+# A digest of everything the ledger holds.
+fingerprint() { q "$1" -c "SELECT credits_fingerprint()"; }
 seqs() {
 	q "$1" -c "SELECT string_agg(format('%s=%s', sequencename, last_value), ' ' ORDER BY sequencename)
 	           FROM pg_sequences WHERE schemaname = 'credits'"
