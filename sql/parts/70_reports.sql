@@ -12,17 +12,18 @@
  */
 CREATE INDEX entry_at_brin ON credits.entry USING brin (at);
 
--- Result rows of functions whose parameters share names with their result
--- columns (a RETURNS TABLE cannot).
+-- Result rows of the PL/pgSQL bodies of functions whose parameters share
+-- names with their result columns (which PL/pgSQL cannot declare; the public
+-- functions are SQL wrappers with the contract's RETURNS TABLE).
 CREATE TYPE credits.usage_row AS (account text, credit_type text, granted credit_amount,
 	spent credit_amount, expired credit_amount, voided credit_amount, net credit_amount);
 CREATE TYPE credits.expiring_row AS (account text, credit_type text, lot_id bigint,
 	remaining credit_amount, expires_at timestamptz);
 
-CREATE FUNCTION credits_usage(from_at timestamptz, to_at timestamptz,
-							  account text DEFAULT NULL, credit_type text DEFAULT NULL)
+CREATE FUNCTION credits.usage(from_at timestamptz, to_at timestamptz,
+							  account text, credit_type text)
 RETURNS SETOF credits.usage_row
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
@@ -35,8 +36,8 @@ BEGIN
 		RAISE EXCEPTION 'to_at must not be earlier than from_at'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	IF credits_usage.credit_type IS NOT NULL THEN
-		PERFORM credits.type_scale(credits_usage.credit_type);
+	IF usage.credit_type IS NOT NULL THEN
+		PERFORM credits.type_scale(usage.credit_type);
 	END IF;
 	RETURN QUERY
 		SELECT e.account, e.credit_type,
@@ -49,28 +50,37 @@ BEGIN
 				- coalesce(sum(e.amount) FILTER (WHERE credits.direction(e.kind) = 'out'), 0))::credit_amount
 		FROM credits.entry e
 		WHERE e.at >= from_at AND e.at < to_at
-		  AND (credits_usage.account IS NULL OR e.account = credits_usage.account)
-		  AND (credits_usage.credit_type IS NULL OR e.credit_type = credits_usage.credit_type)
+		  AND (usage.account IS NULL OR e.account = usage.account)
+		  AND (usage.credit_type IS NULL OR e.credit_type = usage.credit_type)
 		GROUP BY e.account, e.credit_type
 		ORDER BY e.account, e.credit_type;
 END
 $$;
+REVOKE ALL ON FUNCTION credits.usage(timestamptz, timestamptz, text, text) FROM PUBLIC;
+
+CREATE FUNCTION credits_usage(from_at timestamptz, to_at timestamptz,
+							  account text DEFAULT NULL, credit_type text DEFAULT NULL)
+RETURNS TABLE(account text, credit_type text, granted credit_amount, spent credit_amount,
+			  expired credit_amount, voided credit_amount, net credit_amount)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$ SELECT * FROM credits.usage($1, $2, $3, $4) $$;
 COMMENT ON FUNCTION credits_usage(timestamptz, timestamptz, text, text) IS
 	'credits granted, spent (net of reversals), expired, voided and the net change per account and type, for entries in [from_at, to_at)';
 
-CREATE FUNCTION credits_expiring(within interval DEFAULT '30 days', account text DEFAULT NULL)
+CREATE FUNCTION credits.expiring(within interval, account text)
 RETURNS SETOF credits.expiring_row
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 BEGIN
 	IF within IS NULL THEN
 		RAISE EXCEPTION 'within must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	IF credits_expiring.account IS NULL THEN
+	IF expiring.account IS NULL THEN
 		PERFORM credits.check_access(NULL, 'agency');
 	ELSE
-		PERFORM credits.check_access(credits_expiring.account, 'client');
+		PERFORM credits.check_access(expiring.account, 'client');
 	END IF;
 	IF within < interval '0' THEN
 		RAISE EXCEPTION 'within must not be negative' USING ERRCODE = 'invalid_parameter_value';
@@ -79,10 +89,18 @@ BEGIN
 		SELECT l.account, l.credit_type, l.lot_id, l.remaining, l.expires_at
 		FROM credits.lot l
 		WHERE l.is_open AND l.expires_at > now() AND l.expires_at <= now() + within
-		  AND (credits_expiring.account IS NULL OR l.account = credits_expiring.account)
+		  AND (expiring.account IS NULL OR l.account = expiring.account)
 		ORDER BY l.expires_at, l.account, l.lot_id;
 END
 $$;
+REVOKE ALL ON FUNCTION credits.expiring(interval, text) FROM PUBLIC;
+
+CREATE FUNCTION credits_expiring(within interval DEFAULT '30 days', account text DEFAULT NULL)
+RETURNS TABLE(account text, credit_type text, lot_id bigint, remaining credit_amount,
+			  expires_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, @extschema@, pg_temp
+AS $$ SELECT * FROM credits.expiring($1, $2) $$;
 COMMENT ON FUNCTION credits_expiring(interval, text) IS
 	'open lots whose credits expire within the interval, soonest first';
 
