@@ -20,4 +20,5 @@ _PG_init(void)
 	credits_events_init();
 	credits_access_init();
 	credits_config_init();
+	credits_bulk_init();
 }

@@ -24,7 +24,7 @@
  * A statement the C code runs, declared static next to its use and prepared
  * once per backend (SPI_keepplan) on first use.  argtypes spells one letter
  * per parameter: t text, a credit_amount, T timestamptz, i int8, I int4,
- * b bool, n numeric, j jsonb, A int8[], M credit_amount[].
+ * b bool, n numeric, j jsonb, A int8[], M credit_amount[], S text[].
  */
 typedef struct CreditsStmt
 {
@@ -39,6 +39,8 @@ extern void credits_plans_init(void);
 extern int	credits_run(CreditsStmt *stmt, Datum *values, const char *nulls,
 						bool read_only, long tcount);
 extern Oid	credits_amount_typid(void);
+extern Portal credits_cursor_open(CreditsStmt *stmt, Datum *values,
+								  const char *nulls);
 
 /* Column helpers for SPI_tuptable rows (1-based column numbers). */
 extern Datum credits_col(int row, int col, bool *isnull);
@@ -160,6 +162,9 @@ extern void credits_check_access(Datum account, CreditsAccess level);
 extern bool credits_notify;
 extern void credits_events_init(void);
 extern int64 credits_next_event_id(void);
+extern void credits_bulk_init(void);
+extern int64 credits_expire_accounts(Datum accounts, Datum credit_types,
+									 TimestampTz as_of);
 extern void credits_notify_event(int64 event_id, const char *type);
 extern int64 credits_emit_event(Datum account, const char *type,
 								const char *aggregatetype, Datum aggregateid,

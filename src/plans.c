@@ -97,6 +97,8 @@ argtype_oid(char code)
 			return JSONBOID;
 		case 'A':
 			return INT8ARRAYOID;
+		case 'S':
+			return TEXTARRAYOID;
 		case 'M':
 			return get_array_type(credits_amount_typid());
 	}
@@ -156,6 +158,19 @@ credits_run(CreditsStmt *stmt, Datum *values, const char *nulls,
 		elog(ERROR, "credits: \"%s\" failed: %s",
 			 stmt->sql, SPI_result_code_string(rc));
 	return rc;
+}
+
+/* Open a cursor on a kept statement, for results too large to hold. */
+Portal
+credits_cursor_open(CreditsStmt *stmt, Datum *values, const char *nulls)
+{
+	SPIPlanPtr	plan = credits_stmt_plan(stmt);
+	Portal		portal;
+
+	portal = SPI_cursor_open(NULL, plan, values, nulls, false);
+	if (portal == NULL)
+		elog(ERROR, "credits: could not open a cursor on \"%s\"", stmt->sql);
+	return portal;
 }
 
 Datum

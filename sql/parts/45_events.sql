@@ -77,6 +77,9 @@ BEGIN
 		RAISE EXCEPTION '% must not be null', CASE WHEN account IS NULL THEN 'account' ELSE 'credit_type' END
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
+	IF account = '' THEN
+		RAISE EXCEPTION 'account must not be empty' USING ERRCODE = 'invalid_parameter_value';
+	END IF;
 	IF threshold IS NOT NULL AND threshold <= 0 THEN
 		RAISE EXCEPTION 'threshold must be greater than zero'
 			USING ERRCODE = 'invalid_parameter_value';

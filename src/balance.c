@@ -1,8 +1,8 @@
 /*
  * expiry.c
- *	  Expiry and balances: credits_expire() records due expirations across
- *	  accounts; credits_balance() answers the available balance at any time,
+ *	  Balances: credits_balance() answers the available balance at any time,
  *	  never counting credits whose expiry has passed, recorded or not.
+ *	  (credits_expire() records due expirations across accounts: bulk.c.)
  */
 #include "postgres.h"
 
@@ -12,10 +12,6 @@
 #include "utils/timestamp.h"
 
 #include "credits.h"
-
-static CreditsStmt stmt_accounts_due = {"T",
-		"SELECT DISTINCT account COLLATE \"C\", credit_type COLLATE \"C\" "
-		"FROM credits.lot WHERE is_open AND expires_at <= $1 ORDER BY 1, 2"};
 
 static CreditsStmt stmt_balance_now = {"ttT",
 		"SELECT CASE WHEN a.next_expiry IS NULL OR a.next_expiry > $3 "
@@ -38,73 +34,7 @@ static CreditsStmt stmt_balance_past = {"ttT",
 		"    AND l.expires_at <= $3), 0) "
 		"FROM last"};
 
-PG_FUNCTION_INFO_V1(credits_expire);
 PG_FUNCTION_INFO_V1(credits_balance);
-
-typedef struct DueAccount
-{
-	Datum		account;
-	Datum		credit_type;
-} DueAccount;
-
-/*
- * credits_expire(as_of) records an expire entry for every lot with credits
- * left whose expires_at <= as_of, and returns how many lots.  Accounts are
- * locked one after another in a fixed order, so concurrent runs and spends
- * cannot deadlock; a second run finds nothing left to do.
- */
-Datum
-credits_expire(PG_FUNCTION_ARGS)
-{
-	TimestampTz as_of;
-	DueAccount *due;
-	uint64		n;
-	uint64		i;
-	int64		count = 0;
-
-	credits_require_arg(fcinfo, 0, "as_of");
-	as_of = PG_GETARG_TIMESTAMPTZ(0);
-	if (as_of > GetCurrentTransactionStartTimestamp())
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("as_of must not be later than now"),
-				 errdetail("Credits never expire early; the value given was %s.",
-						   timestamptz_to_str(as_of))));
-
-	SPI_connect();
-	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);
-	{
-		Datum		values[1];
-
-		values[0] = TimestampTzGetDatum(as_of);
-		credits_run(&stmt_accounts_due, values, NULL, false, 0);
-	}
-	n = SPI_processed;
-	due = palloc(sizeof(DueAccount) * (n + 1));
-	for (i = 0; i < n; i++)
-	{
-		bool		isnull;
-
-		due[i].account = SPI_datumTransfer(credits_col(i, 1, &isnull), false, -1);
-		due[i].credit_type = SPI_datumTransfer(credits_col(i, 2, &isnull), false, -1);
-	}
-	SPI_freetuptable(SPI_tuptable);
-
-	for (i = 0; i < n; i++)
-	{
-		AccountState acct;
-		int64		expired;
-
-		CHECK_FOR_INTERRUPTS();
-		credits_lock_account(&acct, due[i].account, due[i].credit_type, false);
-		expired = credits_record_due(&acct, as_of);
-		if (expired > 0)
-			credits_save_account(&acct);
-		count += expired;
-	}
-	SPI_finish();
-	PG_RETURN_INT64(count);
-}
 
 /*
  * credits_balance(account, credit_type, at): at now or later, the account's

@@ -1,0 +1,396 @@
+/*
+ * bulk.c
+ *	  Set-based movements over many accounts: recording due expirations
+ *	  (credits_expire) and granting to a list of accounts
+ *	  (credits_grant_many).  Each batch of accounts is locked in the fixed
+ *	  (account, credit_type) order under the "C" collation, then moved by
+ *	  one statement writing the same rows, events included, as the
+ *	  per-account code would.  Long runs report their progress as NOTICEs.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "credits.h"
+
+PG_FUNCTION_INFO_V1(credits_new_event_id);
+PG_FUNCTION_INFO_V1(credits_expire);
+PG_FUNCTION_INFO_V1(credits_grant_many);
+
+/* Accounts per batch: one lock statement and one movement statement each. */
+#define BULK_BATCH 10000
+/* credits.progress_every: a NOTICE every so many accounts or lots */
+int			credits_progress_every = 100000;
+
+static CreditsStmt stmt_accounts_due = {"T",
+	"SELECT DISTINCT account COLLATE \"C\", credit_type COLLATE \"C\" "
+	"FROM credits.lot WHERE is_open AND expires_at <= $1 ORDER BY 1, 2"};
+
+static CreditsStmt stmt_lock_many = {"SS",
+	"SELECT a.account FROM credits.account a "
+	"JOIN unnest($1::text[], $2::text[]) u(account, credit_type) "
+	"ON a.account = u.account AND a.credit_type = u.credit_type "
+	"ORDER BY a.account COLLATE \"C\", a.credit_type COLLATE \"C\" "
+	"FOR UPDATE OF a"};
+
+/*
+ * Every open lot of the (locked) accounts due by $3 expires: its remainder
+ * leaves in an expire entry, in spend order, with the running balance each
+ * step; then the accounts' balances, entry numbers and next expiry, and the
+ * low_balance / balance_depleted events where a balance crossed its
+ * threshold or reached zero.  Mirrors credits_record_due().
+ */
+static CreditsStmt stmt_expire_batch = {"SST",
+	"WITH acc AS (SELECT a.account, a.credit_type, a.balance, a.last_seq, "
+	"  a.low_threshold FROM credits.account a "
+	"  JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) "
+	"    u(account, credit_type) "
+	"  ON a.account = u.account AND a.credit_type = u.credit_type), "
+	"due AS (SELECT l.account, l.credit_type, l.lot_id, l.remaining, "
+	"  row_number() OVER w AS n, sum(l.remaining) OVER w AS cum "
+	"  FROM credits.lot l JOIN acc "
+	"  ON l.account = acc.account AND l.credit_type = acc.credit_type "
+	"  WHERE l.is_open AND l.expires_at <= $3 "
+	"  WINDOW w AS (PARTITION BY l.account, l.credit_type "
+	"    ORDER BY l.expires_at, l.granted_at, l.lot_id)), "
+	"upd AS (UPDATE credits.lot l SET remaining = 0, is_open = false FROM due "
+	"  WHERE l.account = due.account AND l.lot_id = due.lot_id), "
+	"ent AS (INSERT INTO credits.entry (account, credit_type, seq, kind, amount, "
+	"  running_balance, lot_id) "
+	"  SELECT d.account, d.credit_type, a.last_seq + d.n, 'expire', d.remaining, "
+	"  a.balance - d.cum, d.lot_id FROM due d JOIN acc a "
+	"  ON a.account = d.account AND a.credit_type = d.credit_type "
+	"  ORDER BY d.account, d.credit_type, d.n "
+	"  RETURNING account, credit_type, entry_id, at, seq, amount, "
+	"  running_balance, lot_id), "
+	"ev AS (INSERT INTO credits.event (id, account, at, type, aggregatetype, "
+	"  aggregateid, payload, entry_id) "
+	"  SELECT credits.new_event_id('account.credits.expired'), e.account, e.at, "
+	"  'account.credits.expired', 'account', e.account, jsonb_build_object("
+	"  'account', e.account, 'credit_type', e.credit_type, 'entry_id', e.entry_id, "
+	"  'kind', 'expire', 'amount', e.amount::numeric, "
+	"  'balance', e.running_balance::numeric, 'reference', NULL, 'reason', NULL, "
+	"  'lot_id', e.lot_id), e.entry_id "
+	"  FROM (SELECT * FROM ent ORDER BY account, credit_type, seq) e RETURNING 1), "
+	"tot AS (SELECT account, credit_type, sum(remaining) AS total, count(*) AS cnt "
+	"  FROM due GROUP BY account, credit_type), "
+	"au AS (UPDATE credits.account a SET balance = a.balance - tot.total, "
+	"  last_seq = a.last_seq + tot.cnt, next_expiry = (SELECT min(l.expires_at) "
+	"    FROM credits.lot l WHERE l.account = a.account "
+	"    AND l.credit_type = a.credit_type AND l.is_open AND l.expires_at > $3) "
+	"  FROM tot WHERE a.account = tot.account AND a.credit_type = tot.credit_type), "
+	"bal AS (SELECT e.account, e.credit_type, e.entry_id, e.seq, e.running_balance, "
+	"  e.running_balance + e.amount AS before, a.low_threshold FROM ent e "
+	"  JOIN acc a ON a.account = e.account AND a.credit_type = e.credit_type), "
+	"bev AS (INSERT INTO credits.event (id, account, type, aggregatetype, "
+	"  aggregateid, payload, entry_id) "
+	"  SELECT credits.new_event_id(x.type), x.account, x.type, 'account', x.account, "
+	"  jsonb_build_object('account', x.account, 'credit_type', x.credit_type, "
+	"  'balance', x.running_balance::numeric, 'threshold', x.low_threshold::numeric, "
+	"  'entry_id', x.entry_id), x.entry_id "
+	"  FROM (SELECT 'account.credits.low_balance' AS type, 1 AS o, b.* FROM bal b "
+	"    WHERE b.low_threshold IS NOT NULL AND b.before >= b.low_threshold "
+	"    AND b.running_balance < b.low_threshold "
+	"    UNION ALL SELECT 'account.credits.balance_depleted', 2, b.* FROM bal b "
+	"    WHERE b.running_balance = 0 AND b.before > 0) x "
+	"  WHERE (SELECT count(*) FROM ev) >= 0 "
+	"  ORDER BY x.account, x.credit_type, x.seq, x.o) "
+	"SELECT count(*) FROM due"};
+
+static CreditsStmt stmt_create_accounts = {"St",
+	"INSERT INTO credits.account (account, credit_type) "
+	"SELECT DISTINCT u.account, $2 FROM unnest($1::text[]) u(account) "
+	"ON CONFLICT DO NOTHING"};
+
+/*
+ * A grant to each account of the (locked) list, duplicates included: one
+ * lot, grant entry and event each, in list order; then the accounts.
+ * Mirrors credits_add_lot().
+ */
+static CreditsStmt stmt_grant_batch = {"StaTtt",
+	"WITH g AS (SELECT u.account, u.ord FROM unnest($1::text[]) "
+	"  WITH ORDINALITY u(account, ord)), "
+	"acc AS (SELECT a.account, a.balance, a.last_seq FROM credits.account a "
+	"  WHERE a.credit_type = $2 AND a.account IN (SELECT account FROM g)), "
+	"lots AS (INSERT INTO credits.lot (account, credit_type, amount, remaining, "
+	"  is_open, expires_at, reason, reference, source) "
+	"  SELECT g.account, $2, $3, $3, true, $4, $5, $6, 'grant' FROM g "
+	"  ORDER BY g.ord RETURNING account, lot_id), "
+	"num AS (SELECT l.account, l.lot_id, "
+	"  row_number() OVER (PARTITION BY l.account ORDER BY l.lot_id) AS n "
+	"  FROM lots l), "
+	"ent AS (INSERT INTO credits.entry (account, credit_type, seq, kind, amount, "
+	"  running_balance, lot_id, reference, reason) "
+	"  SELECT n.account, $2, a.last_seq + n.n, 'grant', $3, a.balance + $3 * n.n, "
+	"  n.lot_id, $6, $5 FROM num n JOIN acc a ON a.account = n.account "
+	"  ORDER BY n.account, n.n "
+	"  RETURNING account, entry_id, at, seq, running_balance, lot_id), "
+	"ev AS (INSERT INTO credits.event (id, account, at, type, aggregatetype, "
+	"  aggregateid, payload, entry_id) "
+	"  SELECT credits.new_event_id('account.credits.granted'), e.account, e.at, "
+	"  'account.credits.granted', 'account', e.account, jsonb_build_object("
+	"  'account', e.account, 'credit_type', $2, 'entry_id', e.entry_id, "
+	"  'kind', 'grant', 'amount', $3::numeric, "
+	"  'balance', e.running_balance::numeric, 'reference', $6, 'reason', $5, "
+	"  'lot_id', e.lot_id), e.entry_id "
+	"  FROM (SELECT * FROM ent ORDER BY account, seq) e), "
+	"tot AS (SELECT account, count(*) AS cnt FROM g GROUP BY account), "
+	"au AS (UPDATE credits.account a SET balance = a.balance + $3 * tot.cnt, "
+	"  last_seq = a.last_seq + tot.cnt, next_expiry = CASE "
+	"    WHEN $4::timestamptz IS NULL THEN a.next_expiry "
+	"    WHEN a.next_expiry IS NULL OR $4 < a.next_expiry THEN $4 "
+	"    ELSE a.next_expiry END "
+	"  FROM tot WHERE a.account = tot.account AND a.credit_type = $2) "
+	"SELECT count(*) FROM lots"};
+
+static CreditsStmt stmt_sorted_accounts = {"S",
+	"SELECT u.account FROM unnest($1::text[]) u(account) "
+	"ORDER BY u.account COLLATE \"C\""};
+
+static CreditsStmt stmt_check_accounts = {"S",
+	"SELECT count(*) FILTER (WHERE a IS NULL), count(*) FILTER (WHERE a = '') "
+	"FROM unnest($1::text[]) a"};
+
+/*
+ * credits.new_event_id(type): an outbox id for a row written by a set-based
+ * statement, with its NOTIFY queued for commit (see credits_next_event_id).
+ */
+Datum
+credits_new_event_id(PG_FUNCTION_ARGS)
+{
+	int64		id = credits_next_event_id();
+
+	credits_notify_event(id, TextDatumGetCString(PG_GETARG_DATUM(0)));
+	PG_RETURN_INT64(id);
+}
+
+/* A text[] Datum of n C strings or text Datums. */
+static Datum
+credits_text_array(Datum *elems, int n)
+{
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false,
+										   TYPALIGN_INT));
+}
+
+/*
+ * Record the due expirations (expires_at <= as_of) of the listed accounts
+ * (text[] accounts and credit_types, the same length): locks them in the
+ * fixed order, then expires their due lots in one statement.  Returns how
+ * many lots expired.  Inside SPI.
+ */
+int64
+credits_expire_accounts(Datum accounts, Datum credit_types, TimestampTz as_of)
+{
+	Datum		values[3];
+	bool		isnull;
+
+	values[0] = accounts;
+	values[1] = credit_types;
+	credits_run(&stmt_lock_many, values, NULL, false, 0);
+	SPI_freetuptable(SPI_tuptable);
+	values[2] = TimestampTzGetDatum(as_of);
+	credits_run(&stmt_expire_batch, values, NULL, false, 0);
+	return DatumGetInt64(credits_col(0, 1, &isnull));
+}
+
+void
+credits_bulk_init(void)
+{
+	DefineCustomIntVariable("credits.progress_every",
+							"Bulk operations report their progress every so many accounts or lots.",
+							"credits_expire() and credits_grant_many() send a NOTICE each time.",
+							&credits_progress_every,
+							100000, 1, INT_MAX,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+}
+
+static void
+credits_progress(const char *what, uint64 done, const char *unit)
+{
+	ereport(NOTICE,
+			(errmsg("%s: " UINT64_FORMAT " %s done", what, done, unit)));
+}
+
+/*
+ * credits_expire(as_of) records an expire entry for every lot with credits
+ * left whose expires_at <= as_of, and returns how many lots.  Accounts are
+ * taken in batches, in the fixed lock order, so concurrent runs and spends
+ * cannot deadlock; a second run finds nothing left to do.
+ */
+Datum
+credits_expire(PG_FUNCTION_ARGS)
+{
+	TimestampTz as_of;
+	Datum		values[1];
+	Portal		portal;
+	int64		count = 0;
+	uint64		accounts_done = 0;
+	uint64		next_report = credits_progress_every;
+
+	credits_require_arg(fcinfo, 0, "as_of");
+	as_of = PG_GETARG_TIMESTAMPTZ(0);
+	if (as_of > GetCurrentTransactionStartTimestamp())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of must not be later than now"),
+				 errdetail("Credits never expire early; the value given was %s.",
+						   timestamptz_to_str(as_of))));
+
+	SPI_connect();
+	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);
+	values[0] = TimestampTzGetDatum(as_of);
+	portal = credits_cursor_open(&stmt_accounts_due, values, NULL);
+	for (;;)
+	{
+		SPITupleTable *batch;
+		uint64		n;
+		uint64		i;
+		Datum	   *accs;
+		Datum	   *types;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, BULK_BATCH);
+		n = SPI_processed;
+		if (n == 0)
+			break;
+		batch = SPI_tuptable;
+		accs = palloc(sizeof(Datum) * n);
+		types = palloc(sizeof(Datum) * n);
+		for (i = 0; i < n; i++)
+		{
+			bool		isnull;
+
+			accs[i] = SPI_getbinval(batch->vals[i], batch->tupdesc, 1, &isnull);
+			types[i] = SPI_getbinval(batch->vals[i], batch->tupdesc, 2, &isnull);
+		}
+		count += credits_expire_accounts(credits_text_array(accs, n),
+										 credits_text_array(types, n), as_of);
+		SPI_freetuptable(batch);
+		pfree(accs);
+		pfree(types);
+		accounts_done += n;
+		if (accounts_done >= next_report)
+		{
+			credits_progress("credits_expire", accounts_done, "accounts");
+			next_report += credits_progress_every;
+		}
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	PG_RETURN_INT64(count);
+}
+
+/*
+ * credits_grant_many(accounts, amount, credit_type, expires_at, reason,
+ * reference): the same grant to every account of the list (an account
+ * listed twice gets two lots), set-based.  Returns how many lots.
+ */
+Datum
+credits_grant_many(PG_FUNCTION_ARGS)
+{
+	Datum		credit_type;
+	CreditAmount amount;
+	bool		has_expiry = !PG_ARGISNULL(3);
+	TimestampTz expires_at = has_expiry ? PG_GETARG_TIMESTAMPTZ(3) : 0;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	CreditTypeInfo info;
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Portal		portal;
+	int64		count = 0;
+	uint64		next_report = credits_progress_every;
+	bool		isnull;
+
+	credits_require_arg(fcinfo, 0, "accounts");
+	credits_require_arg(fcinfo, 1, "amount");
+	credits_require_arg(fcinfo, 2, "credit_type");
+	amount = PG_GETARG_CREDIT_AMOUNT(1);
+	credit_type = PG_GETARG_DATUM(2);
+	credits_check_positive(amount, "amount");
+	if (has_expiry && expires_at <= now)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expires_at must be in the future"),
+				 errdetail("The value given was %s.",
+						   timestamptz_to_str(expires_at))));
+
+	SPI_connect();
+	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);
+	credits_type_info(credit_type, &info);
+	credits_check_scale(amount, &info, credit_type, "amount");
+
+	values[0] = PG_GETARG_DATUM(0);
+	credits_run(&stmt_check_accounts, values, NULL, false, 1);
+	if (DatumGetInt64(credits_col(0, 1, &isnull)) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("accounts must not contain null")));
+	if (DatumGetInt64(credits_col(0, 2, &isnull)) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("account must not be empty")));
+
+	/* In lock order over the whole list, so batches lock in order too. */
+	portal = credits_cursor_open(&stmt_sorted_accounts, values, NULL);
+	for (;;)
+	{
+		SPITupleTable *batch;
+		uint64		n;
+		uint64		i;
+		Datum	   *accs;
+		Datum	   *types;
+		Datum		accounts;
+
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, BULK_BATCH);
+		n = SPI_processed;
+		if (n == 0)
+			break;
+		batch = SPI_tuptable;
+		accs = palloc(sizeof(Datum) * n);
+		types = palloc(sizeof(Datum) * n);
+		for (i = 0; i < n; i++)
+		{
+			accs[i] = SPI_getbinval(batch->vals[i], batch->tupdesc, 1, &isnull);
+			types[i] = credit_type;
+		}
+		accounts = credits_text_array(accs, n);
+
+		/* accounts, lock, due expirations first: as credits_grant does */
+		values[0] = accounts;
+		values[1] = credit_type;
+		credits_run(&stmt_create_accounts, values, NULL, false, 0);
+		credits_expire_accounts(accounts, credits_text_array(types, n), now);
+
+		values[0] = accounts;
+		values[1] = credit_type;
+		values[2] = CreditAmountGetDatum(amount);
+		values[3] = TimestampTzGetDatum(expires_at);
+		nulls[3] = has_expiry ? ' ' : 'n';
+		values[4] = PG_GETARG_DATUM(4);
+		nulls[4] = PG_ARGISNULL(4) ? 'n' : ' ';
+		values[5] = PG_GETARG_DATUM(5);
+		nulls[5] = PG_ARGISNULL(5) ? 'n' : ' ';
+		credits_run(&stmt_grant_batch, values, nulls, false, 0);
+		count += DatumGetInt64(credits_col(0, 1, &isnull));
+
+		SPI_freetuptable(batch);
+		pfree(accs);
+		pfree(types);
+		if ((uint64) count >= next_report)
+		{
+			credits_progress("credits_grant_many", count, "lots");
+			next_report += credits_progress_every;
+		}
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	PG_RETURN_INT64(count);
+}
