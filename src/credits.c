@@ -21,4 +21,5 @@ _PG_init(void)
 	credits_access_init();
 	credits_config_init();
 	credits_bulk_init();
+	credits_payload_init();
 }

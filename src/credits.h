@@ -170,6 +170,27 @@ extern int64 credits_emit_event(Datum account, const char *type,
 								const char *aggregatetype, Datum aggregateid,
 								Datum payload, int64 entry_id);
 
+/* payload.c */
+typedef struct EntryPayload
+{
+	Datum		account;		/* text */
+	Datum		credit_type;	/* text */
+	int64		entry_id;
+	const char *kind;
+	CreditAmount amount;
+	CreditAmount balance;		/* after the entry */
+	Datum		reference;
+	bool		reference_null;
+	Datum		reason;
+	bool		reason_null;
+	int64		lot_id;			/* 0: none */
+	bool		has_shortfall;
+	CreditAmount shortfall;
+} EntryPayload;
+extern void credits_payload_init(void);
+extern int64 credits_next_entry_id(void);
+extern Datum credits_entry_payload(const EntryPayload *p);
+
 /* idempotency.c */
 #include "lib/stringinfo.h"
 extern void credits_idem_field(StringInfo buf, const char *value);

@@ -33,21 +33,17 @@ static CreditsStmt stmt_account_update = {"ttaaiT",
 		"next_expiry = $6 WHERE account = $1 AND credit_type = $2"};
 
 /*
- * An entry and its outbox event, in one statement.  $13 is the shortfall of
- * a clawback (NULL for every other entry); the payload names it only then.
+ * An entry and its outbox event, in one statement; the entry id and the
+ * event's payload come from C (payload.c).
  */
-static CreditsStmt stmt_entry_insert = {"ttitaaiittita",
-	"WITH e AS (INSERT INTO credits.entry (account, credit_type, seq, kind, "
-	"amount, running_balance, lot_id, related_id, reference, reason, shortfall) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $13) RETURNING entry_id, at) "
+static CreditsStmt stmt_entry_insert = {"ttitaaiittitaji",
+	"WITH e AS (INSERT INTO credits.entry (entry_id, account, credit_type, seq, "
+	"kind, amount, running_balance, lot_id, related_id, reference, reason, "
+	"shortfall) VALUES ($15, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $13) "
+	"RETURNING at) "
 	"INSERT INTO credits.event (id, account, at, type, aggregatetype, "
 	"aggregateid, payload, entry_id) "
-	"SELECT $11, $1, e.at, $12, 'account', $1, jsonb_build_object("
-	"'account', $1, 'credit_type', $2, 'entry_id', e.entry_id, 'kind', $4, "
-	"'amount', $5::numeric, 'balance', $6::numeric, 'reference', $9, "
-	"'reason', $10, 'lot_id', $7) || CASE WHEN $13 IS NULL THEN '{}'::jsonb "
-	"ELSE jsonb_build_object('shortfall', $13::numeric) END, "
-	"e.entry_id FROM e RETURNING entry_id"};
+	"SELECT $11, $1, e.at, $12, 'account', $1, $14, $15 FROM e"};
 
 /*
  * The common case of a take, in one statement: the first open lot in spend
@@ -56,7 +52,7 @@ static CreditsStmt stmt_entry_insert = {"ttitaaiittita",
  * not cover the amount it changes nothing and returns no row.  The caller
  * holds the account lock, so the lots it reads are current.
  */
-static CreditsStmt stmt_take_one_lot = {"ttaititttiaaT",
+static CreditsStmt stmt_take_one_lot = {"ttaititttiaaTji",
 	"WITH lot AS (SELECT lot_id, remaining FROM credits.lot "
 	"  WHERE account = $1 AND credit_type = $2 AND is_open "
 	"  ORDER BY expires_at, granted_at, lot_id LIMIT 1), "
@@ -64,22 +60,19 @@ static CreditsStmt stmt_take_one_lot = {"ttaititttiaaT",
 	"  is_open = l.remaining > $3 FROM lot "
 	"  WHERE l.account = $1 AND l.lot_id = lot.lot_id AND lot.remaining >= $3 "
 	"  RETURNING l.lot_id), "
-	"ent AS (INSERT INTO credits.entry (account, credit_type, seq, kind, "
-	"  amount, running_balance, related_id, reference, reason) "
-	"  SELECT $1, $2, $4, $5, $3, $12, $6, $7, $8 FROM upd "
-	"  RETURNING entry_id, at), "
+	"ent AS (INSERT INTO credits.entry (entry_id, account, credit_type, seq, "
+	"  kind, amount, running_balance, related_id, reference, reason) "
+	"  SELECT $15, $1, $2, $4, $5, $3, $12, $6, $7, $8 FROM upd "
+	"  RETURNING at), "
 	"ev AS (INSERT INTO credits.event (id, account, at, type, aggregatetype, "
 	"  aggregateid, payload, entry_id) "
-	"  SELECT $10, $1, ent.at, $9, 'account', $1, jsonb_build_object("
-	"  'account', $1, 'credit_type', $2, 'entry_id', ent.entry_id, 'kind', $5, "
-	"  'amount', $3::numeric, 'balance', $12::numeric, 'reference', $7, "
-	"  'reason', $8, 'lot_id', NULL), ent.entry_id FROM ent), "
+	"  SELECT $10, $1, ent.at, $9, 'account', $1, $14, $15 FROM ent), "
 	"al AS (INSERT INTO credits.allocation (account, entry_id, lot_id, amount) "
-	"  SELECT $1, ent.entry_id, upd.lot_id, $3 FROM ent, upd), "
+	"  SELECT $1, $15, upd.lot_id, $3 FROM ent, upd), "
 	"acc AS (UPDATE credits.account a SET balance = $12, held = $11, "
 	"  last_seq = $4, next_expiry = $13 FROM ent "
 	"  WHERE a.account = $1 AND a.credit_type = $2) "
-	"SELECT entry_id FROM ent"};
+	"SELECT 1 FROM ent"};
 
 /* Balance events: balance_depleted and low_balance. */
 static CreditsStmt stmt_balance_event = {"itttaai",
@@ -293,27 +286,6 @@ credits_save_account(AccountState *acct)
 	credits_mark_saved(acct);
 }
 
-static const char *const entry_kinds[] = {
-	"grant", "spend", "expire", "void", "reset", "reversal", "clawback",
-	"hold", "capture", "release"
-};
-
-PG_FUNCTION_INFO_V1(credits_is_entry_kind);
-
-/* credits.is_entry_kind(text): the CHECK constraint of credits.entry.kind */
-Datum
-credits_is_entry_kind(PG_FUNCTION_ARGS)
-{
-	text	   *kind = PG_GETARG_TEXT_PP(0);
-	int			len = VARSIZE_ANY_EXHDR(kind);
-	int			i;
-
-	for (i = 0; i < lengthof(entry_kinds); i++)
-		if (strlen(entry_kinds[i]) == len &&
-			memcmp(entry_kinds[i], VARDATA_ANY(kind), len) == 0)
-			PG_RETURN_BOOL(true);
-	PG_RETURN_BOOL(false);
-}
 
 /* The outbox event type of an entry kind. */
 static const char *
@@ -393,11 +365,11 @@ credits_append_entry_ex(AccountState *acct, const char *kind,
 						Datum reason, bool reason_null,
 						bool has_shortfall, CreditAmount shortfall)
 {
-	Datum		values[13];
-	char		nulls[13];
-	bool		isnull;
+	Datum		values[15];
+	char		nulls[15];
 	const char *event_type = credits_event_type(kind);
 	CreditAmount before = acct->balance;
+	EntryPayload p;
 	int64		event_id;
 	int64		entry_id;
 
@@ -406,6 +378,21 @@ credits_append_entry_ex(AccountState *acct, const char *kind,
 		: credit_amount_add(acct->balance, amount);
 	acct->last_seq++;
 	event_id = credits_next_event_id();
+	entry_id = credits_next_entry_id();
+
+	p.account = acct->account;
+	p.credit_type = acct->credit_type;
+	p.entry_id = entry_id;
+	p.kind = kind;
+	p.amount = amount;
+	p.balance = acct->balance;
+	p.reference = reference;
+	p.reference_null = reference_null;
+	p.reason = reason;
+	p.reason_null = reason_null;
+	p.lot_id = lot_id;
+	p.has_shortfall = has_shortfall;
+	p.shortfall = shortfall;
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = acct->account;
@@ -431,10 +418,11 @@ credits_append_entry_ex(AccountState *acct, const char *kind,
 	values[12] = CreditAmountGetDatum(shortfall);
 	if (!has_shortfall)
 		nulls[12] = 'n';
+	values[13] = credits_entry_payload(&p);
+	values[14] = Int64GetDatum(entry_id);
 	credits_run(&stmt_entry_insert, values, nulls, false, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "credits: entry was not written");
-	entry_id = DatumGetInt64(credits_col(0, 1, &isnull));
 	credits_notify_event(event_id, event_type);
 	if (out)
 		credits_balance_events(acct, before, entry_id);
@@ -690,14 +678,28 @@ credits_take_one_lot(AccountState *acct, const char *kind,
 					 Datum reference, bool reference_null,
 					 Datum reason, bool reason_null)
 {
-	Datum		values[13];
-	char		nulls[13];
-	bool		isnull;
+	Datum		values[15];
+	char		nulls[15];
 	const char *event_type = credits_event_type(kind);
 	CreditAmount before = acct->balance;
 	CreditAmount after = credit_amount_sub(acct->balance, amount);
 	int64		event_id = credits_next_event_id();
-	int64		entry_id;
+	int64		entry_id = credits_next_entry_id();
+	EntryPayload p;
+
+	p.account = acct->account;
+	p.credit_type = acct->credit_type;
+	p.entry_id = entry_id;
+	p.kind = kind;
+	p.amount = amount;
+	p.balance = after;
+	p.reference = reference;
+	p.reference_null = reference_null;
+	p.reason = reason;
+	p.reason_null = reason_null;
+	p.lot_id = 0;
+	p.has_shortfall = false;
+	p.shortfall = 0;
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = acct->account;
@@ -721,10 +723,11 @@ credits_take_one_lot(AccountState *acct, const char *kind,
 	values[12] = TimestampTzGetDatum(acct->next_expiry);
 	if (!acct->has_next_expiry)
 		nulls[12] = 'n';
+	values[13] = credits_entry_payload(&p);
+	values[14] = Int64GetDatum(entry_id);
 	credits_run(&stmt_take_one_lot, values, nulls, false, 0);
 	if (SPI_processed == 0)
 		return 0;
-	entry_id = DatumGetInt64(credits_col(0, 1, &isnull));
 	acct->balance = after;
 	acct->last_seq++;
 	credits_mark_saved(acct);

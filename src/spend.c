@@ -28,7 +28,7 @@ PG_FUNCTION_INFO_V1(credits_spend);
  * does not apply, nothing is written and no row is returned: the caller then
  * takes the general path, which reports why.
  */
-static CreditsStmt stmt_spend_fast = {"ttaTtttii",
+static CreditsStmt stmt_spend_fast = {"ttaTttiji",
 	"WITH lot AS (SELECT l.lot_id, l.remaining FROM credits.lot l "
 	"  WHERE l.account = $1 AND l.credit_type = $2 AND l.is_open "
 	"  ORDER BY l.expires_at, l.granted_at, l.lot_id LIMIT 1), "
@@ -42,20 +42,18 @@ static CreditsStmt stmt_spend_fast = {"ttaTtttii",
 	"upd AS (UPDATE credits.lot l SET remaining = l.remaining - $3, "
 	"  is_open = l.remaining > $3 FROM acc "
 	"  WHERE l.account = $1 AND l.lot_id = acc.lot_id), "
-	"ent AS (INSERT INTO credits.entry (account, credit_type, seq, kind, amount, "
-	"  running_balance, reference) "
-	"  SELECT $1, $2, acc.last_seq, 'spend', $3, acc.balance, $5 FROM acc "
-	"  RETURNING entry_id, at), "
+	"ent AS (INSERT INTO credits.entry (entry_id, account, credit_type, seq, "
+	"  kind, amount, running_balance, reference) "
+	"  SELECT $9, $1, $2, acc.last_seq, 'spend', $3, acc.balance, $5 FROM acc "
+	"  RETURNING at), "
 	"ev AS (INSERT INTO credits.event (id, account, at, type, aggregatetype, "
 	"  aggregateid, payload, entry_id) "
-	"  SELECT $8, $1, ent.at, $6, 'account', $1, jsonb_build_object("
-	"  'account', $1, 'credit_type', $2, 'entry_id', ent.entry_id, 'kind', $7, "
-	"  'amount', $3::numeric, 'balance', acc.balance::numeric, "
-	"  'reference', $5, 'reason', NULL, 'lot_id', NULL), ent.entry_id "
+	"  SELECT $7, $1, ent.at, $6, 'account', $1, "
+	"  $8 || jsonb_build_object('balance', acc.balance::numeric), $9 "
 	"  FROM ent, acc), "
 	"al AS (INSERT INTO credits.allocation (account, entry_id, lot_id, amount) "
-	"  SELECT $1, ent.entry_id, acc.lot_id, $3 FROM ent, acc) "
-	"SELECT ent.entry_id, acc.balance, acc.low_threshold FROM ent, acc"};
+	"  SELECT $1, $9, acc.lot_id, $3 FROM ent, acc) "
+	"SELECT acc.balance, acc.low_threshold FROM ent, acc"};
 
 /* How many decimals an amount needs: 0 for 36, 1 for 35.1, 6 for 0.000001. */
 static int
@@ -76,21 +74,39 @@ static int64
 credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 				   Datum reference, bool reference_null)
 {
-	Datum		values[8];
-	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	CreditTypeInfo info;
 	int64		event_id;
-	bool		isnull;
 	int64		entry_id;
+	bool		isnull;
 	CreditAmount after;
 	Datum		d;
 	AccountState acct;
+	EntryPayload p;
 
 	if (!credits_enabled_now() ||
 		!credits_lookup_type(TextDatumGetCString(credit_type), &info) ||
 		credits_decimals(amount) > info.scale)
 		return 0;
 	event_id = credits_next_event_id();
+	entry_id = credits_next_entry_id();
+
+	/* the statement adds the balance after, which only it knows */
+	p.account = account;
+	p.credit_type = credit_type;
+	p.entry_id = entry_id;
+	p.kind = "spend";
+	p.amount = amount;
+	p.balance = 0;
+	p.reference = reference;
+	p.reference_null = reference_null;
+	p.reason = (Datum) 0;
+	p.reason_null = true;
+	p.lot_id = 0;
+	p.has_shortfall = false;
+	p.shortfall = 0;
+
 	values[0] = account;
 	values[1] = credit_type;
 	values[2] = CreditAmountGetDatum(amount);
@@ -99,13 +115,13 @@ credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 	if (reference_null)
 		nulls[4] = 'n';
 	values[5] = CStringGetTextDatum("account.credits.spent");
-	values[6] = CStringGetTextDatum("spend");
-	values[7] = Int64GetDatum(event_id);
+	values[6] = Int64GetDatum(event_id);
+	values[7] = credits_entry_payload(&p);
+	values[8] = Int64GetDatum(entry_id);
 	credits_run(&stmt_spend_fast, values, nulls, false, 0);
 	if (SPI_processed == 0)
 		return 0;
-	entry_id = DatumGetInt64(credits_col(0, 1, &isnull));
-	after = DatumGetCreditAmount(credits_col(0, 2, &isnull));
+	after = DatumGetCreditAmount(credits_col(0, 1, &isnull));
 	credits_notify_event(event_id, "account.credits.spent");
 
 	/* balance_depleted and low_balance need the account's figures */
@@ -114,7 +130,7 @@ credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 	acct.credit_type = credit_type;
 	acct.exists = true;
 	acct.balance = after;
-	d = credits_col(0, 3, &isnull);
+	d = credits_col(0, 2, &isnull);
 	acct.has_low_threshold = !isnull;
 	acct.low_threshold = isnull ? 0 : DatumGetCreditAmount(d);
 	credits_balance_events(&acct, credit_amount_add(after, amount), entry_id);

@@ -166,7 +166,7 @@ BEGIN
 	PERFORM credits.check_access(account, 'client');
 	PERFORM credits.type_scale(credits_history.credit_type);
 	RETURN QUERY
-		SELECT e.entry_id, e.at, e.kind, credits.direction(e.kind), e.amount,
+		SELECT e.entry_id, e.at, e.kind::text, credits.direction(e.kind), e.amount::credit_amount,
 			   e.running_balance, e.reference, e.reason
 		FROM credits.entry e
 		WHERE e.account = credits_history.account
@@ -209,7 +209,7 @@ BEGIN
 	END IF;
 	IF newest_first THEN
 		RETURN QUERY
-			SELECT e.entry_id, e.at, e.kind, credits.direction(e.kind), e.amount,
+			SELECT e.entry_id, e.at, e.kind::text, credits.direction(e.kind), e.amount::credit_amount,
 				   e.running_balance, e.reference, e.reason
 			FROM credits.entry e
 			WHERE e.account = credits_history_page.account
@@ -218,7 +218,7 @@ BEGIN
 			ORDER BY e.seq DESC LIMIT max_rows;
 	ELSE
 		RETURN QUERY
-			SELECT e.entry_id, e.at, e.kind, credits.direction(e.kind), e.amount,
+			SELECT e.entry_id, e.at, e.kind::text, credits.direction(e.kind), e.amount::credit_amount,
 				   e.running_balance, e.reference, e.reason
 			FROM credits.entry e
 			WHERE e.account = credits_history_page.account

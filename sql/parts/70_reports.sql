@@ -86,7 +86,7 @@ BEGIN
 		RAISE EXCEPTION 'within must not be negative' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	RETURN QUERY
-		SELECT l.account, l.credit_type, l.lot_id, l.remaining, l.expires_at
+		SELECT l.account, l.credit_type, l.lot_id, l.remaining::credit_amount, l.expires_at
 		FROM credits.lot l
 		WHERE l.is_open AND l.expires_at > now() AND l.expires_at <= now() + within
 		  AND (expiring.account IS NULL OR l.account = expiring.account)
@@ -114,7 +114,7 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, @extschema@, pg_temp
 AS $$
 	SELECT l.account, l.credit_type, l.lot_id,
-		   (l.amount + coalesce(sum(m.signed), 0))::credit_amount, l.amount, l.cost, l.cost_currency
+		   (l.amount + coalesce(sum(m.signed), 0))::credit_amount, l.amount::credit_amount, l.cost, l.cost_currency
 	FROM credits.lot l
 	LEFT JOIN LATERAL (
 		SELECT CASE credits.direction(e.kind) WHEN 'in' THEN e.amount ELSE -e.amount END AS signed
@@ -150,7 +150,7 @@ BEGIN
 		-- need the movements to put their held credits back.
 		RETURN QUERY
 			WITH unused AS (
-				SELECT l.account, l.credit_type, l.remaining AS unused, l.amount, l.cost, l.cost_currency
+				SELECT l.account, l.credit_type, l.remaining::credit_amount AS unused, l.amount::credit_amount, l.cost, l.cost_currency
 				FROM credits.lot l
 				JOIN credits.account a ON a.account = l.account AND a.credit_type = l.credit_type
 				WHERE l.is_open AND a.held = 0

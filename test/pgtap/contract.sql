@@ -8,13 +8,18 @@ SELECT plan(142);
 
 -- The function named so whose leading parameters have these types and whose
 -- further parameters (added later) all have defaults.
-CREATE FUNCTION pg_temp.contract_fn(fname text, types text[]) RETURNS oid LANGUAGE sql AS $$
-	SELECT p.oid FROM pg_proc p
-	WHERE p.proname = fname AND p.pronamespace = 'public'::regnamespace
-	  AND p.pronargs >= cardinality(types)
-	  AND p.pronargdefaults >= p.pronargs - cardinality(types)
-	  AND (SELECT coalesce(array_agg(format_type(t, NULL) ORDER BY o), '{}')
-		   FROM unnest(p.proargtypes[0:cardinality(types) - 1]) WITH ORDINALITY AS a(t, o)) = types
+CREATE TEMP TABLE fns AS
+	SELECT p.oid, p.proname::text AS proname, p.pronargs, p.pronargdefaults,
+		   (SELECT coalesce(array_agg(format_type(t, NULL) ORDER BY o), '{}')
+			FROM unnest(p.proargtypes) WITH ORDINALITY AS a(t, o)) AS types
+	FROM pg_proc p
+	WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'credits%';
+CREATE FUNCTION pg_temp.contract_fn(fname text, want text[]) RETURNS oid LANGUAGE sql STABLE AS $$
+	SELECT f.oid FROM fns f
+	WHERE f.proname = fname
+	  AND f.pronargs >= cardinality(want)
+	  AND f.pronargdefaults >= f.pronargs - cardinality(want)
+	  AND f.types[1:cardinality(want)] = want
 $$;
 
 SELECT isnt(pg_temp.contract_fn('credits_define_type', ARRAY['text', 'text', 'integer', 'text']::text[]), NULL, 'credits_define_type(text, text, integer, text) exists (extra parameters, if any, have defaults)');

@@ -34,7 +34,7 @@ SELECT lives_ok($$
 $$, 'four lots granted');
 SELECT credits_spend('o-1', 15, 'first');
 SELECT results_eq(
-	$$SELECT l.reason, al.amount FROM credits.allocation al
+	$$SELECT l.reason, al.amount::credit_amount FROM credits.allocation al
 	  JOIN credits.lot l USING (account, lot_id)
 	  JOIN credits.entry e ON e.account = al.account AND e.entry_id = al.entry_id
 	  WHERE e.reference = 'first' ORDER BY al.lot_id$$,
@@ -42,7 +42,7 @@ SELECT results_eq(
 	'equal expiry: lot id decides (same transaction, same grant time)');
 SELECT credits_spend('o-1', 10, 'second');
 SELECT results_eq(
-	$$SELECT l.reason, al.amount FROM credits.allocation al
+	$$SELECT l.reason, al.amount::credit_amount FROM credits.allocation al
 	  JOIN credits.lot l USING (account, lot_id)
 	  JOIN credits.entry e ON e.account = al.account AND e.entry_id = al.entry_id
 	  WHERE e.reference = 'second' ORDER BY l.expires_at NULLS LAST$$,
@@ -50,7 +50,7 @@ SELECT results_eq(
 	'later expiry after sooner, before never-expiring');
 SELECT credits_spend('o-1', 10, 'third');
 SELECT results_eq(
-	$$SELECT l.reason, al.amount FROM credits.allocation al
+	$$SELECT l.reason, al.amount::credit_amount FROM credits.allocation al
 	  JOIN credits.lot l USING (account, lot_id)
 	  JOIN credits.entry e ON e.account = al.account AND e.entry_id = al.entry_id
 	  WHERE e.reference = 'third' ORDER BY l.expires_at NULLS LAST$$,
