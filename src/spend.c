@@ -25,19 +25,22 @@ PG_FUNCTION_INFO_V1(credits_spend);
  * read may be stale; so the update only applies when the row's xmin is the
  * one the snapshot saw (every change to an account's lots also updates its
  * row), and re-checks the balance and expiry on the current row.  When it
- * does not apply, nothing is written and no row is returned: the caller then
- * takes the general path, which reports why.
+ * does not apply, nothing is written.  Its result tells whether it would
+ * have applied on the row its snapshot saw: then it only had to wait for the
+ * lock (which it now holds), and running it again, with a newer snapshot,
+ * applies; otherwise the caller takes the general path, which reports why.
  */
 static CreditsStmt stmt_spend_fast = {"ttaTttiji",
 	"WITH lot AS (SELECT l.lot_id, l.remaining FROM credits.lot l "
 	"  WHERE l.account = $1 AND l.credit_type = $2 AND l.is_open "
 	"  ORDER BY l.expires_at, l.granted_at, l.lot_id LIMIT 1), "
+	"snap AS (SELECT s.xmin AS x, s.balance, s.next_expiry FROM credits.account s "
+	"  WHERE s.account = $1 AND s.credit_type = $2), "
 	"acc AS (UPDATE credits.account a SET balance = a.balance - $3, "
 	"  last_seq = a.last_seq + 1 FROM lot "
 	"  WHERE a.account = $1 AND a.credit_type = $2 AND a.balance >= $3 "
 	"  AND lot.remaining >= $3 AND (a.next_expiry IS NULL OR a.next_expiry > $4) "
-	"  AND a.xmin = (SELECT s.xmin FROM credits.account s "
-	"    WHERE s.account = $1 AND s.credit_type = $2) "
+	"  AND a.xmin = (SELECT x FROM snap) "
 	"  RETURNING a.balance, a.last_seq, a.low_threshold, lot.lot_id), "
 	"upd AS (UPDATE credits.lot l SET remaining = l.remaining - $3, "
 	"  is_open = l.remaining > $3 FROM acc "
@@ -53,7 +56,10 @@ static CreditsStmt stmt_spend_fast = {"ttaTttiji",
 	"  FROM ent, acc), "
 	"al AS (INSERT INTO credits.allocation (account, entry_id, lot_id, amount) "
 	"  SELECT $1, $9, acc.lot_id, $3 FROM ent, acc) "
-	"SELECT acc.balance, acc.low_threshold FROM ent, acc"};
+	"SELECT (SELECT balance FROM acc), (SELECT low_threshold FROM acc), "
+	"  EXISTS (SELECT 1 FROM snap, lot WHERE snap.balance >= $3 "
+	"    AND lot.remaining >= $3 "
+	"    AND (snap.next_expiry IS NULL OR snap.next_expiry > $4))"};
 
 /* How many decimals an amount needs: 0 for 36, 1 for 35.1, 6 for 0.000001. */
 static int
@@ -84,6 +90,7 @@ credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 	Datum		d;
 	AccountState acct;
 	EntryPayload p;
+	int			attempt;
 
 	if (!credits_enabled_now() ||
 		!credits_lookup_type(TextDatumGetCString(credit_type), &info) ||
@@ -118,10 +125,17 @@ credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 	values[6] = Int64GetDatum(event_id);
 	values[7] = credits_entry_payload(&p);
 	values[8] = Int64GetDatum(entry_id);
-	credits_run(&stmt_spend_fast, values, nulls, false, 0);
-	if (SPI_processed == 0)
-		return 0;
-	after = DatumGetCreditAmount(credits_col(0, 1, &isnull));
+	for (attempt = 0;; attempt++)
+	{
+		credits_run(&stmt_spend_fast, values, nulls, false, 1);
+		d = credits_col(0, 1, &isnull);
+		if (!isnull)
+			break;
+		/* not applied: retry once if only the lock wait stood in the way */
+		if (attempt > 0 || !DatumGetBool(credits_col(0, 3, &isnull)))
+			return 0;
+	}
+	after = DatumGetCreditAmount(d);
 	credits_notify_event(event_id, "account.credits.spent");
 
 	/* balance_depleted and low_balance need the account's figures */
