@@ -16,50 +16,79 @@ PG_FUNCTION_INFO_V1(credits_spend);
 /*
  * The whole common spend in one statement, for when the account row exists,
  * credits are enabled, the amount fits the type's scale and no expiry is
- * due (the caller has checked what it can from the configuration caches):
- * take the amount from the first lot in spend order if that lot covers it,
- * and write the account row, lot, entry, event and allocation.
+ * due (the caller has checked what it can from the configuration caches).
  *
- * The account row is updated first, which locks it.  If the statement had
- * to wait for that lock, its snapshot is older than the row and the lots it
- * read may be stale; so the update only applies when the row's xmin is the
- * one the snapshot saw (every change to an account's lots also updates its
- * row), and re-checks the balance and expiry on the current row.  When it
- * does not apply, nothing is written.  Its result tells whether it would
- * have applied on the row its snapshot saw: then it only had to wait for the
- * lock (which it now holds), and running it again, with a newer snapshot,
- * applies; otherwise the caller takes the general path, which reports why.
+ * Its first step updates the account row, which locks it; if another spend
+ * holds the lock, the statement waits there, and EvalPlanQual then gives it
+ * the row as the other spend committed it (balance, entry number, next
+ * expiry re-checked on that row).  The lots are read and taken only after
+ * that, by credits.take_lots(), a volatile function whose own statements run
+ * with a newer snapshot, so a spend that waited never works on stale lots
+ * and never has to start over.  When the account row does not qualify,
+ * nothing is written and the caller takes the general path, which reports
+ * why.
  */
 static CreditsStmt stmt_spend_fast = {"ttaTttiji",
-	"WITH lot AS (SELECT l.lot_id, l.remaining FROM credits.lot l "
-	"  WHERE l.account = $1 AND l.credit_type = $2 AND l.is_open "
-	"  ORDER BY l.expires_at, l.granted_at, l.lot_id LIMIT 1), "
-	"snap AS (SELECT s.xmin AS x, s.balance, s.next_expiry FROM credits.account s "
-	"  WHERE s.account = $1 AND s.credit_type = $2), "
-	"acc AS (UPDATE credits.account a SET balance = a.balance - $3, "
-	"  last_seq = a.last_seq + 1 FROM lot "
+	"WITH acc AS (UPDATE credits.account a SET balance = a.balance - $3, "
+	"  last_seq = a.last_seq + 1 "
 	"  WHERE a.account = $1 AND a.credit_type = $2 AND a.balance >= $3 "
-	"  AND lot.remaining >= $3 AND (a.next_expiry IS NULL OR a.next_expiry > $4) "
-	"  AND a.xmin = (SELECT x FROM snap) "
-	"  RETURNING a.balance, a.last_seq, a.low_threshold, lot.lot_id), "
-	"upd AS (UPDATE credits.lot l SET remaining = l.remaining - $3, "
-	"  is_open = l.remaining > $3 FROM acc "
-	"  WHERE l.account = $1 AND l.lot_id = acc.lot_id), "
+	"  AND (a.next_expiry IS NULL OR a.next_expiry > $4) "
+	"  RETURNING a.balance, a.last_seq, a.low_threshold), "
+	"tk AS (SELECT credits.take_lots($1, $2, $3, $9) AS n FROM acc), "
 	"ent AS (INSERT INTO credits.entry (entry_id, account, credit_type, seq, "
 	"  kind, amount, running_balance, reference) "
-	"  SELECT $9, $1, $2, acc.last_seq, 'spend', $3, acc.balance, $5 FROM acc "
+	"  SELECT $9, $1, $2, acc.last_seq, 'spend', $3, acc.balance, $5 FROM acc, tk "
 	"  RETURNING at), "
 	"ev AS (INSERT INTO credits.event (id, account, at, type, aggregatetype, "
 	"  aggregateid, payload, entry_id) "
 	"  SELECT $7, $1, ent.at, $6, 'account', $1, "
 	"  $8 || jsonb_build_object('balance', acc.balance::numeric), $9 "
-	"  FROM ent, acc), "
-	"al AS (INSERT INTO credits.allocation (account, entry_id, lot_id, amount) "
-	"  SELECT $1, $9, acc.lot_id, $3 FROM ent, acc) "
-	"SELECT (SELECT balance FROM acc), (SELECT low_threshold FROM acc), "
-	"  EXISTS (SELECT 1 FROM snap, lot WHERE snap.balance >= $3 "
-	"    AND lot.remaining >= $3 "
-	"    AND (snap.next_expiry IS NULL OR snap.next_expiry > $4))"};
+	"  FROM ent, acc) "
+	"SELECT (SELECT balance FROM acc), (SELECT low_threshold FROM acc)"};
+
+/* The first lot in spend order, when it covers the whole amount. */
+static CreditsStmt stmt_take_first = {"ttai",
+	"WITH lot AS (SELECT lot_id FROM credits.lot "
+	"  WHERE account = $1 AND credit_type = $2 AND is_open "
+	"  ORDER BY expires_at, granted_at, lot_id LIMIT 1), "
+	"upd AS (UPDATE credits.lot l SET remaining = l.remaining - $3, "
+	"  is_open = l.remaining > $3 FROM lot "
+	"  WHERE l.account = $1 AND l.lot_id = lot.lot_id AND l.remaining >= $3 "
+	"  RETURNING l.lot_id) "
+	"INSERT INTO credits.allocation (account, entry_id, lot_id, amount) "
+	"SELECT $1, $4, upd.lot_id, $3 FROM upd"};
+
+PG_FUNCTION_INFO_V1(credits_take_lots);
+
+/*
+ * credits.take_lots(account, credit_type, amount, entry_id): take amount
+ * from the account's lots in spend order as allocations of entry_id (the
+ * caller writes the entry).  For stmt_spend_fast, under its account lock.
+ */
+Datum
+credits_take_lots(PG_FUNCTION_ARGS)
+{
+	Datum		values[4];
+	AccountState acct;
+
+	values[0] = PG_GETARG_DATUM(0);
+	values[1] = PG_GETARG_DATUM(1);
+	values[2] = PG_GETARG_DATUM(2);
+	values[3] = PG_GETARG_DATUM(3);
+	SPI_connect();
+	credits_run(&stmt_take_first, values, NULL, false, 0);
+	if (SPI_processed == 0)
+	{
+		memset(&acct, 0, sizeof(acct));
+		acct.account = values[0];
+		acct.credit_type = values[1];
+		acct.exists = true;
+		credits_take_spend_order(&acct, DatumGetInt64(values[3]),
+								 PG_GETARG_CREDIT_AMOUNT(2));
+	}
+	SPI_finish();
+	PG_RETURN_INT32(1);
+}
 
 /* How many decimals an amount needs: 0 for 36, 1 for 35.1, 6 for 0.000001. */
 static int
@@ -90,7 +119,6 @@ credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 	Datum		d;
 	AccountState acct;
 	EntryPayload p;
-	int			attempt;
 
 	if (!credits_enabled_now() ||
 		!credits_lookup_type(TextDatumGetCString(credit_type), &info) ||
@@ -125,16 +153,10 @@ credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 	values[6] = Int64GetDatum(event_id);
 	values[7] = credits_entry_payload(&p);
 	values[8] = Int64GetDatum(entry_id);
-	for (attempt = 0;; attempt++)
-	{
-		credits_run(&stmt_spend_fast, values, nulls, false, 1);
-		d = credits_col(0, 1, &isnull);
-		if (!isnull)
-			break;
-		/* not applied: retry once if only the lock wait stood in the way */
-		if (attempt > 0 || !DatumGetBool(credits_col(0, 3, &isnull)))
-			return 0;
-	}
+	credits_run(&stmt_spend_fast, values, nulls, false, 1);
+	d = credits_col(0, 1, &isnull);
+	if (isnull)
+		return 0;
 	after = DatumGetCreditAmount(d);
 	credits_notify_event(event_id, "account.credits.spent");
 
