@@ -37,3 +37,4 @@ demo:
 
 check-all:
 	bash scripts/test.sh
+-include mk/*.mk
