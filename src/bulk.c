@@ -211,6 +211,44 @@ credits_bulk_init(void)
 							NULL, NULL, NULL);
 }
 
+/*
+ * Fetch the next batch of (account[, credit_type]) rows from the cursor as
+ * two text[] Datums; a NULL column 2 uses fixed_type for every row.
+ * Returns how many rows (0 at the end).
+ */
+static uint64
+credits_fetch_batch(Portal portal, Datum fixed_type, Datum *accounts,
+					Datum *credit_types)
+{
+	SPITupleTable *batch;
+	uint64		n;
+	uint64		i;
+	Datum	   *accs;
+	Datum	   *types;
+
+	SPI_cursor_fetch(portal, true, BULK_BATCH);
+	n = SPI_processed;
+	if (n == 0)
+		return 0;
+	batch = SPI_tuptable;
+	accs = palloc(sizeof(Datum) * n);
+	types = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		accs[i] = SPI_getbinval(batch->vals[i], batch->tupdesc, 1, &isnull);
+		types[i] = fixed_type != (Datum) 0 ? fixed_type :
+			SPI_getbinval(batch->vals[i], batch->tupdesc, 2, &isnull);
+	}
+	*accounts = credits_text_array(accs, n);
+	*credit_types = credits_text_array(types, n);
+	SPI_freetuptable(batch);
+	pfree(accs);
+	pfree(types);
+	return n;
+}
+
 static void
 credits_progress(const char *what, uint64 done, const char *unit)
 {
@@ -249,32 +287,15 @@ credits_expire(PG_FUNCTION_ARGS)
 	portal = credits_cursor_open(&stmt_accounts_due, values, NULL);
 	for (;;)
 	{
-		SPITupleTable *batch;
+		Datum		accounts;
+		Datum		types;
 		uint64		n;
-		uint64		i;
-		Datum	   *accs;
-		Datum	   *types;
 
 		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, BULK_BATCH);
-		n = SPI_processed;
+		n = credits_fetch_batch(portal, (Datum) 0, &accounts, &types);
 		if (n == 0)
 			break;
-		batch = SPI_tuptable;
-		accs = palloc(sizeof(Datum) * n);
-		types = palloc(sizeof(Datum) * n);
-		for (i = 0; i < n; i++)
-		{
-			bool		isnull;
-
-			accs[i] = SPI_getbinval(batch->vals[i], batch->tupdesc, 1, &isnull);
-			types[i] = SPI_getbinval(batch->vals[i], batch->tupdesc, 2, &isnull);
-		}
-		count += credits_expire_accounts(credits_text_array(accs, n),
-										 credits_text_array(types, n), as_of);
-		SPI_freetuptable(batch);
-		pfree(accs);
-		pfree(types);
+		count += credits_expire_accounts(accounts, types, as_of);
 		accounts_done += n;
 		if (accounts_done >= next_report)
 		{
@@ -341,33 +362,18 @@ credits_grant_many(PG_FUNCTION_ARGS)
 	portal = credits_cursor_open(&stmt_sorted_accounts, values, NULL);
 	for (;;)
 	{
-		SPITupleTable *batch;
-		uint64		n;
-		uint64		i;
-		Datum	   *accs;
-		Datum	   *types;
 		Datum		accounts;
+		Datum		types;
 
 		CHECK_FOR_INTERRUPTS();
-		SPI_cursor_fetch(portal, true, BULK_BATCH);
-		n = SPI_processed;
-		if (n == 0)
+		if (credits_fetch_batch(portal, credit_type, &accounts, &types) == 0)
 			break;
-		batch = SPI_tuptable;
-		accs = palloc(sizeof(Datum) * n);
-		types = palloc(sizeof(Datum) * n);
-		for (i = 0; i < n; i++)
-		{
-			accs[i] = SPI_getbinval(batch->vals[i], batch->tupdesc, 1, &isnull);
-			types[i] = credit_type;
-		}
-		accounts = credits_text_array(accs, n);
 
 		/* accounts, lock, due expirations first: as credits_grant does */
 		values[0] = accounts;
 		values[1] = credit_type;
 		credits_run(&stmt_create_accounts, values, NULL, false, 0);
-		credits_expire_accounts(accounts, credits_text_array(types, n), now);
+		credits_expire_accounts(accounts, types, now);
 
 		values[0] = accounts;
 		values[1] = credit_type;
@@ -380,10 +386,6 @@ credits_grant_many(PG_FUNCTION_ARGS)
 		nulls[5] = PG_ARGISNULL(5) ? 'n' : ' ';
 		credits_run(&stmt_grant_batch, values, nulls, false, 0);
 		count += DatumGetInt64(credits_col(0, 1, &isnull));
-
-		SPI_freetuptable(batch);
-		pfree(accs);
-		pfree(types);
 		if ((uint64) count >= next_report)
 		{
 			credits_progress("credits_grant_many", count, "lots");
