@@ -71,7 +71,8 @@ CREATE TABLE credits.lot (
 	cost		numeric,		-- price paid for the lot (cost basis)
 	cost_currency text,
 	voided_at	timestamptz,
-	PRIMARY KEY (account, lot_id)
+	-- lot_id first: the key also finds a lot by its id alone (void).
+	PRIMARY KEY (lot_id, account)
 ) WITH (fillfactor = 80);
 ALTER SEQUENCE credits.lot_id_seq OWNED BY credits.lot.lot_id;
 
@@ -79,7 +80,6 @@ ALTER SEQUENCE credits.lot_id_seq OWNED BY credits.lot.lot_id;
 -- grant, then lot id.
 CREATE INDEX lot_spend_order ON credits.lot
 	(account, credit_type, expires_at, granted_at, lot_id) WHERE is_open;
-CREATE INDEX lot_by_id ON credits.lot (lot_id);
 CREATE INDEX lot_due ON credits.lot (expires_at)
 	WHERE is_open AND expires_at IS NOT NULL;
 
@@ -139,9 +139,9 @@ CREATE TABLE credits.event (
 	aggregateid	text NOT NULL,
 	payload		jsonb NOT NULL,
 	entry_id	bigint,
-	PRIMARY KEY (account, id)
+	-- id first: the key also serves credits_events_since(), which pages by id.
+	PRIMARY KEY (id, account)
 );
-CREATE INDEX event_by_id ON credits.event (id);
 CREATE INDEX event_by_at ON credits.event USING brin (at);
 
 -- Direction of an entry kind.
