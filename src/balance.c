@@ -20,18 +20,36 @@ static CreditsStmt stmt_balance_now = {"ttT",
 		"AND l.is_open AND l.expires_at <= $3), 0) END "
 		"FROM credits.account a WHERE a.account = $1 AND a.credit_type = $2"};
 
+/*
+ * The balance at a past instant: the running balance of the last entry at or
+ * before it, minus what the lots expired by then still held at that entry
+ * (their expiry may have been recorded only later, or never).  A lot's
+ * remainder at that entry is its grant plus every movement into or out of
+ * it up to that entry: credits that came back to it later and left again
+ * were not available then.
+ */
 static CreditsStmt stmt_balance_past = {"ttT",
 		"WITH last AS (SELECT seq, running_balance FROM credits.entry "
 		"  WHERE account = $1 AND credit_type = $2 AND at <= $3 "
-		"  ORDER BY seq DESC LIMIT 1) "
+		"  ORDER BY seq DESC LIMIT 1), "
+		"lots AS (SELECT g.lot_id, g.amount FROM credits.entry g "
+		"  JOIN credits.lot l ON l.lot_id = g.lot_id AND l.account = g.account "
+		"  WHERE g.account = $1 AND g.credit_type = $2 AND g.kind = 'grant' "
+		"  AND g.seq <= (SELECT seq FROM last) AND l.expires_at <= $3), "
+		"mv AS (SELECT CASE credits.direction(e.kind) WHEN 'in' THEN al.amount "
+		"    ELSE -al.amount END AS signed "
+		"  FROM credits.allocation al JOIN credits.entry e "
+		"    ON e.account = al.account AND e.entry_id = al.entry_id "
+		"  WHERE al.account = $1 AND al.lot_id IN (SELECT lot_id FROM lots) "
+		"  AND e.seq <= (SELECT seq FROM last) "
+		"  UNION ALL "
+		"  SELECT -e.amount FROM credits.entry e "
+		"  WHERE e.account = $1 AND e.credit_type = $2 "
+		"  AND e.lot_id IN (SELECT lot_id FROM lots) "
+		"  AND e.kind IN ('expire', 'void') AND e.seq <= (SELECT seq FROM last)) "
 		"SELECT last.running_balance "
-		" - coalesce((SELECT sum(e.amount) FROM credits.entry e "
-		"    JOIN credits.lot l ON l.account = e.account AND l.lot_id = e.lot_id "
-		"    WHERE e.account = $1 AND e.credit_type = $2 AND e.seq > last.seq "
-		"    AND e.kind = 'expire' AND l.expires_at <= $3), 0) "
-		" - coalesce((SELECT sum(l.remaining) FROM credits.lot l "
-		"    WHERE l.account = $1 AND l.credit_type = $2 AND l.is_open "
-		"    AND l.expires_at <= $3), 0) "
+		"  - coalesce((SELECT sum(amount) FROM lots), 0) "
+		"  - coalesce((SELECT sum(signed) FROM mv), 0) "
 		"FROM last"};
 
 PG_FUNCTION_INFO_V1(credits_balance);
