@@ -14,80 +14,114 @@
 PG_FUNCTION_INFO_V1(credits_spend);
 
 /*
- * The whole common spend in one statement, for when the account row exists,
- * credits are enabled, the amount fits the type's scale and no expiry is
- * due (the caller has checked what it can from the configuration caches).
+ * The common spend, for when the account row exists, credits are enabled,
+ * the amount fits the type's scale and no expiry is due (the caller has
+ * checked what it can from the configuration caches).
  *
  * Its first step updates the account row, which locks it; if another spend
  * holds the lock, the statement waits there, and EvalPlanQual then gives it
- * the row as the other spend committed it (balance, entry number, next
- * expiry re-checked on that row).  The lots are read and taken only after
- * that, by credits.take_lots(), a volatile function whose own statements run
- * with a newer snapshot, so a spend that waited never works on stale lots
- * and never has to start over.  When the account row does not qualify,
- * nothing is written and the caller takes the general path, which reports
- * why.
+ * the row as the other spend committed it (balance, entry number and next
+ * expiry re-checked on that row).  Everything else -- the lots, the entry,
+ * its event and allocation -- is written by credits.spend_lots(), a
+ * volatile function whose statement runs with a newer snapshot, so a spend
+ * that waited never works on stale lots and never has to start over.  When
+ * the account row does not qualify, nothing is written and the caller takes
+ * the general path, which reports why.
  */
-static CreditsStmt stmt_spend_fast = {"ttaTttiji",
+static CreditsStmt stmt_spend_fast = {"ttaTt",
 	"WITH acc AS (UPDATE credits.account a SET balance = a.balance - $3, "
 	"  last_seq = a.last_seq + 1 "
 	"  WHERE a.account = $1 AND a.credit_type = $2 AND a.balance >= $3 "
 	"  AND (a.next_expiry IS NULL OR a.next_expiry > $4) "
-	"  RETURNING a.balance, a.last_seq, a.low_threshold), "
-	"tk AS (SELECT credits.take_lots($1, $2, $3, $9) AS n FROM acc), "
-	"ent AS (INSERT INTO credits.entry (entry_id, account, credit_type, seq, "
-	"  kind, amount, running_balance, reference) "
-	"  SELECT $9, $1, $2, acc.last_seq, 'spend', $3, acc.balance, $5 FROM acc, tk "
-	"  RETURNING at), "
-	"ev AS (INSERT INTO credits.event (id, account, at, type, aggregatetype, "
-	"  aggregateid, payload, entry_id) "
-	"  SELECT $7, $1, ent.at, $6, 'account', $1, "
-	"  $8 || jsonb_build_object('balance', acc.balance::numeric), $9 "
-	"  FROM ent, acc) "
-	"SELECT (SELECT balance FROM acc), (SELECT low_threshold FROM acc)"};
+	"  RETURNING a.balance, a.last_seq, a.low_threshold) "
+	"SELECT credits.spend_lots($1, $2, $3, acc.last_seq, acc.balance, $5), "
+	"  acc.balance, acc.low_threshold FROM acc"};
 
-/* The first lot in spend order, when it covers the whole amount. */
-static CreditsStmt stmt_take_first = {"ttai",
+/*
+ * The rest of the spend, in one statement: take the amount from the first
+ * lot in spend order if it covers it, and write the entry, its event and the
+ * allocation.  When the first lot does not cover the amount, the entry and
+ * event are written all the same and the allocations follow from the
+ * general loop.
+ */
+static CreditsStmt stmt_spend_lots = {"ttaiatiji",
 	"WITH lot AS (SELECT lot_id FROM credits.lot "
 	"  WHERE account = $1 AND credit_type = $2 AND is_open "
 	"  ORDER BY expires_at, granted_at, lot_id LIMIT 1), "
 	"upd AS (UPDATE credits.lot l SET remaining = l.remaining - $3, "
 	"  is_open = l.remaining > $3 FROM lot "
 	"  WHERE l.account = $1 AND l.lot_id = lot.lot_id AND l.remaining >= $3 "
-	"  RETURNING l.lot_id) "
+	"  RETURNING l.lot_id), "
+	"ent AS (INSERT INTO credits.entry (entry_id, account, credit_type, seq, "
+	"  kind, amount, running_balance, reference) "
+	"  VALUES ($9, $1, $2, $4, 'spend', $3, $5, $6) RETURNING at), "
+	"ev AS (INSERT INTO credits.event (id, account, at, type, aggregatetype, "
+	"  aggregateid, payload, entry_id) "
+	"  SELECT $7, $1, ent.at, 'account.credits.spent', 'account', $1, $8, $9 "
+	"  FROM ent) "
 	"INSERT INTO credits.allocation (account, entry_id, lot_id, amount) "
-	"SELECT $1, $4, upd.lot_id, $3 FROM upd"};
+	"SELECT $1, $9, upd.lot_id, $3 FROM upd"};
 
-PG_FUNCTION_INFO_V1(credits_take_lots);
+PG_FUNCTION_INFO_V1(credits_spend_lots);
 
 /*
- * credits.take_lots(account, credit_type, amount, entry_id): take amount
- * from the account's lots in spend order as allocations of entry_id (the
- * caller writes the entry).  For stmt_spend_fast, under its account lock.
+ * credits.spend_lots(account, credit_type, amount, seq, balance, reference)
+ * writes the spend whose account row stmt_spend_fast has just updated (seq
+ * and balance are the entry's number and running balance) and returns the
+ * entry id.  Under that statement's account lock.
  */
 Datum
-credits_take_lots(PG_FUNCTION_ARGS)
+credits_spend_lots(PG_FUNCTION_ARGS)
 {
-	Datum		values[4];
-	AccountState acct;
+	Datum		values[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	CreditAmount amount = PG_GETARG_CREDIT_AMOUNT(2);
+	int64		entry_id;
+	int64		event_id;
+	EntryPayload p;
 
-	values[0] = PG_GETARG_DATUM(0);
-	values[1] = PG_GETARG_DATUM(1);
-	values[2] = PG_GETARG_DATUM(2);
-	values[3] = PG_GETARG_DATUM(3);
 	SPI_connect();
-	credits_run(&stmt_take_first, values, NULL, false, 0);
+	entry_id = credits_next_entry_id();
+	event_id = credits_next_event_id();
+	p.account = PG_GETARG_DATUM(0);
+	p.credit_type = PG_GETARG_DATUM(1);
+	p.entry_id = entry_id;
+	p.kind = "spend";
+	p.amount = amount;
+	p.balance = PG_GETARG_CREDIT_AMOUNT(4);
+	p.reference = PG_GETARG_DATUM(5);
+	p.reference_null = PG_ARGISNULL(5);
+	p.reason = (Datum) 0;
+	p.reason_null = true;
+	p.lot_id = 0;
+	p.has_shortfall = false;
+	p.shortfall = 0;
+
+	values[0] = p.account;
+	values[1] = p.credit_type;
+	values[2] = CreditAmountGetDatum(amount);
+	values[3] = PG_GETARG_DATUM(3);
+	values[4] = PG_GETARG_DATUM(4);
+	values[5] = p.reference;
+	if (p.reference_null)
+		nulls[5] = 'n';
+	values[6] = Int64GetDatum(event_id);
+	values[7] = credits_entry_payload(&p);
+	values[8] = Int64GetDatum(entry_id);
+	credits_run(&stmt_spend_lots, values, nulls, false, 0);
 	if (SPI_processed == 0)
 	{
+		AccountState acct;
+
 		memset(&acct, 0, sizeof(acct));
-		acct.account = values[0];
-		acct.credit_type = values[1];
+		acct.account = p.account;
+		acct.credit_type = p.credit_type;
 		acct.exists = true;
-		credits_take_spend_order(&acct, DatumGetInt64(values[3]),
-								 PG_GETARG_CREDIT_AMOUNT(2));
+		credits_take_spend_order(&acct, entry_id, amount);
 	}
+	credits_notify_event(event_id, "account.credits.spent");
 	SPI_finish();
-	PG_RETURN_INT32(1);
+	PG_RETURN_INT64(entry_id);
 }
 
 /* How many decimals an amount needs: 0 for 36, 1 for 35.1, 6 for 0.000001. */
@@ -109,39 +143,19 @@ static int64
 credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 				   Datum reference, bool reference_null)
 {
-	Datum		values[9];
-	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	CreditTypeInfo info;
-	int64		event_id;
 	int64		entry_id;
 	bool		isnull;
 	CreditAmount after;
 	Datum		d;
 	AccountState acct;
-	EntryPayload p;
 
 	if (!credits_enabled_now() ||
 		!credits_lookup_type(TextDatumGetCString(credit_type), &info) ||
 		credits_decimals(amount) > info.scale)
 		return 0;
-	event_id = credits_next_event_id();
-	entry_id = credits_next_entry_id();
-
-	/* the statement adds the balance after, which only it knows */
-	p.account = account;
-	p.credit_type = credit_type;
-	p.entry_id = entry_id;
-	p.kind = "spend";
-	p.amount = amount;
-	p.balance = 0;
-	p.reference = reference;
-	p.reference_null = reference_null;
-	p.reason = (Datum) 0;
-	p.reason_null = true;
-	p.lot_id = 0;
-	p.has_shortfall = false;
-	p.shortfall = 0;
-
 	values[0] = account;
 	values[1] = credit_type;
 	values[2] = CreditAmountGetDatum(amount);
@@ -149,16 +163,11 @@ credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 	values[4] = reference;
 	if (reference_null)
 		nulls[4] = 'n';
-	values[5] = CStringGetTextDatum("account.credits.spent");
-	values[6] = Int64GetDatum(event_id);
-	values[7] = credits_entry_payload(&p);
-	values[8] = Int64GetDatum(entry_id);
 	credits_run(&stmt_spend_fast, values, nulls, false, 1);
-	d = credits_col(0, 1, &isnull);
-	if (isnull)
+	if (SPI_processed == 0)
 		return 0;
-	after = DatumGetCreditAmount(d);
-	credits_notify_event(event_id, "account.credits.spent");
+	entry_id = DatumGetInt64(credits_col(0, 1, &isnull));
+	after = DatumGetCreditAmount(credits_col(0, 2, &isnull));
 
 	/* balance_depleted and low_balance need the account's figures */
 	memset(&acct, 0, sizeof(acct));
@@ -166,7 +175,7 @@ credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 	acct.credit_type = credit_type;
 	acct.exists = true;
 	acct.balance = after;
-	d = credits_col(0, 2, &isnull);
+	d = credits_col(0, 3, &isnull);
 	acct.has_low_threshold = !isnull;
 	acct.low_threshold = isnull ? 0 : DatumGetCreditAmount(d);
 	credits_balance_events(&acct, credit_amount_add(after, amount), entry_id);

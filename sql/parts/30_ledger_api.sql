@@ -231,12 +231,12 @@ $$;
 COMMENT ON FUNCTION credits_history_page(text, text, bigint, int, boolean) IS
 	'one page of an account''s history (keyset pagination): the entries after (or, newest first, before) after_entry_id';
 
--- For the spend of a contended account (src/spend.c): takes the amount from
--- the account's lots as allocations of an entry, with a fresh snapshot.
-CREATE FUNCTION credits.take_lots(account text, credit_type text, amount credit_amount,
-								  entry_id bigint)
-RETURNS int
-AS 'MODULE_PATHNAME', 'credits_take_lots'
-LANGUAGE C VOLATILE STRICT;
-REVOKE ALL ON FUNCTION credits.take_lots(text, text, credit_amount, bigint) FROM PUBLIC;
+-- The second half of a spend's fast path (src/spend.c): writes the lots,
+-- entry, event and allocation under the account lock, with a new snapshot.
+CREATE FUNCTION credits.spend_lots(account text, credit_type text, amount credit_amount,
+								   seq bigint, balance credit_amount, reference text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'credits_spend_lots'
+LANGUAGE C VOLATILE;
+REVOKE ALL ON FUNCTION credits.spend_lots(text, text, credit_amount, bigint, credit_amount, text) FROM PUBLIC;
 
