@@ -1,8 +1,9 @@
--- bench/setup.sql: the benchmark's data.  10,000 accounts with two lots
--- each (one expiring, one not) in the extension, and the same rows in two
--- plain copies of the tables: "floor" (written by one hand-written SQL
--- statement per spend) and "pl" (written by a straightforward PL/pgSQL
--- implementation of the same rules).
+-- bench/setup.sql: the data of the spend, hot-account and memory parts.
+-- 10,000 accounts with two lots each (one expiring, one not) and the hot
+-- account "hot" (one lot of 1,000,000,000 credits) in the extension, and the
+-- same rows in two plain copies of the tables: "floor" (written by one
+-- hand-written SQL statement per spend) and "pl" (written by a
+-- straightforward PL/pgSQL implementation of the same rules).
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS credits;
@@ -10,6 +11,7 @@ CREATE EXTENSION IF NOT EXISTS credits;
 SELECT count(credits_grant('acct-' || i, 1000000, expires_at => now() + interval '1 year'))
 	 + count(credits_grant('acct-' || i, 1000000))
 FROM generate_series(1, :accounts) i;
+SELECT credits_grant('hot', 1000000000);
 
 -- Plain copies of the ledger tables: same columns, keys and indexes, no
 -- triggers, no functions in between.

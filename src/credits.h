@@ -158,7 +158,7 @@ extern void credits_access_init(void);
 extern void credits_check_access(Datum account, CreditsAccess level);
 
 /* events.c */
-#define CREDITS_EVENT_SEQ_BITS 20
+#define CREDITS_EVENT_SEQ_BITS 22
 extern bool credits_notify;
 extern void credits_events_init(void);
 extern int64 credits_next_event_id(void);

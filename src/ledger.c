@@ -53,7 +53,7 @@ static CreditsStmt stmt_entry_insert = {"ttitaaiittitaji",
  * holds the account lock, so the lots it reads are current.
  */
 static CreditsStmt stmt_take_one_lot = {"ttaititttiaaTji",
-	"WITH lot AS (SELECT lot_id, remaining FROM credits.lot "
+	"WITH lot AS MATERIALIZED (SELECT lot_id, remaining FROM credits.lot "
 	"  WHERE account = $1 AND credit_type = $2 AND is_open "
 	"  ORDER BY expires_at, granted_at, lot_id LIMIT 1), "
 	"upd AS (UPDATE credits.lot l SET remaining = l.remaining - $3, "

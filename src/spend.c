@@ -45,7 +45,7 @@ static CreditsStmt stmt_spend_fast = {"ttaTt",
  * general loop.
  */
 static CreditsStmt stmt_spend_lots = {"ttaiatiji",
-	"WITH lot AS (SELECT lot_id FROM credits.lot "
+	"WITH lot AS MATERIALIZED (SELECT lot_id FROM credits.lot "
 	"  WHERE account = $1 AND credit_type = $2 AND is_open "
 	"  ORDER BY expires_at, granted_at, lot_id LIMIT 1), "
 	"upd AS (UPDATE credits.lot l SET remaining = l.remaining - $3, "

@@ -15,7 +15,7 @@ REVOKE ALL ON FUNCTION credits.emit_event(text, text, text, text, jsonb) FROM PU
 CREATE FUNCTION credits.event_horizon() RETURNS bigint
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint) << 20 $$;
+AS $$ SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint) << 22 $$;
 
 CREATE FUNCTION credits_events_since(after_id bigint DEFAULT 0, max_rows int DEFAULT 1000)
 RETURNS TABLE(event_id bigint, at timestamptz, type text, account text, payload jsonb)
