@@ -156,24 +156,9 @@ CREATE FUNCTION credits_history(account text, credit_type text DEFAULT 'CRD')
 RETURNS TABLE(entry_id bigint, at timestamptz, kind text, direction text,
 			  amount credit_amount, running_balance credit_amount,
 			  reference text, reason text)
-LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
-AS $$
-BEGIN
-	IF account IS NULL OR credit_type IS NULL THEN
-		RETURN;
-	END IF;
-	PERFORM credits.check_access(account, 'client');
-	PERFORM credits.type_scale(credits_history.credit_type);
-	RETURN QUERY
-		SELECT e.entry_id, e.at, e.kind::text, credits.direction(e.kind), e.amount::credit_amount,
-			   e.running_balance, e.reference, e.reason
-		FROM credits.entry e
-		WHERE e.account = credits_history.account
-		  AND e.credit_type = credits_history.credit_type
-		ORDER BY e.seq;
-END
-$$;
+AS 'MODULE_PATHNAME', 'credits_history'
+LANGUAGE C STABLE SECURITY DEFINER ROWS 100
+SET search_path = pg_catalog, @extschema@, pg_temp;
 COMMENT ON FUNCTION credits_history(text, text) IS
 	'every movement of an account, oldest first, with the running balance after each';
 
@@ -184,50 +169,9 @@ CREATE FUNCTION credits_history_page(account text, credit_type text DEFAULT 'CRD
 RETURNS TABLE(entry_id bigint, at timestamptz, kind text, direction text,
 			  amount credit_amount, running_balance credit_amount,
 			  reference text, reason text)
-LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
-AS $$
-DECLARE
-	s bigint;
-BEGIN
-	IF account IS NULL OR credit_type IS NULL OR max_rows IS NULL OR newest_first IS NULL THEN
-		RETURN;
-	END IF;
-	PERFORM credits.check_access(account, 'client');
-	PERFORM credits.type_scale(credits_history_page.credit_type);
-	IF max_rows < 1 THEN
-		RAISE EXCEPTION 'max_rows must be at least 1' USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	IF after_entry_id IS NOT NULL THEN
-		SELECT e.seq INTO s FROM credits.entry e
-		WHERE e.entry_id = after_entry_id AND e.account = credits_history_page.account
-		  AND e.credit_type = credits_history_page.credit_type;
-		IF NOT FOUND THEN
-			RAISE EXCEPTION 'entry % does not exist in this history', after_entry_id
-				USING ERRCODE = 'undefined_object';
-		END IF;
-	END IF;
-	IF newest_first THEN
-		RETURN QUERY
-			SELECT e.entry_id, e.at, e.kind::text, credits.direction(e.kind), e.amount::credit_amount,
-				   e.running_balance, e.reference, e.reason
-			FROM credits.entry e
-			WHERE e.account = credits_history_page.account
-			  AND e.credit_type = credits_history_page.credit_type
-			  AND (s IS NULL OR e.seq < s)
-			ORDER BY e.seq DESC LIMIT max_rows;
-	ELSE
-		RETURN QUERY
-			SELECT e.entry_id, e.at, e.kind::text, credits.direction(e.kind), e.amount::credit_amount,
-				   e.running_balance, e.reference, e.reason
-			FROM credits.entry e
-			WHERE e.account = credits_history_page.account
-			  AND e.credit_type = credits_history_page.credit_type
-			  AND e.seq > coalesce(s, 0)
-			ORDER BY e.seq LIMIT max_rows;
-	END IF;
-END
-$$;
+AS 'MODULE_PATHNAME', 'credits_history_page'
+LANGUAGE C STABLE SECURITY DEFINER ROWS 50
+SET search_path = pg_catalog, @extschema@, pg_temp;
 COMMENT ON FUNCTION credits_history_page(text, text, bigint, int, boolean) IS
 	'one page of an account''s history (keyset pagination): the entries after (or, newest first, before) after_entry_id';
 
