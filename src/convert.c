@@ -23,12 +23,9 @@ PG_FUNCTION_INFO_V1(credits_pricing_check_money);
 /*
  * Rates form one chain per (currency, credit type), unique on
  * effective_from: the rate in force at t is the latest that took effect at
- * or before t, so two rates can never be in force at once.
+ * or before t, so two rates can never be in force at once.  Backends cache
+ * the chains (config.c).
  */
-static CreditsStmt stmt_rate_at = {"ttT",
-		"SELECT credits_per_unit FROM credits.rate "
-		"WHERE currency = $1 AND credit_type = $2 AND effective_from <= $3 "
-		"ORDER BY effective_from DESC LIMIT 1"};
 
 /*
  * ISO 4217 currencies whose minor unit is not the cent.  Every other code
@@ -120,36 +117,27 @@ credits_check_money(Numeric value, const char *what, bool allow_zero)
 }
 
 /*
- * The returned numeric lives in the current memory context, so it survives
- * SPI_freetuptable but not SPI_finish.
+ * The returned numeric lives in the current memory context.
  */
 Numeric
 credits_rate_at(Datum currency, Datum credit_type, const CreditTypeInfo *info,
 				TimestampTz at)
 {
-	Datum		values[3];
-	bool		isnull;
-	Datum		rate;
+	Numeric		rate;
 
 	if (info->has_currency &&
 		strcmp(info->currency, TextDatumGetCString(currency)) == 0)
 		return int64_to_numeric(1);
 
-	values[0] = currency;
-	values[1] = credit_type;
-	values[2] = TimestampTzGetDatum(at);
-	credits_run(&stmt_rate_at, values, NULL, true, 1);
-	if (SPI_processed == 0)
+	if (!credits_lookup_rate(TextDatumGetCString(currency),
+							 TextDatumGetCString(credit_type), at, &rate))
 		ereport(ERROR,
 				(errcode(ERRCODE_CREDITS_NO_RATE),
 				 errmsg("no conversion rate in force from %s to credit type \"%s\"",
 						TextDatumGetCString(currency),
 						TextDatumGetCString(credit_type)),
 				 errhint("Set one with credits_set_rate().")));
-	rate = credits_col(0, 1, &isnull);
-	rate = datumCopy(rate, false, -1);
-	SPI_freetuptable(SPI_tuptable);
-	return DatumGetNumeric(rate);
+	return rate;
 }
 
 /*
@@ -233,11 +221,9 @@ credits_convert(PG_FUNCTION_ARGS)
 	credits_check_money(price, "price", true);
 	credits_currency_minor_unit(currency);
 
-	SPI_connect();
 	credits_type_info(credit_type, &info);
 	rate = credits_rate_at(currency, credit_type, &info, at);
 	result = credits_money_to_credits(price, rate, info.scale);
-	SPI_finish();
 	PG_RETURN_CREDIT_AMOUNT(result);
 }
 

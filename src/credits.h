@@ -147,6 +147,9 @@ extern void credits_insufficient(AccountState *acct, CreditAmount available,
 /* config.c */
 extern void credits_config_init(void);
 extern bool credits_lookup_type(const char *code, CreditTypeInfo *info);
+struct NumericData;
+extern bool credits_lookup_rate(const char *currency, const char *credit_type,
+								TimestampTz at, struct NumericData **rate);
 
 /* access.c: what a client-portal caller may do */
 typedef enum CreditsAccess

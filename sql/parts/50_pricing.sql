@@ -44,6 +44,11 @@ CREATE TRIGGER rate_no_truncate BEFORE TRUNCATE ON credits.rate
 	FOR EACH STATEMENT EXECUTE FUNCTION credits.refuse_rate_change();
 ALTER TABLE credits.rate ENABLE ALWAYS TRIGGER rate_append_only;
 ALTER TABLE credits.rate ENABLE ALWAYS TRIGGER rate_no_truncate;
+-- Backends cache the rate chains (src/config.c); a change makes every
+-- backend drop its copy.
+CREATE TRIGGER rate_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON credits.rate
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.config_changed();
 
 -- Packages clients buy.  Redefining a name updates it in place; purchases
 -- and requests keep the figures they were made with.
