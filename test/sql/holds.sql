@@ -4,32 +4,9 @@ CREATE EXTENSION credits;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
--- Run a statement expected to fail; show its SQLSTATE and messages with the
--- given ids masked (ids differ between runs).
-CREATE FUNCTION pg_temp.error_of(stmt text, VARIADIC ids bigint[] DEFAULT '{}') RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-	msg text;
-	det text;
-	id bigint;
-BEGIN
-	EXECUTE stmt;
-	RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
-	msg := SQLSTATE || ': ' || msg || CASE WHEN det <> '' THEN ' / ' || det ELSE '' END;
-	FOR id IN SELECT x FROM unnest(ids) x ORDER BY length(x::text) DESC LOOP
-		msg := regexp_replace(msg, '\m' || id || '\M', '<id>', 'g');
-	END LOOP;
-	RETURN msg;
-END
-$$;
+\i test/sql/include/error_of.psql
 
-CREATE FUNCTION pg_temp.lots_of(entry bigint) RETURNS text LANGUAGE sql AS $$
-	SELECT string_agg(l.reason || ':' || al.amount, ' ' ORDER BY al.lot_id)
-	FROM credits.allocation al
-	JOIN credits.lot l ON l.account = al.account AND l.lot_id = al.lot_id
-	WHERE al.entry_id = entry
-$$;
+\i test/sql/include/lots_of.psql
 CREATE FUNCTION pg_temp.held(acc text) RETURNS text LANGUAGE sql AS $$
 	SELECT held::text FROM credits.account WHERE account = acc AND credit_type = 'CRD'
 $$;

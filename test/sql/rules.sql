@@ -4,25 +4,7 @@ CREATE EXTENSION credits;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
--- Run a statement expected to fail; show its SQLSTATE and messages with the
--- given ids masked (ids differ between runs).
-CREATE FUNCTION pg_temp.error_of(stmt text, VARIADIC ids bigint[] DEFAULT '{}') RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-	msg text;
-	det text;
-	id bigint;
-BEGIN
-	EXECUTE stmt;
-	RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
-	msg := SQLSTATE || ': ' || msg || CASE WHEN det <> '' THEN ' / ' || det ELSE '' END;
-	FOR id IN SELECT x FROM unnest(ids) x ORDER BY length(x::text) DESC LOOP
-		msg := regexp_replace(msg, '\m' || id || '\M', '<id>', 'g');
-	END LOOP;
-	RETURN msg;
-END
-$$;
+\i test/sql/include/error_of.psql
 
 -- Defining rules; defining the same (service, variant) again replaces it.
 SELECT credits_define_rule('starter', 100, 'add') AS starter \gset
