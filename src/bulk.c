@@ -332,12 +332,8 @@ credits_grant_many(PG_FUNCTION_ARGS)
 	amount = PG_GETARG_CREDIT_AMOUNT(1);
 	credit_type = PG_GETARG_DATUM(2);
 	credits_check_positive(amount, "amount");
-	if (has_expiry && expires_at <= now)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("expires_at must be in the future"),
-				 errdetail("The value given was %s.",
-						   timestamptz_to_str(expires_at))));
+	if (has_expiry)
+		credits_check_future_expiry(expires_at);
 
 	SPI_connect();
 	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);

@@ -101,6 +101,7 @@ extern void credits_type_info(Datum credit_type, CreditTypeInfo *info);
 extern void credits_check_scale(CreditAmount amount, const CreditTypeInfo *info,
 								Datum credit_type, const char *what);
 extern void credits_check_positive(CreditAmount amount, const char *what);
+extern void credits_check_future_expiry(TimestampTz expires_at);
 extern void credits_require_enabled(const char *action);
 extern bool credits_enabled_now(void);
 extern void credits_disabled_error(const char *action) pg_attribute_noreturn();

@@ -4,7 +4,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -64,12 +63,8 @@ credits_grant(PG_FUNCTION_ARGS)
 		}
 	}
 
-	if (has_expiry && expires_at <= GetCurrentTransactionStartTimestamp())
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("expires_at must be in the future"),
-				 errdetail("The value given was %s.",
-						   timestamptz_to_str(expires_at))));
+	if (has_expiry)
+		credits_check_future_expiry(expires_at);
 
 	credits_record_due_now(&acct);
 	lot_id = credits_add_lot(&acct, amount, has_expiry, expires_at,

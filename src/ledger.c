@@ -152,6 +152,21 @@ credits_type_info(Datum credit_type, CreditTypeInfo *info)
 				 errhint("Define it with credits_define_type().")));
 }
 
+/*
+ * A lot's expiry must lie after the start of the transaction that grants it:
+ * a lot that is born expired would never be spendable.
+ */
+void
+credits_check_future_expiry(TimestampTz expires_at)
+{
+	if (expires_at <= GetCurrentTransactionStartTimestamp())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expires_at must be in the future"),
+				 errdetail("The value given was %s.",
+						   timestamptz_to_str(expires_at))));
+}
+
 void
 credits_check_positive(CreditAmount amount, const char *what)
 {

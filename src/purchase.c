@@ -6,7 +6,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -49,12 +48,8 @@ credits_pricing_grant_lot(PG_FUNCTION_ARGS)
 	credits_check_positive(amount, "credits");
 	credits_check_money(PG_GETARG_NUMERIC(6), "cost", true);
 	credits_currency_minor_unit(PG_GETARG_DATUM(7));
-	if (has_expiry && expires_at <= GetCurrentTransactionStartTimestamp())
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("expires_at must be in the future"),
-				 errdetail("The value given was %s.",
-						   timestamptz_to_str(expires_at))));
+	if (has_expiry)
+		credits_check_future_expiry(expires_at);
 
 	SPI_connect();
 	credits_type_info(credit_type, &info);
