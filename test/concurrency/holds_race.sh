@@ -5,15 +5,8 @@
 # account.held always equals the open holds, and credits_verify() stays
 # clean.
 set -euo pipefail
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 DB=credits_holds_race_$$
-psql() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
-fail() { echo "FAIL: $*"; exit 1; }
-cleanup() { "$PGBIN/dropdb" --if-exists "$DB" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
-WORK=$(mktemp -d)
-trap cleanup EXIT
-
-"$PGBIN/createdb" "$DB"
+source "$(dirname "${BASH_SOURCE[0]}")/scratch_db.bash"
 psql >/dev/null <<'SQL'
 CREATE EXTENSION credits;
 CREATE TABLE outcome (what text);

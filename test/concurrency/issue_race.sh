@@ -4,15 +4,8 @@
 # issues credits exactly once, to one account; repeats return the first lot;
 # each clawback deducts once; nothing deadlocks; credits_verify() is clean.
 set -euo pipefail
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 DB=credits_issue_race_$$
-psql() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
-fail() { echo "FAIL: $*"; exit 1; }
-cleanup() { "$PGBIN/dropdb" --if-exists "$DB" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
-WORK=$(mktemp -d)
-trap cleanup EXIT
-
-"$PGBIN/createdb" "$DB"
+source "$(dirname "${BASH_SOURCE[0]}")/scratch_db.bash"
 psql >/dev/null <<'SQL'
 CREATE EXTENSION credits;
 CREATE TABLE outcome (what text);

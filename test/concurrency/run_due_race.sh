@@ -5,16 +5,10 @@
 # periods due, no period twice), every due lot expires once, nothing
 # deadlocks, and credits_verify() stays clean.
 set -euo pipefail
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 DB=credits_run_due_race_$$
-psql() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
-fail() { echo "FAIL: $*"; exit 1; }
-cleanup() { "$PGBIN/dropdb" --if-exists "$DB" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
-WORK=$(mktemp -d)
-trap cleanup EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/scratch_db.bash"
 
 ACCOUNTS=40
-"$PGBIN/createdb" "$DB"
 psql >/dev/null <<SQL
 CREATE EXTENSION credits;
 CREATE TABLE runs (renewed bigint, failed bigint, expired bigint);

@@ -3,15 +3,8 @@
 # Exactly the balance's worth of spends succeed, none deadlocks, every
 # refused spend leaves nothing behind, and credits_verify() stays clean.
 set -euo pipefail
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 DB=credits_spend_race_$$
-psql() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
-fail() { echo "FAIL: $*"; exit 1; }
-cleanup() { "$PGBIN/dropdb" --if-exists "$DB" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
-WORK=$(mktemp -d)
-trap cleanup EXIT
-
-"$PGBIN/createdb" "$DB"
+source "$(dirname "${BASH_SOURCE[0]}")/scratch_db.bash"
 psql -c "CREATE EXTENSION credits" \
 	 -c "CREATE TABLE refused (n int)" \
 	 -c "SELECT credits_grant('hot', 30, expires_at => now() + interval '1 day')" \
