@@ -19,7 +19,7 @@ PG_FUNCTION_INFO_V1(credits_history_page);
 /* Exactly the result columns, so that rows go to the result as they are. */
 #define HISTORY_COLUMNS "e.entry_id, e.at, e.kind::text, " \
 	"CASE WHEN e.kind IN ('grant', 'reversal', 'release') THEN 'in' ELSE 'out' END, " \
-	"e.amount::credit_amount, e.running_balance, e.reference, e.reason " \
+	"e.amount, e.running_balance, e.reference, e.reason " \
 	"FROM credits.entry e WHERE e.account = $1 AND e.credit_type = $2 "
 
 static CreditsStmt stmt_history_all = {"tt",

@@ -55,8 +55,9 @@ credits_plans_reset(void)
 }
 
 /*
- * The OID of credit_amount, found through the (pinned) search_path of the
- * calling API function, which always includes the extension's schema.
+ * The OID of credit_amount, found without the search_path: the pinned
+ * search_path of the API functions deliberately leaves the extension's
+ * schema out (sql/parts/25_private_operators.sql says why).
  */
 Oid
 credits_amount_typid(void)
@@ -65,9 +66,14 @@ credits_amount_typid(void)
 		credits_plans_reset();
 	if (!OidIsValid(amount_typid))
 	{
-		TypeName   *tn = makeTypeName("credit_amount");
+		/* the domain credits.positive_amount is over our credit_amount */
+		Oid			domain = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+											 CStringGetDatum("positive_amount"),
+											 ObjectIdGetDatum(get_namespace_oid("credits", false)));
 
-		amount_typid = LookupTypeNameOid(NULL, tn, false);
+		if (!OidIsValid(domain))
+			elog(ERROR, "type credits.positive_amount not found");
+		amount_typid = getBaseType(domain);
 		amount_hash = GetSysCacheHashValue1(TYPEOID,
 											ObjectIdGetDatum(amount_typid));
 	}

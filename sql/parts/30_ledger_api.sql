@@ -7,7 +7,7 @@
 -- Scale of a credit type, or 42704.  CRD exists implicitly.
 CREATE FUNCTION credits.type_scale(code text) RETURNS int
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 DECLARE
 	s int;
@@ -35,7 +35,7 @@ CREATE FUNCTION credits_define_type(code text, name text, scale int DEFAULT 0,
 									currency text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 DECLARE
 	old credits.credit_types%ROWTYPE;
@@ -88,7 +88,7 @@ COMMENT ON FUNCTION credits_define_type(text, text, int, text) IS
 
 CREATE FUNCTION credits_set_enabled(enabled boolean) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 BEGIN
 	IF enabled IS NULL THEN
@@ -105,13 +105,13 @@ COMMENT ON FUNCTION credits_set_enabled(boolean) IS
 
 CREATE FUNCTION credits_enabled() RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 	SELECT coalesce((SELECT value <> 'off' FROM credits.setting WHERE name = 'enabled'), true)
 $$;
 COMMENT ON FUNCTION credits_enabled() IS 'whether credit payments are enabled';
 
-CREATE FUNCTION credits_grant(account text, amount credit_amount,
+CREATE FUNCTION credits_grant(account text, amount @extschema@.credit_amount,
 							  credit_type text DEFAULT 'CRD',
 							  expires_at timestamptz DEFAULT NULL,
 							  reason text DEFAULT NULL,
@@ -120,27 +120,27 @@ CREATE FUNCTION credits_grant(account text, amount credit_amount,
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_grant'
 LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp;
-COMMENT ON FUNCTION credits_grant(text, credit_amount, text, timestamptz, text, text, text) IS
+SET search_path = pg_catalog, credits, pg_temp;
+COMMENT ON FUNCTION credits_grant(text, @extschema@.credit_amount, text, timestamptz, text, text, text) IS
 	'adds a lot of credits to an account; returns the lot id';
 
-CREATE FUNCTION credits_spend(account text, amount credit_amount,
+CREATE FUNCTION credits_spend(account text, amount @extschema@.credit_amount,
 							  reference text DEFAULT NULL,
 							  credit_type text DEFAULT 'CRD',
 							  idempotency_key text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_spend'
 LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp;
-COMMENT ON FUNCTION credits_spend(text, credit_amount, text, text, text) IS
+SET search_path = pg_catalog, credits, pg_temp;
+COMMENT ON FUNCTION credits_spend(text, @extschema@.credit_amount, text, text, text) IS
 	'spends credits soonest-expiring first, all or nothing (CR001); returns the entry id';
 
 CREATE FUNCTION credits_balance(account text, credit_type text DEFAULT 'CRD',
 								at timestamptz DEFAULT now())
-RETURNS credit_amount
+RETURNS @extschema@.credit_amount
 AS 'MODULE_PATHNAME', 'credits_balance'
 LANGUAGE C STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp;
+SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_balance(text, text, timestamptz) IS
 	'available credits at a time: expired and held credits excluded; the past answers from history';
 
@@ -148,17 +148,17 @@ CREATE FUNCTION credits_expire(as_of timestamptz DEFAULT now())
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_expire'
 LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp;
+SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_expire(timestamptz) IS
 	'records an expire entry for every lot with credits left whose expiry is due; returns how many lots';
 
 CREATE FUNCTION credits_history(account text, credit_type text DEFAULT 'CRD')
 RETURNS TABLE(entry_id bigint, at timestamptz, kind text, direction text,
-			  amount credit_amount, running_balance credit_amount,
+			  amount @extschema@.credit_amount, running_balance @extschema@.credit_amount,
 			  reference text, reason text)
 AS 'MODULE_PATHNAME', 'credits_history'
 LANGUAGE C STABLE SECURITY DEFINER ROWS 100
-SET search_path = pg_catalog, @extschema@, pg_temp;
+SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_history(text, text) IS
 	'every movement of an account, oldest first, with the running balance after each';
 
@@ -167,20 +167,20 @@ CREATE FUNCTION credits_history_page(account text, credit_type text DEFAULT 'CRD
 									 max_rows int DEFAULT 50,
 									 newest_first boolean DEFAULT false)
 RETURNS TABLE(entry_id bigint, at timestamptz, kind text, direction text,
-			  amount credit_amount, running_balance credit_amount,
+			  amount @extschema@.credit_amount, running_balance @extschema@.credit_amount,
 			  reference text, reason text)
 AS 'MODULE_PATHNAME', 'credits_history_page'
 LANGUAGE C STABLE SECURITY DEFINER ROWS 50
-SET search_path = pg_catalog, @extschema@, pg_temp;
+SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_history_page(text, text, bigint, int, boolean) IS
 	'one page of an account''s history (keyset pagination): the entries after (or, newest first, before) after_entry_id';
 
 -- The second half of a spend's fast path (src/spend.c): writes the lots,
 -- entry, event and allocation under the account lock, with a new snapshot.
-CREATE FUNCTION credits.spend_lots(account text, credit_type text, amount credit_amount,
-								   seq bigint, balance credit_amount, reference text)
+CREATE FUNCTION credits.spend_lots(account text, credit_type text, amount @extschema@.credit_amount,
+								   seq bigint, balance @extschema@.credit_amount, reference text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_spend_lots'
 LANGUAGE C VOLATILE;
-REVOKE ALL ON FUNCTION credits.spend_lots(text, text, credit_amount, bigint, credit_amount, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION credits.spend_lots(text, text, @extschema@.credit_amount, bigint, @extschema@.credit_amount, text) FROM PUBLIC;
 

@@ -5,7 +5,7 @@
 CREATE FUNCTION credits_verify()
 RETURNS TABLE(check_name text, account text, detail text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 DECLARE
 	f record;
@@ -171,7 +171,7 @@ COMMENT ON FUNCTION credits_verify() IS
 CREATE FUNCTION credits_fingerprint()
 RETURNS text
 LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 DECLARE
 	t regclass;

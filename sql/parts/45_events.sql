@@ -7,20 +7,20 @@ CREATE FUNCTION credits.emit_event(account text, type text, aggregatetype text,
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_emit_event_sql'
 LANGUAGE C VOLATILE
-SET search_path = pg_catalog, @extschema@, pg_temp;
+SET search_path = pg_catalog, credits, pg_temp;
 REVOKE ALL ON FUNCTION credits.emit_event(text, text, text, text, jsonb) FROM PUBLIC;
 
 -- Events below this id belong to transactions that have all ended: no
 -- transaction that could still commit can write an id under it.
 CREATE FUNCTION credits.event_horizon() RETURNS bigint
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$ SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint) << 22 $$;
 
 CREATE FUNCTION credits_events_since(after_id bigint DEFAULT 0, max_rows int DEFAULT 1000)
 RETURNS TABLE(event_id bigint, at timestamptz, type text, account text, payload jsonb)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 BEGIN
 	IF after_id IS NULL OR max_rows IS NULL THEN
@@ -46,7 +46,7 @@ COMMENT ON FUNCTION credits_events_since(bigint, int) IS
 CREATE FUNCTION credits_prune_events(older_than interval DEFAULT '30 days')
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 DECLARE
 	n bigint;
@@ -66,11 +66,11 @@ $$;
 COMMENT ON FUNCTION credits_prune_events(interval) IS
 	'deletes outbox events older than the retention interval; returns how many';
 
-CREATE FUNCTION credits_set_low_balance(account text, threshold credit_amount,
+CREATE FUNCTION credits_set_low_balance(account text, threshold @extschema@.credit_amount,
 										credit_type text DEFAULT 'CRD')
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 BEGIN
 	IF account IS NULL OR credit_type IS NULL THEN
@@ -91,6 +91,6 @@ BEGIN
 	ON CONFLICT ON CONSTRAINT account_pkey DO UPDATE SET low_threshold = excluded.low_threshold;
 END
 $$;
-COMMENT ON FUNCTION credits_set_low_balance(text, credit_amount, text) IS
+COMMENT ON FUNCTION credits_set_low_balance(text, @extschema@.credit_amount, text) IS
 	'sets (or with NULL removes) the threshold below which an account.credits.low_balance event is emitted';
 

@@ -19,12 +19,12 @@ CREATE TRIGGER portal_role_changed
 CREATE FUNCTION credits.check_access(account text, level text) RETURNS void
 AS 'MODULE_PATHNAME', 'credits_check_access_sql'
 LANGUAGE C VOLATILE
-SET search_path = pg_catalog, @extschema@, pg_temp;
+SET search_path = pg_catalog, credits, pg_temp;
 REVOKE ALL ON FUNCTION credits.check_access(text, text) FROM PUBLIC;
 
 CREATE FUNCTION credits_portal_add_role(role_name name) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 BEGIN
 	IF role_name IS NULL THEN
@@ -42,7 +42,7 @@ COMMENT ON FUNCTION credits_portal_add_role(name) IS
 
 CREATE FUNCTION credits_portal_remove_role(role_name name) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 BEGIN
 	IF role_name IS NULL THEN

@@ -27,7 +27,7 @@ ALTER SEQUENCE credits.rate_id_seq OWNED BY credits.rate.rate_id;
 
 CREATE FUNCTION credits.refuse_rate_change() RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 BEGIN
 	IF TG_OP = 'DELETE' AND OLD.effective_from > now() THEN
@@ -57,7 +57,7 @@ CREATE TABLE credits.package (
 	package_id	bigint NOT NULL DEFAULT nextval('credits.package_id_seq') PRIMARY KEY,
 	name		text NOT NULL UNIQUE CHECK (btrim(name) <> ''),
 	credit_type	text NOT NULL,
-	credits		credit_amount NOT NULL CHECK (credits > 0),
+	credits		@extschema@.credit_amount NOT NULL CHECK (credits > 0),
 	currency	text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
 	price		numeric NOT NULL CHECK (price > 0 AND price < 'Infinity'),
 	expires_after interval CHECK (expires_after > interval '0'),
@@ -95,7 +95,7 @@ CREATE TABLE credits.request (
 	package_id	bigint NOT NULL REFERENCES credits.package,
 	package		text NOT NULL,		-- the package's name when requested
 	credit_type	text NOT NULL,
-	credits		credit_amount NOT NULL CHECK (credits > 0),
+	credits		@extschema@.credit_amount NOT NULL CHECK (credits > 0),
 	amount		numeric NOT NULL CHECK (amount > 0 AND amount < 'Infinity'),
 	currency	text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
 	expires_after interval,			-- counted from acceptance
@@ -148,18 +148,18 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'credits_pricing_check_money'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
-CREATE FUNCTION credits.check_credits(amount credit_amount, credit_type text,
+CREATE FUNCTION credits.check_credits(amount @extschema@.credit_amount, credit_type text,
 									  what text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'credits_pricing_check_credits'
 LANGUAGE C STABLE
-SET search_path = pg_catalog, @extschema@, pg_temp;
+SET search_path = pg_catalog, credits, pg_temp;
 
 CREATE FUNCTION credits.pricing_require_enabled(action text) RETURNS void
 AS 'MODULE_PATHNAME', 'credits_pricing_require_enabled'
 LANGUAGE C STABLE;
 
-CREATE FUNCTION credits.grant_purchased_lot(account text, amount credit_amount,
+CREATE FUNCTION credits.grant_purchased_lot(account text, amount @extschema@.credit_amount,
 											credit_type text,
 											expires_at timestamptz,
 											reason text, reference text,
@@ -167,13 +167,13 @@ CREATE FUNCTION credits.grant_purchased_lot(account text, amount credit_amount,
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_pricing_grant_lot'
 LANGUAGE C VOLATILE
-SET search_path = pg_catalog, @extschema@, pg_temp;
+SET search_path = pg_catalog, credits, pg_temp;
 
 REVOKE ALL ON FUNCTION credits.currency_minor_unit(text),
 	credits.check_money(numeric, text, boolean),
-	credits.check_credits(credit_amount, text, text),
+	credits.check_credits(@extschema@.credit_amount, text, text),
 	credits.pricing_require_enabled(text),
-	credits.grant_purchased_lot(text, credit_amount, text, timestamptz, text,
+	credits.grant_purchased_lot(text, @extschema@.credit_amount, text, timestamptz, text,
 								text, numeric, text),
 	credits.refuse_rate_change() FROM PUBLIC;
 
@@ -185,7 +185,7 @@ CREATE FUNCTION credits_set_rate(currency text, credits_per_unit numeric,
 								 effective_from timestamptz DEFAULT now())
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -253,7 +253,7 @@ CREATE FUNCTION credits_rate(currency text, credit_type text DEFAULT 'CRD',
 RETURNS numeric
 AS 'MODULE_PATHNAME', 'credits_rate'
 LANGUAGE C STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp;
+SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_rate(text, text, timestamptz) IS
 	'credits one unit of currency buys at a time (1 for a monetary type in its own currency); CR004 if no rate is in force';
 
@@ -264,7 +264,7 @@ RETURNS TABLE(rate_id bigint, currency text, credit_type text,
 			  effective_to timestamptz, created_at timestamptz,
 			  created_by text)
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 	SELECT r.rate_id, r.currency, r.credit_type, r.credits_per_unit,
 		   r.effective_from,
@@ -281,23 +281,23 @@ COMMENT ON FUNCTION credits_rates(text, text) IS
 CREATE FUNCTION credits_convert(price numeric, currency text,
 								credit_type text DEFAULT 'CRD',
 								at timestamptz DEFAULT now())
-RETURNS credit_amount
+RETURNS @extschema@.credit_amount
 AS 'MODULE_PATHNAME', 'credits_convert'
 LANGUAGE C STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp;
+SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_convert(numeric, text, text, timestamptz) IS
 	'credits a price buys: price times the rate in force, computed exactly and rounded up to the credit type''s scale';
 
 /*
  * Packages and volume tiers
  */
-CREATE FUNCTION credits_define_package(name text, credits credit_amount,
+CREATE FUNCTION credits_define_package(name text, credits @extschema@.credit_amount,
 									   currency text, price numeric,
 									   credit_type text DEFAULT 'CRD',
 									   expires_after interval DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -345,15 +345,15 @@ BEGIN
 	RETURN id;
 END
 $$;
-COMMENT ON FUNCTION credits_define_package(text, credit_amount, text, numeric, text, interval) IS
+COMMENT ON FUNCTION credits_define_package(text, @extschema@.credit_amount, text, numeric, text, interval) IS
 	'defines a package clients buy (or updates the package of that name); returns the package id';
 
 CREATE FUNCTION credits_packages()
-RETURNS TABLE(package_id bigint, name text, credits credit_amount,
+RETURNS TABLE(package_id bigint, name text, credits @extschema@.credit_amount,
 			  credit_type text, currency text, price numeric,
 			  expires_after interval)
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 	SELECT p.package_id, p.name, p.credits, p.credit_type, p.currency, p.price,
 		   p.expires_after
@@ -365,7 +365,7 @@ CREATE FUNCTION credits_define_price_tier(product text, min_quantity int,
 										  unit_price numeric, currency text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -419,7 +419,7 @@ COMMENT ON FUNCTION credits_define_price_tier(text, int, numeric, text) IS
 CREATE FUNCTION credits_price(product text, quantity int)
 RETURNS numeric
 LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -461,7 +461,7 @@ CREATE FUNCTION credits_price_tiers(product text DEFAULT NULL)
 RETURNS TABLE(product text, min_quantity int, max_quantity int,
 			  unit_price numeric, currency text)
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 	SELECT t.product, t.min_quantity,
 		   lead(t.min_quantity) OVER (PARTITION BY t.product ORDER BY t.min_quantity) - 1,
@@ -484,7 +484,7 @@ COMMENT ON FUNCTION credits_price_tiers(text) IS
 CREATE FUNCTION credits.request_event(r credits.request, type text)
 RETURNS void
 LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 	SELECT credits.emit_event(r.account, type, 'credit_request', r.request_id::text,
 		jsonb_build_object('request_id', r.request_id, 'account', r.account,
@@ -501,7 +501,7 @@ CREATE FUNCTION credits_purchase(account text, package text, method text,
 								 reference text DEFAULT NULL)
 RETURNS TABLE(request_id bigint, lot_id bigint, status text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -564,7 +564,7 @@ COMMENT ON FUNCTION credits_purchase(text, text, text, text) IS
 CREATE FUNCTION credits.lock_pending_request(request_id bigint)
 RETURNS credits.request
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -594,7 +594,7 @@ CREATE FUNCTION credits_accept_request(request_id bigint,
 									   decided_by text DEFAULT current_user)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -628,7 +628,7 @@ CREATE FUNCTION credits_reject_request(request_id bigint, reason text DEFAULT NU
 									   decided_by text DEFAULT current_user)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -655,11 +655,11 @@ COMMENT ON FUNCTION credits_reject_request(bigint, text, text) IS
 -- PL/pgSQL cannot name a parameter and a result column alike, as
 -- credits_requests() does; it wraps this.
 CREATE FUNCTION credits.list_requests(for_account text, for_status text)
-RETURNS TABLE(request_id bigint, account text, package text, credits credit_amount,
+RETURNS TABLE(request_id bigint, account text, package text, credits @extschema@.credit_amount,
 			  amount numeric, currency text, method text, status text,
 			  created_at timestamptz, decided_at timestamptz)
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 BEGIN
 	-- A portal caller may list its own account's requests.
@@ -681,11 +681,11 @@ $$;
 REVOKE ALL ON FUNCTION credits.list_requests(text, text) FROM PUBLIC;
 
 CREATE FUNCTION credits_requests(account text DEFAULT NULL, status text DEFAULT NULL)
-RETURNS TABLE(request_id bigint, account text, package text, credits credit_amount,
+RETURNS TABLE(request_id bigint, account text, package text, credits @extschema@.credit_amount,
 			  amount numeric, currency text, method text, status text,
 			  created_at timestamptz, decided_at timestamptz)
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$ SELECT * FROM credits.list_requests($1, $2) $$;
 COMMENT ON FUNCTION credits_requests(text, text) IS
 	'credit requests to review, oldest first; NULL filters match every account or status';
@@ -696,11 +696,11 @@ COMMENT ON FUNCTION credits_requests(text, text) IS
 CREATE FUNCTION credits_pay(account text, amount numeric, currency text,
 							reference text, partial boolean DEFAULT false,
 							credit_type text DEFAULT 'CRD')
-RETURNS TABLE(credits_applied credit_amount, amount_covered numeric,
+RETURNS TABLE(credits_applied @extschema@.credit_amount, amount_covered numeric,
 			  amount_due numeric)
 AS 'MODULE_PATHNAME', 'credits_pay'
 LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp;
+SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_pay(text, numeric, text, text, boolean, text) IS
 	'pays an invoice with credits, all or nothing (CR001) or partially; returns the credits applied, the money they cover and what is still due';
 
@@ -710,7 +710,7 @@ COMMENT ON FUNCTION credits_pay(text, numeric, text, text, boolean, text) IS
 CREATE FUNCTION credits.verify_pricing()
 RETURNS TABLE(check_name text, account text, detail text)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 	-- An accepted request granted exactly one lot: its own credits, of its
 	-- type, with its price as cost basis.

@@ -15,7 +15,7 @@ CREATE TABLE credits.rule (
 	rule_id		bigint NOT NULL DEFAULT nextval('credits.rule_id_seq') PRIMARY KEY,
 	service		text NOT NULL,
 	variant		text,
-	credits		credit_amount NOT NULL CHECK (credits > 0),
+	credits		@extschema@.credit_amount NOT NULL CHECK (credits > 0),
 	mode		text NOT NULL CHECK (mode IN ('add', 'reset')),
 	credit_type	text NOT NULL,
 	expires_after interval,
@@ -34,13 +34,13 @@ CREATE TABLE credits.issue (
 	variant		text,
 	quantity	int NOT NULL CHECK (quantity > 0),
 	rule_id		bigint NOT NULL,
-	credits		credit_amount NOT NULL CHECK (credits > 0),
+	credits		@extschema@.credit_amount NOT NULL CHECK (credits > 0),
 	lot_id		bigint NOT NULL,
 	reset_entry_id bigint,			-- the forfeited balance (mode reset)
 	issued_at	timestamptz NOT NULL DEFAULT now(),
 	clawback_entry_id bigint,		-- set once, by credits_clawback()
-	deducted	credit_amount,
-	shortfall	credit_amount,
+	deducted	@extschema@.credit_amount,
+	shortfall	@extschema@.credit_amount,
 	clawed_back_at timestamptz,
 	PRIMARY KEY (account, reference),
 	CHECK ((clawback_entry_id IS NULL) = (clawed_back_at IS NULL)),
@@ -65,11 +65,11 @@ CREATE TABLE credits.hold (
 	account		text NOT NULL,
 	hold_id		bigint NOT NULL,
 	credit_type	text NOT NULL,
-	amount		credit_amount NOT NULL CHECK (amount > 0),
+	amount		@extschema@.credit_amount NOT NULL CHECK (amount > 0),
 	reference	text NOT NULL,
 	status		text NOT NULL DEFAULT 'open'
 				CHECK (status IN ('open', 'captured', 'released')),
-	captured	credit_amount NOT NULL DEFAULT 0,
+	captured	@extschema@.credit_amount NOT NULL DEFAULT 0,
 	hold_entry_id bigint NOT NULL,
 	release_entry_id bigint,
 	capture_entry_id bigint,
@@ -91,9 +91,9 @@ CREATE TABLE credits.subscription (
 	account		text NOT NULL,
 	subscription_id bigint NOT NULL DEFAULT nextval('credits.subscription_id_seq'),
 	credit_type	text NOT NULL,
-	credits		credit_amount CHECK (credits > 0),
+	credits		@extschema@.credit_amount CHECK (credits > 0),
 	service		text,
-	price		credit_amount CHECK (price > 0),
+	price		@extschema@.credit_amount CHECK (price > 0),
 	every		interval NOT NULL,
 	mode		text NOT NULL CHECK (mode IN ('add', 'reset')),
 	expires_after interval,
@@ -166,10 +166,10 @@ REVOKE ALL ON FUNCTION credits.check_interval(interval, text) FROM PUBLIC;
  * Corrections
  */
 CREATE FUNCTION credits_void(lot_id bigint, reason text)
-RETURNS credit_amount
+RETURNS @extschema@.credit_amount
 AS 'MODULE_PATHNAME', 'credits_void'
 LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp;
+SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_void(bigint, text) IS
 	'removes what is left of a lot now (spent credits stay spent); returns the amount; twice is CR005';
 
@@ -177,20 +177,20 @@ CREATE FUNCTION credits_reverse(entry_id bigint, reason text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_reverse'
 LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp;
+SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_reverse(bigint, text) IS
 	'gives a spend''s or capture''s credits back to the lots they came from, once (CR005); returns the reversal entry id';
 
 /*
  * Rules and issuing
  */
-CREATE FUNCTION credits_define_rule(service text, credits credit_amount, mode text,
+CREATE FUNCTION credits_define_rule(service text, credits @extschema@.credit_amount, mode text,
 									variant text DEFAULT NULL,
 									credit_type text DEFAULT 'CRD',
 									expires_after interval DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 DECLARE
 	s int;
@@ -234,7 +234,7 @@ BEGIN
 	RETURN id;
 END
 $$;
-COMMENT ON FUNCTION credits_define_rule(text, credit_amount, text, text, text, interval) IS
+COMMENT ON FUNCTION credits_define_rule(text, @extschema@.credit_amount, text, text, text, interval) IS
 	'how many credits a paid invoice of a service (and variant) issues, add or reset; defining it again replaces it; returns the rule id';
 
 CREATE FUNCTION credits_issue(account text, service text, reference text,
@@ -242,15 +242,15 @@ CREATE FUNCTION credits_issue(account text, service text, reference text,
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_issue'
 LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp;
+SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_issue(text, text, text, text, int) IS
 	'applies the rule of a service for the paid invoice reference, once per reference; returns the lot id';
 
 CREATE FUNCTION credits_clawback(reference text)
-RETURNS TABLE(deducted credit_amount, shortfall credit_amount)
+RETURNS TABLE(deducted @extschema@.credit_amount, shortfall @extschema@.credit_amount)
 AS 'MODULE_PATHNAME', 'credits_clawback'
 LANGUAGE C VOLATILE SECURITY DEFINER ROWS 1
-SET search_path = pg_catalog, @extschema@, pg_temp;
+SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_clawback(text) IS
 	'deducts what a refunded invoice issued, never below zero; returns what was deducted and the shortfall; once';
 
@@ -269,7 +269,7 @@ COMMENT ON FUNCTION credits_clawback(text) IS
  */
 CREATE FUNCTION credits_issue_trigger() RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 DECLARE
 	opt jsonb := '{"account": "account", "service": "service", "reference": "reference",
@@ -316,7 +316,7 @@ BEGIN
 	END IF;
 
 	IF paid_now AND NOT paid_before THEN
-		PERFORM credits_issue(
+		PERFORM @extschema@.credits_issue(
 			account => new_row->>(opt->>'account'),
 			service => new_row->>(opt->>'service'),
 			reference => new_row->>(opt->>'reference'),
@@ -324,7 +324,7 @@ BEGIN
 			quantity => CASE WHEN opt ? 'quantity' THEN (new_row->>(opt->>'quantity'))::int ELSE 1 END);
 	ELSIF paid_before AND opt ? 'refunded_value'
 		  AND new_row->>(opt->>'paid_column') = opt->>'refunded_value' THEN
-		PERFORM credits_clawback(reference => new_row->>(opt->>'reference'));
+		PERFORM @extschema@.credits_clawback(reference => new_row->>(opt->>'reference'));
 	END IF;
 	RETURN NULL;
 END
@@ -335,37 +335,37 @@ COMMENT ON FUNCTION credits_issue_trigger() IS
 /*
  * Holds
  */
-CREATE FUNCTION credits_hold(account text, amount credit_amount, reference text,
+CREATE FUNCTION credits_hold(account text, amount @extschema@.credit_amount, reference text,
 							 credit_type text DEFAULT 'CRD')
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_hold'
 LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp;
-COMMENT ON FUNCTION credits_hold(text, credit_amount, text, text) IS
+SET search_path = pg_catalog, credits, pg_temp;
+COMMENT ON FUNCTION credits_hold(text, @extschema@.credit_amount, text, text) IS
 	'reserves credits soonest-expiring first: they leave the available balance at once (CR001 if not enough); returns the hold id';
 
-CREATE FUNCTION credits_capture(hold_id bigint, amount credit_amount DEFAULT NULL)
+CREATE FUNCTION credits_capture(hold_id bigint, amount @extschema@.credit_amount DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_capture'
 LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp;
-COMMENT ON FUNCTION credits_capture(bigint, credit_amount) IS
+SET search_path = pg_catalog, credits, pg_temp;
+COMMENT ON FUNCTION credits_capture(bigint, @extschema@.credit_amount) IS
 	'spends all (or amount) of a hold, releasing the rest; once (CR005); returns the capture entry id';
 
 CREATE FUNCTION credits_release(hold_id bigint)
 RETURNS void
 AS 'MODULE_PATHNAME', 'credits_release'
 LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp;
+SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_release(bigint) IS
 	'gives held credits back to their lots (those of expired or voided lots leave again at once); once (CR005)';
 
 CREATE FUNCTION credits_holds(account text DEFAULT NULL, status text DEFAULT NULL)
-RETURNS TABLE(hold_id bigint, account text, credit_type text, amount credit_amount,
-			  captured credit_amount, reference text, status text,
+RETURNS TABLE(hold_id bigint, account text, credit_type text, amount @extschema@.credit_amount,
+			  captured @extschema@.credit_amount, reference text, status text,
 			  created_at timestamptz, closed_at timestamptz)
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 	SELECT h.hold_id, h.account, h.credit_type, h.amount, h.captured, h.reference,
 		   h.status, h.created_at, h.closed_at
@@ -380,7 +380,7 @@ COMMENT ON FUNCTION credits_holds(text, text) IS
 /*
  * Subscriptions and due work
  */
-CREATE FUNCTION credits_subscribe(account text, credits credit_amount, every interval,
+CREATE FUNCTION credits_subscribe(account text, credits @extschema@.credit_amount, every interval,
 								  mode text DEFAULT 'add',
 								  credit_type text DEFAULT 'CRD',
 								  starts_at timestamptz DEFAULT now(),
@@ -388,36 +388,36 @@ CREATE FUNCTION credits_subscribe(account text, credits credit_amount, every int
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_subscribe'
 LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp;
-COMMENT ON FUNCTION credits_subscribe(text, credit_amount, interval, text, text, timestamptz, interval) IS
+SET search_path = pg_catalog, credits, pg_temp;
+COMMENT ON FUNCTION credits_subscribe(text, @extschema@.credit_amount, interval, text, text, timestamptz, interval) IS
 	'grants credits every period (add or reset), the first at once when it has started; returns the subscription id';
 
-CREATE FUNCTION credits_subscribe_service(account text, service text, price credit_amount,
+CREATE FUNCTION credits_subscribe_service(account text, service text, price @extschema@.credit_amount,
 										  every interval,
 										  credit_type text DEFAULT 'CRD',
 										  starts_at timestamptz DEFAULT now())
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_subscribe_service'
 LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp;
-COMMENT ON FUNCTION credits_subscribe_service(text, text, credit_amount, interval, text, timestamptz) IS
+SET search_path = pg_catalog, credits, pg_temp;
+COMMENT ON FUNCTION credits_subscribe_service(text, text, @extschema@.credit_amount, interval, text, timestamptz) IS
 	'buys a service priced in credits: the first period is paid at once (CR001), later ones renew from the balance or go past_due; returns the subscription id';
 
 CREATE FUNCTION credits_cancel_subscription(subscription_id bigint)
 RETURNS void
 AS 'MODULE_PATHNAME', 'credits_cancel_subscription'
 LANGUAGE C VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp;
+SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_cancel_subscription(bigint) IS
 	'no further renewals; cancelling twice is CR005';
 
 CREATE FUNCTION credits_subscriptions(account text DEFAULT NULL)
 RETURNS TABLE(subscription_id bigint, account text, credit_type text,
-			  credits credit_amount, service text, price credit_amount,
+			  credits @extschema@.credit_amount, service text, price @extschema@.credit_amount,
 			  every interval, mode text, status text, starts_at timestamptz,
 			  periods bigint, next_renewal_at timestamptz, cancelled_at timestamptz)
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 	SELECT s.subscription_id, s.account, s.credit_type, s.credits, s.service, s.price,
 		   s.every, s.mode, s.status, s.starts_at, s.next_period,
@@ -433,7 +433,7 @@ CREATE FUNCTION credits_run_due(as_of timestamptz DEFAULT now())
 RETURNS TABLE(renewed bigint, failed bigint, expired bigint)
 AS 'MODULE_PATHNAME', 'credits_run_due'
 LANGUAGE C VOLATILE SECURITY DEFINER ROWS 1
-SET search_path = pg_catalog, @extschema@, pg_temp;
+SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_run_due(timestamptz) IS
 	'performs every renewal whose period starts by as_of (each period once) and expires lots due by now; safe to run every minute';
 
@@ -443,7 +443,7 @@ COMMENT ON FUNCTION credits_run_due(timestamptz) IS
 CREATE FUNCTION credits.verify_lifecycle()
 RETURNS TABLE(check_name text, account text, detail text)
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 BEGIN
 	-- account.held is the sum of the account's open holds.

@@ -15,16 +15,16 @@ CREATE INDEX entry_at_brin ON credits.entry USING brin (at);
 -- Result rows of the PL/pgSQL bodies of functions whose parameters share
 -- names with their result columns (which PL/pgSQL cannot declare; the public
 -- functions are SQL wrappers with the contract's RETURNS TABLE).
-CREATE TYPE credits.usage_row AS (account text, credit_type text, granted credit_amount,
-	spent credit_amount, expired credit_amount, voided credit_amount, net credit_amount);
+CREATE TYPE credits.usage_row AS (account text, credit_type text, granted @extschema@.credit_amount,
+	spent @extschema@.credit_amount, expired @extschema@.credit_amount, voided @extschema@.credit_amount, net @extschema@.credit_amount);
 CREATE TYPE credits.expiring_row AS (account text, credit_type text, lot_id bigint,
-	remaining credit_amount, expires_at timestamptz);
+	remaining @extschema@.credit_amount, expires_at timestamptz);
 
 CREATE FUNCTION credits.usage(from_at timestamptz, to_at timestamptz,
 							  account text, credit_type text)
 RETURNS SETOF credits.usage_row
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 BEGIN
 	IF from_at IS NULL OR to_at IS NULL THEN
@@ -41,13 +41,13 @@ BEGIN
 	END IF;
 	RETURN QUERY
 		SELECT e.account, e.credit_type,
-			   coalesce(sum(e.amount) FILTER (WHERE e.kind = 'grant'), 0)::credit_amount,
+			   coalesce(sum(e.amount) FILTER (WHERE e.kind = 'grant'), 0)::@extschema@.credit_amount,
 			   (coalesce(sum(e.amount) FILTER (WHERE e.kind IN ('spend', 'capture')), 0)
-				- coalesce(sum(e.amount) FILTER (WHERE e.kind = 'reversal'), 0))::credit_amount,
-			   coalesce(sum(e.amount) FILTER (WHERE e.kind = 'expire'), 0)::credit_amount,
-			   coalesce(sum(e.amount) FILTER (WHERE e.kind = 'void'), 0)::credit_amount,
+				- coalesce(sum(e.amount) FILTER (WHERE e.kind = 'reversal'), 0))::@extschema@.credit_amount,
+			   coalesce(sum(e.amount) FILTER (WHERE e.kind = 'expire'), 0)::@extschema@.credit_amount,
+			   coalesce(sum(e.amount) FILTER (WHERE e.kind = 'void'), 0)::@extschema@.credit_amount,
 			   (coalesce(sum(e.amount) FILTER (WHERE credits.direction(e.kind) = 'in'), 0)
-				- coalesce(sum(e.amount) FILTER (WHERE credits.direction(e.kind) = 'out'), 0))::credit_amount
+				- coalesce(sum(e.amount) FILTER (WHERE credits.direction(e.kind) = 'out'), 0))::@extschema@.credit_amount
 		FROM credits.entry e
 		WHERE e.at >= from_at AND e.at < to_at
 		  AND (usage.account IS NULL OR e.account = usage.account)
@@ -60,10 +60,10 @@ REVOKE ALL ON FUNCTION credits.usage(timestamptz, timestamptz, text, text) FROM 
 
 CREATE FUNCTION credits_usage(from_at timestamptz, to_at timestamptz,
 							  account text DEFAULT NULL, credit_type text DEFAULT NULL)
-RETURNS TABLE(account text, credit_type text, granted credit_amount, spent credit_amount,
-			  expired credit_amount, voided credit_amount, net credit_amount)
+RETURNS TABLE(account text, credit_type text, granted @extschema@.credit_amount, spent @extschema@.credit_amount,
+			  expired @extschema@.credit_amount, voided @extschema@.credit_amount, net @extschema@.credit_amount)
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$ SELECT * FROM credits.usage($1, $2, $3, $4) $$;
 COMMENT ON FUNCTION credits_usage(timestamptz, timestamptz, text, text) IS
 	'credits granted, spent (net of reversals), expired, voided and the net change per account and type, for entries in [from_at, to_at)';
@@ -71,7 +71,7 @@ COMMENT ON FUNCTION credits_usage(timestamptz, timestamptz, text, text) IS
 CREATE FUNCTION credits.expiring(within interval, account text)
 RETURNS SETOF credits.expiring_row
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 BEGIN
 	IF within IS NULL THEN
@@ -86,7 +86,7 @@ BEGIN
 		RAISE EXCEPTION 'within must not be negative' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	RETURN QUERY
-		SELECT l.account, l.credit_type, l.lot_id, l.remaining::credit_amount, l.expires_at
+		SELECT l.account, l.credit_type, l.lot_id, l.remaining::@extschema@.credit_amount, l.expires_at
 		FROM credits.lot l
 		WHERE l.is_open AND l.expires_at > now() AND l.expires_at <= now() + within
 		  AND (expiring.account IS NULL OR l.account = expiring.account)
@@ -96,10 +96,10 @@ $$;
 REVOKE ALL ON FUNCTION credits.expiring(interval, text) FROM PUBLIC;
 
 CREATE FUNCTION credits_expiring(within interval DEFAULT '30 days', account text DEFAULT NULL)
-RETURNS TABLE(account text, credit_type text, lot_id bigint, remaining credit_amount,
+RETURNS TABLE(account text, credit_type text, lot_id bigint, remaining @extschema@.credit_amount,
 			  expires_at timestamptz)
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$ SELECT * FROM credits.expiring($1, $2) $$;
 COMMENT ON FUNCTION credits_expiring(interval, text) IS
 	'open lots whose credits expire within the interval, soonest first';
@@ -108,13 +108,13 @@ COMMENT ON FUNCTION credits_expiring(interval, text) IS
 -- movement in or out of it up to then, holds and releases excepted (held
 -- credits are still unused).  Lots expired by then count nothing.
 CREATE FUNCTION credits.lot_unused(at timestamptz, only_account text, only_type text)
-RETURNS TABLE(account text, credit_type text, lot_id bigint, unused credit_amount,
-			  amount credit_amount, cost numeric, cost_currency text)
+RETURNS TABLE(account text, credit_type text, lot_id bigint, unused @extschema@.credit_amount,
+			  amount @extschema@.credit_amount, cost numeric, cost_currency text)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 	SELECT l.account, l.credit_type, l.lot_id,
-		   (l.amount + coalesce(sum(m.signed), 0))::credit_amount, l.amount::credit_amount, l.cost, l.cost_currency
+		   (l.amount + coalesce(sum(m.signed), 0))::@extschema@.credit_amount, l.amount::@extschema@.credit_amount, l.cost, l.cost_currency
 	FROM credits.lot l
 	LEFT JOIN LATERAL (
 		SELECT CASE credits.direction(e.kind) WHEN 'in' THEN e.amount ELSE -e.amount END AS signed
@@ -135,10 +135,10 @@ $$;
 REVOKE ALL ON FUNCTION credits.lot_unused(timestamptz, text, text) FROM PUBLIC;
 
 CREATE FUNCTION credits_liability(at timestamptz DEFAULT now())
-RETURNS TABLE(credit_type text, currency text, accounts bigint, outstanding credit_amount,
+RETURNS TABLE(credit_type text, currency text, accounts bigint, outstanding @extschema@.credit_amount,
 			  cost_basis numeric)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 BEGIN
 	IF at IS NULL THEN
@@ -150,7 +150,7 @@ BEGIN
 		-- need the movements to put their held credits back.
 		RETURN QUERY
 			WITH unused AS (
-				SELECT l.account, l.credit_type, l.remaining::credit_amount AS unused, l.amount::credit_amount, l.cost, l.cost_currency
+				SELECT l.account, l.credit_type, l.remaining::@extschema@.credit_amount AS unused, l.amount::@extschema@.credit_amount, l.cost, l.cost_currency
 				FROM credits.lot l
 				JOIN credits.account a ON a.account = l.account AND a.credit_type = l.credit_type
 				WHERE l.is_open AND a.held = 0
@@ -161,7 +161,7 @@ BEGIN
 					 LATERAL credits.lot_unused(credits_liability.at, a.account, a.credit_type) u
 				WHERE a.held > 0)
 			SELECT u.credit_type, u.cost_currency, count(DISTINCT u.account),
-				   sum(u.unused)::credit_amount,
+				   sum(u.unused)::@extschema@.credit_amount,
 				   round(coalesce(sum(u.cost * u.unused::numeric / u.amount::numeric), 0), 2)
 			FROM unused u
 			WHERE u.unused > 0
@@ -170,7 +170,7 @@ BEGIN
 	ELSE
 		RETURN QUERY
 			SELECT u.credit_type, u.cost_currency, count(DISTINCT u.account),
-				   sum(u.unused)::credit_amount,
+				   sum(u.unused)::@extschema@.credit_amount,
 				   round(coalesce(sum(u.cost * u.unused::numeric / u.amount::numeric), 0), 2)
 			FROM credits.lot_unused(credits_liability.at, NULL, NULL) u
 			WHERE u.unused > 0
@@ -184,15 +184,15 @@ COMMENT ON FUNCTION credits_liability(timestamptz) IS
 
 CREATE FUNCTION credits_statement(account text, from_at timestamptz, to_at timestamptz DEFAULT now(),
 								  credit_type text DEFAULT 'CRD')
-RETURNS TABLE(line int, at timestamptz, kind text, direction text, amount credit_amount,
-			  balance credit_amount, reference text, reason text, entry_id bigint)
+RETURNS TABLE(line int, at timestamptz, kind text, direction text, amount @extschema@.credit_amount,
+			  balance @extschema@.credit_amount, reference text, reason text, entry_id bigint)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, @extschema@, pg_temp
+SET search_path = pg_catalog, credits, pg_temp
 AS $$
 DECLARE
-	opening credit_amount;
-	closing credit_amount;
-	running credit_amount;
+	opening @extschema@.credit_amount;
+	closing @extschema@.credit_amount;
+	running @extschema@.credit_amount;
 	n int := 1;
 	e record;
 BEGIN
@@ -206,7 +206,7 @@ BEGIN
 		RAISE EXCEPTION 'to_at must not be earlier than from_at'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	opening := credits_balance(account, credit_type, from_at);
+	opening := @extschema@.credits_balance(account, credit_type, from_at);
 	line := n; at := from_at; kind := 'opening'; direction := NULL; amount := NULL;
 	balance := opening; reference := NULL; reason := 'opening balance'; entry_id := NULL;
 	RETURN NEXT;
@@ -227,7 +227,7 @@ BEGIN
 	END LOOP;
 	-- Credits that expired in the period but whose expiry no change has
 	-- recorded yet: one line, so that the lines add up to the closing balance.
-	closing := credits_balance(account, credit_type, least(to_at, now()));
+	closing := @extschema@.credits_balance(account, credit_type, least(to_at, now()));
 	IF closing < running THEN
 		n := n + 1;
 		line := n; at := least(to_at, now()); kind := 'expire'; direction := 'out';
@@ -246,9 +246,9 @@ COMMENT ON FUNCTION credits_statement(text, timestamptz, timestamptz, text) IS
 
 CREATE VIEW credits_balances AS
 	SELECT a.account, a.credit_type,
-		   (a.balance - coalesce(x.expired, 0))::credit_amount AS available,
+		   (a.balance - coalesce(x.expired, 0))::@extschema@.credit_amount AS available,
 		   a.held,
-		   coalesce(x.expiring, 0)::credit_amount AS expiring_30_days
+		   coalesce(x.expiring, 0)::@extschema@.credit_amount AS expiring_30_days
 	FROM credits.account a
 	LEFT JOIN LATERAL (
 		SELECT sum(l.remaining) FILTER (WHERE l.expires_at <= now()) AS expired,

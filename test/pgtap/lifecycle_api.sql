@@ -56,7 +56,7 @@ SELECT is(
 						 'credits_subscribe', 'credits_subscribe_service', 'credits_cancel_subscription',
 						 'credits_run_due')
 	   AND p.prosecdef AND NOT p.proisstrict
-	   AND p.proconfig @> ARRAY['search_path=pg_catalog, public, pg_temp']
+	   AND p.proconfig @> ARRAY['search_path=pg_catalog, credits, pg_temp']
 	   AND obj_description(p.oid, 'pg_proc') IS NOT NULL),
 	12, 'lifecycle API: SECURITY DEFINER, pinned search_path, commented, not STRICT');
 SELECT ok(NOT has_function_privilege('public', 'credits.verify_lifecycle()', 'EXECUTE'),

@@ -275,7 +275,7 @@ SELECT o.oprname, o.oprleft::regtype, o.oprright::regtype,
 FROM pg_operator o
 	LEFT JOIN pg_operator c ON c.oid = o.oprcom
 	LEFT JOIN pg_operator n ON n.oid = o.oprnegate
-WHERE o.oprcode::text LIKE '%credit\_amount%'
+WHERE o.oprcode::text LIKE '%credit\_amount%' AND o.oprnamespace <> 'credits'::regnamespace
 ORDER BY o.oprname, o.oprleft::regtype::text, o.oprright::regtype::text;
 
 -- every function, aggregate and operator of the type carries a comment
@@ -285,11 +285,12 @@ FROM pg_proc p
 WHERE p.proname LIKE 'credit\_amount\_%'
 	OR p.proname IN ('int4_mul_credit_amount', 'int8_mul_credit_amount')
 	OR (p.proname IN ('sum', 'min', 'max')
-		AND p.proargtypes[0] = 'credit_amount'::regtype);
+		AND p.proargtypes[0] = 'credit_amount'::regtype
+		AND p.pronamespace <> 'credits'::regnamespace);
 SELECT count(*) AS operators,
 	count(*) FILTER (WHERE obj_description(o.oid, 'pg_operator') IS NULL) AS undocumented
 FROM pg_operator o
-WHERE o.oprcode::text LIKE '%credit\_amount%';
+WHERE o.oprcode::text LIKE '%credit\_amount%' AND o.oprnamespace <> 'credits'::regnamespace;
 SELECT obj_description('credit_amount'::regtype, 'pg_type') IS NOT NULL AS type_documented;
 -- same physical layout as int8
 SELECT typlen, typbyval, typalign, typstorage, typcategory
