@@ -2,12 +2,19 @@
 
 EXTENSION = credits
 MODULE_big = credits
-EXTVERSION = 1.0
+EXTVERSION = 1.1
 
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
-# The install script is assembled from one fragment per concern.
-DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+# The install script is assembled from one fragment per concern; the
+# scripts of earlier versions are kept as shipped, and each upgrade script
+# is a hand-written part (sql/upgrade/) plus what scripts/gen_upgrade.py
+# takes from the parts.
+PARTS = $(sort $(wildcard sql/parts/*.sql))
+DATA = sql/$(EXTENSION)--1.0.sql
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.0--1.1.sql
+# Parts that are new in 1.1: the upgrade from 1.0 runs them whole.
+NEW_PARTS_1.1 = 25_private_operators.sql,90_privileges.sql
 
 REGRESS = $(basename $(notdir $(sort $(wildcard test/sql/*.sql))))
 REGRESS_OPTS = --inputdir=test
@@ -25,8 +32,11 @@ include $(PGXS)
 # PGXS tracks no header dependencies: rebuild everything when a header changes.
 $(OBJS): $(wildcard src/*.h)
 
-sql/$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sql/parts/*.sql))
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(PARTS)
 	cat $^ > $@
+
+sql/$(EXTENSION)--1.0--1.1.sql: sql/upgrade/1.0--1.1.sql $(PARTS) scripts/gen_upgrade.py
+	python3 scripts/gen_upgrade.py $< $(NEW_PARTS_1.1) $(PARTS) > $@
 
 .PHONY: bench demo check-all
 bench:

@@ -1,4 +1,4 @@
-/* credits: a prepaid-credits ledger.  Install script, version 1.0. */
+/* credits: a prepaid-credits ledger.  Install script, version 1.1. */
 
 \echo Use "CREATE EXTENSION credits" to load this file. \quit
 

@@ -25,7 +25,8 @@ rels AS (SELECT objid AS oid FROM members WHERE classid = 'pg_class'::regclass)
 SELECT line FROM (
 	SELECT 'object ' || pg_describe_object(m.classid, m.objid, 0) AS line FROM members m
 	UNION ALL
-	SELECT format('function %s: %s %s %s %s %s %s %s %s', p.oid::regprocedure, p.prokind,
+	SELECT format('function %s: %s %s %s %s %s %s %s %s %s', p.oid::regprocedure,
+		pg_get_userbyid(p.proowner), p.prokind,
 		p.provolatile, p.proisstrict, p.prosecdef, p.proparallel, p.proconfig,
 		pg_get_function_result(p.oid), md5(p.prosrc || coalesce(p.probin, '')))
 		|| ' args ' || pg_get_function_arguments(p.oid)
@@ -37,7 +38,8 @@ SELECT line FROM (
 	LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 	WHERE a.attnum > 0 AND NOT a.attisdropped
 	UNION ALL
-	SELECT format('reloptions %s %s %s', c.oid::regclass, c.relkind, c.reloptions)
+	SELECT format('reloptions %s %s %s %s', c.oid::regclass, c.relkind, c.reloptions,
+		pg_get_userbyid(c.relowner))
 	FROM pg_class c JOIN rels r ON r.oid = c.oid
 	UNION ALL
 	SELECT 'index ' || pg_get_indexdef(i.indexrelid)
@@ -57,6 +59,13 @@ SELECT line FROM (
 	UNION ALL
 	SELECT format('function acl %s %s', p.oid::regprocedure, p.proacl)
 	FROM pg_proc p JOIN members m ON m.classid = 'pg_proc'::regclass AND m.objid = p.oid
+	UNION ALL
+	SELECT format('initial privileges %s %s %s', pg_describe_object(ip.classoid, ip.objoid, ip.objsubid),
+		ip.privtype, ip.initprivs)
+	FROM pg_init_privs ip JOIN members m ON m.classid = ip.classoid AND m.objid = ip.objoid
+	UNION ALL
+	SELECT format('operator %s %s', o.oid::regoperator, o.oprcode)
+	FROM pg_operator o JOIN members m ON m.classid = 'pg_operator'::regclass AND m.objid = o.oid
 	UNION ALL
 	SELECT format('comment %s %s', pg_describe_object(m.classid, m.objid, 0),
 		md5(coalesce(obj_description(m.objid, m.classid::regclass::text), '')))
@@ -81,7 +90,12 @@ fi
 for v in $older; do
 	"$PGBIN/dropdb" --if-exists "$OLD" >/dev/null 2>&1
 	"$PGBIN/createdb" "$OLD"
-	q "$OLD" -c "CREATE EXTENSION credits VERSION '$v'" -c "ALTER EXTENSION credits UPDATE"
+	# An old ledger with data in it: it must come through the update intact.
+	q "$OLD" -c "CREATE EXTENSION credits VERSION '$v'" \
+		-c "SELECT credits_grant('u-1', 100), credits_spend('u-1', 30)" >/dev/null
+	q "$OLD" -c "ALTER EXTENSION credits UPDATE"
+	[[ $(q "$OLD" -c "SELECT credits_balance('u-1')") == 70 ]] || fail "$v: balance changed by the update"
+	[[ $(q "$OLD" -c "SELECT count(*) FROM credits_verify()") == 0 ]] || fail "$v: credits_verify() after the update"
 	got=$(q "$OLD" -c "SELECT extversion FROM pg_extension WHERE extname = 'credits'")
 	[[ $got == "$newest" ]] || fail "$v updated to $got, not $newest"
 	updated=$(q "$OLD" -c "$FINGERPRINT")

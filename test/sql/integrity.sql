@@ -21,7 +21,7 @@ RESET session_replication_role;
 SELECT count(*) FROM credits.entry;
 
 -- An application role can call the API but touch no table.
-CREATE ROLE credits_app_test;
+CREATE ROLE credits_app_test IN ROLE credits_operator;
 SET ROLE credits_app_test;
 SELECT credits_grant('i-2', 10) > 0 AS app_can_grant;
 SELECT credits_spend('i-2', 4) > 0 AS app_can_spend;

@@ -94,7 +94,7 @@ SELECT status, reason FROM credits.request WHERE request_id = :r3;
 
 -- decided_by defaults to the caller (current_user is evaluated where the
 -- call is made, not inside the SECURITY DEFINER function).
-CREATE ROLE credits_clerk_test;
+CREATE ROLE credits_clerk_test IN ROLE credits_operator;
 SELECT request_id AS r4 FROM credits_purchase('c-4', 'Forever', 'bank_transfer', 'wire-4') \gset
 SELECT request_id AS r5 FROM credits_purchase('c-4', 'Forever', 'bank_transfer', 'wire-5') \gset
 SET ROLE credits_clerk_test;

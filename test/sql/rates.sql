@@ -142,7 +142,7 @@ SELECT credits_rate('USD', at => NULL);
 SELECT credits_fingerprint() = :'before' AS unchanged;
 
 -- An application role sets and reads rates through the API only.
-CREATE ROLE credits_rates_test;
+CREATE ROLE credits_rates_test IN ROLE credits_admin;
 SET ROLE credits_rates_test;
 SELECT credits_set_rate('SEK', 1) > 0 AS app_can_set;
 SELECT credits_rate('SEK') AS app_can_read;

@@ -77,7 +77,7 @@ SELECT * FROM credits_statement('acme', :'t0', now(), 'NOPE');
 
 -- The balances view.
 SELECT * FROM credits_balances ORDER BY account, credit_type;
-CREATE ROLE reports_reader_test;
+CREATE ROLE reports_reader_test IN ROLE credits_reader;
 SET ROLE reports_reader_test;
 SELECT count(*) FROM credits_balances;
 -- Ordinary roles call the report functions (their result types live in the
