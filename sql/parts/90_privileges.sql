@@ -1,4 +1,8 @@
 /*
+ * (Every operator below is written OPERATOR(pg_catalog.x) with exact types:
+ * this runs as the superuser who installs the extension, so nothing that
+ * the database owner may have created in public can be picked up.)
+ *
  * Who may call what.  Three NOLOGIN roles, cluster-wide and shared by every
  * database that installs the extension: credits_reader (reads),
  * credits_operator (moves credits; a member of credits_reader) and
@@ -17,7 +21,7 @@ DECLARE
 	bad text;
 BEGIN
 	FOREACH r IN ARRAY ARRAY['credits_reader', 'credits_operator', 'credits_admin'] LOOP
-		IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+		IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) r) THEN
 			EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
 		END IF;
 	END LOOP;
@@ -28,24 +32,24 @@ BEGIN
 		GRANT credits_operator TO credits_admin;
 	END IF;
 
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'credits_owner') THEN
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'credits_owner'::pg_catalog.name) THEN
 		CREATE ROLE credits_owner NOLOGIN NOINHERIT;
 	END IF;
 	-- A role of that name made by someone else must not become the owner
 	-- of the ledger: it must be a bare NOLOGIN role that nobody else uses.
 	SELECT pg_catalog.string_agg(why, '; ') INTO bad FROM (
 		SELECT 'it can log in' AS why FROM pg_catalog.pg_roles
-		WHERE rolname = 'credits_owner' AND rolcanlogin
+		WHERE rolname OPERATOR(pg_catalog.=) 'credits_owner'::pg_catalog.name AND rolcanlogin
 		UNION ALL
 		SELECT 'it is a superuser or can create roles or databases' FROM pg_catalog.pg_roles
-		WHERE rolname = 'credits_owner' AND (rolsuper OR rolcreaterole OR rolcreatedb
+		WHERE rolname OPERATOR(pg_catalog.=) 'credits_owner'::pg_catalog.name AND (rolsuper OR rolcreaterole OR rolcreatedb
 											 OR rolreplication OR rolbypassrls)
 		UNION ALL
 		SELECT 'other roles are members of it' FROM pg_catalog.pg_auth_members m
-		WHERE m.roleid = 'credits_owner'::regrole
+		WHERE m.roleid OPERATOR(pg_catalog.=) 'credits_owner'::pg_catalog.regrole::pg_catalog.oid
 		UNION ALL
 		SELECT 'it is a member of other roles' FROM pg_catalog.pg_auth_members m
-		WHERE m.member = 'credits_owner'::regrole) w;
+		WHERE m.member OPERATOR(pg_catalog.=) 'credits_owner'::pg_catalog.regrole::pg_catalog.oid) w;
 	IF bad IS NOT NULL THEN
 		RAISE EXCEPTION 'role "credits_owner" exists and is not safe to own the credits ledger: %', bad
 			USING ERRCODE = 'insufficient_privilege',
@@ -64,23 +68,30 @@ BEGIN
 	FOR o IN
 		SELECT c.oid::regclass AS rel, c.relkind
 		FROM pg_catalog.pg_class c
-		WHERE c.relnamespace = 'credits'::regnamespace AND c.relkind IN ('r', 'v', 'S', 'p')
+		WHERE c.relnamespace OPERATOR(pg_catalog.=) 'credits'::pg_catalog.regnamespace::pg_catalog.oid
+		  AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,v,S,p}'::pg_catalog."char"[])
 		ORDER BY c.relkind DESC		-- sequences that tables own follow their table
 	LOOP
 		EXECUTE pg_catalog.format('ALTER %s %s OWNER TO credits_owner',
-			CASE o.relkind WHEN 'v' THEN 'VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, o.rel);
+			CASE WHEN o.relkind OPERATOR(pg_catalog.=) 'v'::pg_catalog."char" THEN 'VIEW'
+				 WHEN o.relkind OPERATOR(pg_catalog.=) 'S'::pg_catalog."char" THEN 'SEQUENCE' ELSE 'TABLE' END, o.rel);
 	END LOOP;
 	ALTER VIEW credits_balances OWNER TO credits_owner;
 	FOR o IN
 		SELECT p.oid::regprocedure AS fn, p.prokind
 		FROM pg_catalog.pg_proc p
-		JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
-			AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
-		JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'credits'
-		WHERE p.pronamespace = 'credits'::regnamespace OR p.proname LIKE 'credits\_%'
+		JOIN pg_catalog.pg_depend d
+			ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid
+			AND d.objid OPERATOR(pg_catalog.=) p.oid
+			AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass::pg_catalog.oid
+			AND d.deptype OPERATOR(pg_catalog.=) 'e'::pg_catalog."char"
+		JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid
+			AND e.extname OPERATOR(pg_catalog.=) 'credits'::pg_catalog.name
+		WHERE p.pronamespace OPERATOR(pg_catalog.=) 'credits'::pg_catalog.regnamespace::pg_catalog.oid
+		   OR p.proname OPERATOR(pg_catalog.~~) 'credits\_%'::pg_catalog.text
 	LOOP
 		EXECUTE pg_catalog.format('ALTER %s %s OWNER TO credits_owner',
-			CASE o.prokind WHEN 'a' THEN 'AGGREGATE' ELSE 'ROUTINE' END, o.fn);
+			CASE WHEN o.prokind OPERATOR(pg_catalog.=) 'a'::pg_catalog."char" THEN 'AGGREGATE' ELSE 'ROUTINE' END, o.fn);
 	END LOOP;
 END
 $$;
@@ -93,10 +104,15 @@ BEGIN
 	FOR o IN
 		SELECT p.oid::regprocedure AS fn
 		FROM pg_catalog.pg_proc p
-		JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
-			AND d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.deptype = 'e'
-		JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'credits'
-		WHERE p.pronamespace = 'credits'::regnamespace OR p.proname LIKE 'credits\_%'
+		JOIN pg_catalog.pg_depend d
+			ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid
+			AND d.objid OPERATOR(pg_catalog.=) p.oid
+			AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass::pg_catalog.oid
+			AND d.deptype OPERATOR(pg_catalog.=) 'e'::pg_catalog."char"
+		JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid
+			AND e.extname OPERATOR(pg_catalog.=) 'credits'::pg_catalog.name
+		WHERE p.pronamespace OPERATOR(pg_catalog.=) 'credits'::pg_catalog.regnamespace::pg_catalog.oid
+		   OR p.proname OPERATOR(pg_catalog.~~) 'credits\_%'::pg_catalog.text
 	LOOP
 		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', o.fn);
 	END LOOP;
