@@ -174,3 +174,71 @@ credits_portal_changed(PG_FUNCTION_ARGS)
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
 }
+
+/*
+ * The account a caller's reports are limited to: NULL when the caller is
+ * not restricted (it may see every account), else credits.portal_account.
+ * A restricted caller without the setting gets the same 42501 as
+ * everywhere.  Functions that take an optional account filter use this
+ * for a NULL filter, so that a portal sees its own rows and nothing else.
+ * The result points at the setting itself: copy it before the setting can
+ * change.  Must run inside SPI.
+ */
+const char *
+credits_portal_scope(void)
+{
+	if (portal_account != NULL && portal_account[0] != '\0')
+		return portal_account;
+	if (!credits_caller_is_portal())
+		return NULL;
+	/* a portal role without its account: refused with the usual message */
+	credits_check_access((Datum) 0, CREDITS_ACCESS_CLIENT);
+	elog(ERROR, "credits: a portal caller without credits.portal_account was not refused");
+}
+
+/*
+ * Refuse a restricted caller an object (a lot, entry, hold, subscription or
+ * request) of another account.  account is the object's account, as read
+ * by its id; the caller looks the id up first and keeps its own 42704 for
+ * an unknown id.  Unlike credits_check_access(), the message names the
+ * object and never the other account: a portal must not learn whose an id
+ * is.  Must run inside SPI, before anything is locked or changed.
+ */
+void
+credits_check_access_id(Datum account, const char *object, int64 id)
+{
+	const char *scope = credits_portal_scope();
+	char	   *acc;
+
+	if (scope == NULL)
+		return;
+	acc = TextDatumGetCString(account);
+	if (strcmp(acc, scope) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for %s " INT64_FORMAT, object, id),
+				 errdetail("The %s belongs to another account; the caller acts for account \"%s\" through a client portal.",
+						   object, scope)));
+}
+
+PG_FUNCTION_INFO_V1(credits_portal_scope_sql);
+
+/*
+ * credits.portal_scope(): credits_portal_scope() for SQL code, NULL for a
+ * caller that may see every account.  The view credits_balances calls it
+ * with its reader's privileges, so it is SECURITY DEFINER (the portal-role
+ * list is not readable by them) and harmless to anyone: it tells a caller
+ * only its own scope.
+ */
+Datum
+credits_portal_scope_sql(PG_FUNCTION_ARGS)
+{
+	const char *scope;
+
+	SPI_connect();
+	scope = credits_portal_scope();
+	SPI_finish();
+	if (scope == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(scope));
+}

@@ -220,6 +220,10 @@ credits_convert(PG_FUNCTION_ARGS)
 	at = PG_GETARG_TIMESTAMPTZ(3);
 	credits_check_money(price, "price", true);
 	credits_currency_minor_unit(currency);
+	/* The price list is the agency's: a portal pays with credits_pay. */
+	SPI_connect();
+	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);
+	SPI_finish();
 
 	credits_type_info(credit_type, &info);
 	rate = credits_rate_at(currency, credit_type, &info, at);
@@ -247,6 +251,7 @@ credits_rate(PG_FUNCTION_ARGS)
 	credits_currency_minor_unit(currency);
 
 	SPI_connect();
+	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);
 	credits_type_info(credit_type, &info);
 	rate = NumericGetDatum(credits_rate_at(currency, credit_type, &info,
 										   PG_GETARG_TIMESTAMPTZ(2)));

@@ -160,6 +160,9 @@ typedef enum CreditsAccess
 } CreditsAccess;
 extern void credits_access_init(void);
 extern void credits_check_access(Datum account, CreditsAccess level);
+extern const char *credits_portal_scope(void);
+extern void credits_check_access_id(Datum account, const char *object,
+									int64 id);
 
 /* events.c */
 #define CREDITS_EVENT_SEQ_BITS 22

@@ -35,6 +35,9 @@ static CreditsStmt stmt_entry_seq = {"tti",
 	"SELECT seq FROM credits.entry "
 	"WHERE entry_id = $3 AND account = $1 AND credit_type = $2"};
 
+static CreditsStmt stmt_entry_account = {"i",
+	"SELECT account FROM credits.entry WHERE entry_id = $1"};
+
 /* Copy the rows of the last statement into the function's result. */
 static void
 credits_history_rows(FunctionCallInfo fcinfo)
@@ -105,10 +108,22 @@ credits_history_page(PG_FUNCTION_ARGS)
 			values[2] = PG_GETARG_DATUM(2);
 			credits_run(&stmt_entry_seq, values, NULL, true, 1);
 			if (SPI_processed == 0)
+			{
+				bool		isnull;
+
+				/*
+				 * An entry of another account is a portal's 42501, as
+				 * everywhere an id reaches another account.
+				 */
+				credits_run(&stmt_entry_account, &values[2], NULL, true, 1);
+				if (SPI_processed > 0)
+					credits_check_access_id(credits_col(0, 1, &isnull), "entry",
+											PG_GETARG_INT64(2));
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_OBJECT),
 						 errmsg("entry " INT64_FORMAT " does not exist in this history",
 								PG_GETARG_INT64(2))));
+			}
 			seq = credits_col_int64(0, 1);
 		}
 		values[2] = Int64GetDatum(seq);

@@ -68,6 +68,8 @@ credits_hold(PG_FUNCTION_ARGS)
 	credits_check_positive(amount, "amount");
 
 	SPI_connect();
+	/* Holds are the agency's (a portal spends with credits_spend). */
+	credits_check_access(account, CREDITS_ACCESS_AGENCY);
 	credits_type_info(credit_type, &info);
 	credits_check_scale(amount, &info, credit_type, "amount");
 	credits_lock_account(&acct, account, credit_type, false);
@@ -203,6 +205,8 @@ credits_capture(PG_FUNCTION_ARGS)
 		credits_check_positive(amount, "amount");
 
 	SPI_connect();
+	/* before the hold is even looked up: nothing about it is a portal's */
+	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);
 	credits_lock_open_hold(hold_id, &acct, &hold, &info);
 	if (has_amount)
 	{
@@ -256,6 +260,7 @@ credits_release(PG_FUNCTION_ARGS)
 	hold_id = PG_GETARG_INT64(0);
 
 	SPI_connect();
+	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);
 	credits_lock_open_hold(hold_id, &acct, &hold, &info);
 	credits_record_due_now(&acct);
 	parts = credits_entry_parts(&acct, hold.hold_entry_id, &n);

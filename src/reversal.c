@@ -65,6 +65,8 @@ credits_reverse(PG_FUNCTION_ARGS)
 	entry_id = PG_GETARG_INT64(0);
 
 	SPI_connect();
+	/* A reversal is a refund: the agency's, never a portal's. */
+	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);
 	values[0] = Int64GetDatum(entry_id);
 	credits_run(&stmt_entry_find, values, NULL, false, 1);
 	if (SPI_processed == 0)
@@ -129,6 +131,7 @@ credits_void(PG_FUNCTION_ARGS)
 	lot_id = PG_GETARG_INT64(0);
 
 	SPI_connect();
+	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);
 	values[0] = Int64GetDatum(lot_id);
 	credits_run(&stmt_lot_find, values, NULL, false, 1);
 	if (SPI_processed == 0)

@@ -115,6 +115,8 @@ credits_issue(PG_FUNCTION_ARGS)
 				 errdetail("The value given was %d.", quantity)));
 
 	SPI_connect();
+	/* Issuing mints credits: the agency's (its invoices), never a portal's. */
+	credits_check_access(account, CREDITS_ACCESS_AGENCY);
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = service;
 	values[1] = variant;
@@ -229,6 +231,7 @@ credits_clawback(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	SPI_connect();
+	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);
 	credits_run(&stmt_issue_find, &reference, NULL, false, 1);
 	if (SPI_processed == 0)
 		ereport(ERROR,

@@ -37,8 +37,8 @@ static CreditsStmt stmt_sub_insert = {"ttatatttT",
 		"RETURNING subscription_id"};
 
 static CreditsStmt stmt_sub_find = {"i",
-		"SELECT account, credit_type FROM credits.subscription "
-		"WHERE subscription_id = $1"};
+		"SELECT account, credit_type, service IS NOT NULL "
+		"FROM credits.subscription WHERE subscription_id = $1"};
 
 static CreditsStmt stmt_sub_read = {"ti",
 		"SELECT credits, service, price, mode, now() + expires_after, "
@@ -310,6 +310,8 @@ credits_subscribe(PG_FUNCTION_ARGS)
 		credits_check_interval(expires_after, "expires_after");
 
 	SPI_connect();
+	/* Credits granted every period are minted: the agency's. */
+	credits_check_access(account, CREDITS_ACCESS_AGENCY);
 	credits_type_info(credit_type, &info);
 	credits_check_scale(credits, &info, credit_type, "credits");
 	credits_lock_account(&acct, account, credit_type, true);
@@ -363,6 +365,8 @@ credits_subscribe_service(PG_FUNCTION_ARGS)
 	credits_check_interval(PG_GETARG_DATUM(3), "every");
 
 	SPI_connect();
+	/* Buying a service is spending: a portal may, for its own account. */
+	credits_check_access(account, CREDITS_ACCESS_CLIENT);
 	credits_type_info(credit_type, &info);
 	credits_check_scale(price, &info, credit_type, "price");
 	credits_lock_account(&acct, account, credit_type, true);
@@ -396,6 +400,7 @@ credits_cancel_subscription(PG_FUNCTION_ARGS)
 	Datum		account;
 	Datum		credit_type;
 	bool		isnull;
+	bool		is_service;
 	AccountState acct;
 	char	   *status;
 
@@ -403,6 +408,8 @@ credits_cancel_subscription(PG_FUNCTION_ARGS)
 	sub_id = PG_GETARG_INT64(0);
 
 	SPI_connect();
+	/* a portal role without its account learns nothing, not even 42704 */
+	(void) credits_portal_scope();
 	values[0] = Int64GetDatum(sub_id);
 	credits_run(&stmt_sub_find, values, NULL, false, 1);
 	if (SPI_processed == 0)
@@ -411,6 +418,16 @@ credits_cancel_subscription(PG_FUNCTION_ARGS)
 				 errmsg("subscription " INT64_FORMAT " does not exist", sub_id)));
 	account = credits_col(0, 1, &isnull);
 	credit_type = credits_col(0, 2, &isnull);
+	is_service = DatumGetBool(credits_col(0, 3, &isnull));
+
+	/*
+	 * A portal may cancel the services it bought, not the credits the agency
+	 * grants it: another account's subscription first (without saying what
+	 * it is), then the kind, all before the account is locked.
+	 */
+	credits_check_access_id(account, "subscription", sub_id);
+	if (!is_service)
+		credits_check_access(account, CREDITS_ACCESS_AGENCY);
 
 	credits_lock_account(&acct, account, credit_type, false);
 	values[0] = account;
@@ -460,6 +477,7 @@ credits_run_due(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	SPI_connect();
+	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);
 	enabled = credits_enabled_now();
 	{
 		Datum		values[1];

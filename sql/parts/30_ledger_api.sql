@@ -103,10 +103,12 @@ $$;
 COMMENT ON FUNCTION credits_set_enabled(boolean) IS
 	'the agency switch: while off, spending, paying, holding and purchasing raise CR002';
 
+-- The agency's settings are not a portal's to read (42501).
 CREATE FUNCTION credits_enabled() RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
+	SELECT credits.check_access(NULL, 'agency');
 	SELECT coalesce((SELECT value <> 'off' FROM credits.setting WHERE name = 'enabled'), true)
 $$;
 COMMENT ON FUNCTION credits_enabled() IS 'whether credit payments are enabled';

@@ -22,12 +22,15 @@ RETURNS TABLE(event_id bigint, at timestamptz, type text, account text, payload 
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
+DECLARE
+	-- NULL: every account; a client portal sees its own account's events.
+	scope text;
 BEGIN
 	IF after_id IS NULL OR max_rows IS NULL THEN
 		RAISE EXCEPTION '% must not be null', CASE WHEN after_id IS NULL THEN 'after_id' ELSE 'max_rows' END
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	PERFORM credits.check_access(NULL, 'agency');
+	scope := credits.portal_scope();
 	IF max_rows < 1 THEN
 		RAISE EXCEPTION 'max_rows must be at least 1'
 			USING ERRCODE = 'invalid_parameter_value';
@@ -36,12 +39,13 @@ BEGIN
 		SELECT e.id, e.at, e.type, e.account, e.payload
 		FROM credits.event e
 		WHERE e.id > after_id AND e.id < credits.event_horizon()
+		  AND (scope IS NULL OR e.account = scope)
 		ORDER BY e.id
 		LIMIT max_rows;
 END
 $$;
 COMMENT ON FUNCTION credits_events_since(bigint, int) IS
-	'the transactional outbox in id order: page with the last id seen, no event is ever skipped';
+	'the transactional outbox in id order: page with the last id seen, no event is ever skipped; a client portal sees its own account''s events';
 
 CREATE FUNCTION credits_prune_events(older_than interval DEFAULT '30 days')
 RETURNS bigint

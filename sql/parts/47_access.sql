@@ -22,6 +22,19 @@ LANGUAGE C VOLATILE
 SET search_path = pg_catalog, credits, pg_temp;
 REVOKE ALL ON FUNCTION credits.check_access(text, text) FROM PUBLIC;
 
+-- The account a caller's reports are limited to: NULL for a caller that
+-- may see every account, credits.portal_account for a client portal (42501
+-- for a portal role without it).  Functions with an optional account filter
+-- use it for a NULL filter, and the view credits_balances filters its rows
+-- with it.  A view's functions run with the privileges of the view's
+-- reader, so this one is SECURITY DEFINER (the portal-role list is the
+-- owner's) and stays executable by them: it tells a caller nothing but its
+-- own scope.  A later commit will GRANT EXECUTE on it to credits_reader.
+CREATE FUNCTION credits.portal_scope() RETURNS text
+AS 'MODULE_PATHNAME', 'credits_portal_scope_sql'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, credits, pg_temp;
+
 CREATE FUNCTION credits_portal_add_role(role_name name) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp

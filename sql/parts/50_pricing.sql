@@ -266,6 +266,7 @@ RETURNS TABLE(rate_id bigint, currency text, credit_type text,
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
+	SELECT credits.check_access(NULL, 'agency');
 	SELECT r.rate_id, r.currency, r.credit_type, r.credits_per_unit,
 		   r.effective_from,
 		   lead(r.effective_from) OVER (PARTITION BY r.currency, r.credit_type
@@ -355,6 +356,7 @@ RETURNS TABLE(package_id bigint, name text, credits @extschema@.credit_amount,
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
+	SELECT credits.check_access(NULL, 'agency');
 	SELECT p.package_id, p.name, p.credits, p.credit_type, p.currency, p.price,
 		   p.expires_after
 	FROM credits.package p ORDER BY p.name
@@ -436,6 +438,7 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = format('The value given was %s.', quantity);
 	END IF;
+	PERFORM credits.check_access(NULL, 'agency');
 	SELECT t.unit_price INTO price FROM credits.price_tier t
 	WHERE t.product = credits_price.product AND t.min_quantity <= credits_price.quantity
 	ORDER BY t.min_quantity DESC LIMIT 1;
@@ -463,6 +466,7 @@ RETURNS TABLE(product text, min_quantity int, max_quantity int,
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
+	SELECT credits.check_access(NULL, 'agency');
 	SELECT t.product, t.min_quantity,
 		   lead(t.min_quantity) OVER (PARTITION BY t.product ORDER BY t.min_quantity) - 1,
 		   t.unit_price, t.currency
@@ -662,7 +666,9 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
 BEGIN
-	-- A portal caller may list its own account's requests.
+	-- A portal caller may list its own account's requests, and without an
+	-- account sees only those.
+	for_account := coalesce(for_account, credits.portal_scope());
 	PERFORM credits.check_access(for_account, 'client');
 	IF for_status NOT IN ('pending', 'accepted', 'rejected') THEN
 		RAISE EXCEPTION 'invalid request status "%"', for_status
@@ -688,7 +694,7 @@ LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$ SELECT * FROM credits.list_requests($1, $2) $$;
 COMMENT ON FUNCTION credits_requests(text, text) IS
-	'credit requests to review, oldest first; NULL filters match every account or status';
+	'credit requests to review, oldest first; NULL filters match every account (a client portal''s own) or status';
 
 /*
  * Paying invoices

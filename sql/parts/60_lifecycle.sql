@@ -206,6 +206,7 @@ BEGIN
 		RAISE EXCEPTION '% must not be empty', CASE WHEN btrim(service) = '' THEN 'service' ELSE 'variant' END
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	PERFORM credits.check_access(NULL, 'agency');
 	IF credits <= 0 THEN
 		RAISE EXCEPTION 'credits must be greater than zero'
 			USING ERRCODE = 'invalid_parameter_value',
@@ -284,6 +285,12 @@ BEGIN
 		RAISE EXCEPTION 'credits_issue_trigger() must be fired AFTER INSERT OR UPDATE FOR EACH ROW'
 			USING ERRCODE = 'triggered_action_exception';
 	END IF;
+	-- Issuing is the agency's: a client portal may not fire this trigger at
+	-- all, even for a row that issues nothing (the functions it calls check
+	-- again).  It runs as the role that writes the invoice, which cannot
+	-- reach credits.check_access(); credits_enabled() is SECURITY DEFINER,
+	-- agency-only and has no effect, so it makes the same check (42501).
+	PERFORM @extschema@.credits_enabled();
 	IF TG_NARGS > 0 THEN
 		FOREACH arg IN ARRAY TG_ARGV LOOP
 			col := split_part(arg, '=', 1);
@@ -367,6 +374,7 @@ RETURNS TABLE(hold_id bigint, account text, credit_type text, amount @extschema@
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
+	SELECT credits.check_access(NULL, 'agency');
 	SELECT h.hold_id, h.account, h.credit_type, h.amount, h.captured, h.reference,
 		   h.status, h.created_at, h.closed_at
 	FROM credits.hold h
@@ -419,6 +427,7 @@ RETURNS TABLE(subscription_id bigint, account text, credit_type text,
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
+	SELECT credits.check_access(NULL, 'agency');
 	SELECT s.subscription_id, s.account, s.credit_type, s.credits, s.service, s.price,
 		   s.every, s.mode, s.status, s.starts_at, s.next_period,
 		   CASE WHEN s.status <> 'cancelled' THEN s.next_period_at END, s.cancelled_at

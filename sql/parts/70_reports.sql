@@ -31,7 +31,9 @@ BEGIN
 		RAISE EXCEPTION '% must not be null', CASE WHEN from_at IS NULL THEN 'from_at' ELSE 'to_at' END
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	PERFORM credits.check_access(NULL, 'agency');
+	-- A client portal sees its own account's usage, by default and only.
+	usage.account := coalesce(usage.account, credits.portal_scope());
+	PERFORM credits.check_access(usage.account, 'client');
 	IF to_at < from_at THEN
 		RAISE EXCEPTION 'to_at must not be earlier than from_at'
 			USING ERRCODE = 'invalid_parameter_value';
@@ -77,11 +79,9 @@ BEGIN
 	IF within IS NULL THEN
 		RAISE EXCEPTION 'within must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	IF expiring.account IS NULL THEN
-		PERFORM credits.check_access(NULL, 'agency');
-	ELSE
-		PERFORM credits.check_access(expiring.account, 'client');
-	END IF;
+	-- A client portal sees its own account's lots, by default and only.
+	expiring.account := coalesce(expiring.account, credits.portal_scope());
+	PERFORM credits.check_access(expiring.account, 'client');
 	IF within < interval '0' THEN
 		RAISE EXCEPTION 'within must not be negative' USING ERRCODE = 'invalid_parameter_value';
 	END IF;
@@ -244,7 +244,11 @@ $$;
 COMMENT ON FUNCTION credits_statement(text, timestamptz, timestamptz, text) IS
 	'a client''s statement for a period: opening balance, every entry with its running balance, closing balance';
 
-CREATE VIEW credits_balances AS
+-- A client portal sees its own account's rows only.  The filter is part of
+-- a security barrier, so no function of the reader's query sees another
+-- account's row before it; credits.portal_scope() runs once per query (an
+-- InitPlan), with the reader's privileges.
+CREATE VIEW credits_balances WITH (security_barrier) AS
 	SELECT a.account, a.credit_type,
 		   (a.balance - coalesce(x.expired, 0))::@extschema@.credit_amount AS available,
 		   a.held,
@@ -257,8 +261,9 @@ CREATE VIEW credits_balances AS
 		FROM credits.lot l
 		WHERE l.account = a.account AND l.credit_type = a.credit_type AND l.is_open
 		  AND l.expires_at <= now() + interval '30 days'
-	) x ON true;
+	) x ON true
+	WHERE a.account = coalesce((SELECT credits.portal_scope()), a.account);
 COMMENT ON VIEW credits_balances IS
-	'per account and credit type: available, held, and expiring within 30 days';
+	'per account and credit type: available, held, and expiring within 30 days (a client portal: its own account only)';
 REVOKE ALL ON credits_balances FROM PUBLIC;
 

@@ -9,3 +9,33 @@
  * every function, caches that are never stale.  Changes to tables come
  * here; scripts/gen_upgrade.py appends the new parts and every function.
  */
+
+-- Portal roles are kept by OID, so that renaming a role keeps it a portal
+-- role (1.0 kept names; a name whose role no longer exists is dropped).
+ALTER TABLE credits.portal_role ADD COLUMN role regrole;
+UPDATE credits.portal_role p SET role = a.oid::regrole
+FROM pg_catalog.pg_roles a WHERE a.rolname OPERATOR(pg_catalog.=) p.role_name;
+DELETE FROM credits.portal_role WHERE role IS NULL;
+ALTER TABLE credits.portal_role DROP CONSTRAINT portal_role_pkey;
+ALTER TABLE credits.portal_role DROP COLUMN role_name;
+ALTER TABLE credits.portal_role ALTER COLUMN role SET NOT NULL;
+ALTER TABLE credits.portal_role ADD CONSTRAINT portal_role_pkey PRIMARY KEY (role);
+
+-- The cache triggers name their logical table (a distributed table's
+-- trigger fires on a shard, whose OID no cache knows).
+DROP TRIGGER credit_type_changed ON credits.credit_type;
+DROP TRIGGER setting_changed ON credits.setting;
+DROP TRIGGER rate_changed ON credits.rate;
+DROP TRIGGER portal_role_changed ON credits.portal_role;
+CREATE TRIGGER credit_type_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON credits.credit_type
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.config_changed('credit_type');
+CREATE TRIGGER setting_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON credits.setting
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.config_changed('setting');
+CREATE TRIGGER rate_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON credits.rate
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.config_changed('rate');
+CREATE TRIGGER portal_role_changed
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON credits.portal_role
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.portal_changed('portal_role');

@@ -159,18 +159,19 @@ SELECT * FROM credits_requests(status => 'approved');
 SELECT credits_fingerprint() = :'before' AS unchanged;
 
 -- A client portal (see credits_portal_add_role) may ask for credits by bank
--- transfer or crypto for its own account and list its own requests; card
--- and PayPal purchases (which grant at once) and decisions are the agency's.
+-- transfer or crypto for its own account and list its own requests (all it
+-- sees without an account); card and PayPal purchases (which grant at once)
+-- and decisions are the agency's.
 CREATE ROLE pricing_portal_test NOLOGIN;
 SELECT credits_portal_add_role('pricing_portal_test');
 SET ROLE pricing_portal_test;
 SELECT set_config('credits.portal_account', 'c-8', false) IS NOT NULL;
 SELECT request_id > 0 AS asked, lot_id, status FROM credits_purchase('c-8', 'Forever', 'bank_transfer');
 SELECT package, status FROM credits_requests(account => 'c-8');
+SELECT account, package, status FROM credits_requests();
 \set VERBOSITY sqlstate
 SELECT * FROM credits_purchase('c-8', 'Forever', 'stripe');
 SELECT * FROM credits_purchase('c-9', 'Forever', 'bank_transfer');
-SELECT * FROM credits_requests();
 SELECT * FROM credits_requests(account => 'c-2');
 SELECT credits_accept_request(:r3);
 SELECT credits_reject_request(:r3);
