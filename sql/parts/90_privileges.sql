@@ -132,6 +132,8 @@ GRANT EXECUTE ON FUNCTION
 	credits_verify, credits_fingerprint
 TO credits_reader;
 GRANT SELECT ON credits_balances TO credits_reader;
+-- The view's row filter (a portal caller sees its own rows) runs as its reader.
+GRANT EXECUTE ON FUNCTION credits.portal_scope() TO credits_reader;
 
 -- Moving credits for an account.
 GRANT EXECUTE ON FUNCTION

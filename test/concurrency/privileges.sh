@@ -77,10 +77,15 @@ WITH fn AS (
 	FROM fn f JOIN decision d ON d.name = f.name AND NOT f.internal
 	WHERE has_function_privilege('priv_portal_$$', f.oid, 'EXECUTE') <> (d.portal <> 'no')
 	UNION ALL
-	-- internal functions: nobody but their owner
+	-- internal functions: nobody but their owner (the row filter of the
+	-- view credits_balances runs as the view's reader)
 	SELECT format('internal %s is executable by %s', f.oid::regprocedure, k.role)
 	FROM fn f CROSS JOIN rank k
 	WHERE f.internal AND has_function_privilege(k.role, f.oid, 'EXECUTE')
+	  AND NOT (f.oid = 'credits.portal_scope()'::regprocedure AND k.r >= 1)
+	UNION ALL
+	SELECT 'credits.portal_scope() is not executable by credits_reader'
+	WHERE NOT has_function_privilege('credits_reader', 'credits.portal_scope()', 'EXECUTE')
 	UNION ALL
 	SELECT format('internal %s is executable by a portal role', f.oid::regprocedure)
 	FROM fn f WHERE f.internal AND has_function_privilege('priv_portal_$$', f.oid, 'EXECUTE')
