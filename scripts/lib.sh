@@ -11,6 +11,23 @@ CREDITS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 PGBIN=/usr/lib/postgresql/15/bin
 export CREDITS_ROOT PG_CONFIG PGBIN
+
+# Opt-in private installation: with CREDITS_PRIVATE_PG=DIR, credits_build
+# installs the extension into a copy of the PostgreSQL 15 installation kept
+# in DIR/inst (made on first use, as scripts/sanitize.sh does) and the
+# clusters run from that copy, so the system installation, which other
+# people's tests use, is never written to.  PostgreSQL finds its share and
+# lib directories relative to its binaries.  The build itself still uses
+# the system pg_config (headers, PGXS); unset, nothing changes.
+CREDITS_PORT_MIN=54320 CREDITS_PORT_MAX=54399
+if [[ -n ${CREDITS_PRIVATE_PG-} ]]; then
+	CREDITS_PRIVATE_PG=$(mkdir -p "$CREDITS_PRIVATE_PG" && cd "$CREDITS_PRIVATE_PG" && pwd) || exit 1
+	CREDITS_PRIVATE_INST=$CREDITS_PRIVATE_PG/inst
+	PGBIN=$CREDITS_PRIVATE_INST$PGBIN
+	# A port range of its own, away from the shared test clusters.
+	CREDITS_PORT_MIN=54500 CREDITS_PORT_MAX=54599
+	export CREDITS_PRIVATE_PG CREDITS_PRIVATE_INST PGBIN
+fi
 # Prefer the version-15 binaries over Debian's pg_wrapper in /usr/bin.
 case ":$PATH:" in *":$PGBIN:"*) ;; *) export PATH="$PGBIN:$PATH" ;; esac
 
@@ -61,6 +78,22 @@ credits_install_packages() {
 	return "$rc"
 }
 
+# Copy the system installation's bindir, pkglibdir and sharedir into
+# $CREDITS_PRIVATE_INST, once (the .complete marker says the copy is whole).
+_credits_private_copy() {
+	local d
+	[[ -f $CREDITS_PRIVATE_INST/.complete ]] && return 0
+	credits_log "copying the PostgreSQL 15 installation to $CREDITS_PRIVATE_INST"
+	rm -rf "$CREDITS_PRIVATE_INST"
+	for d in "$("$PG_CONFIG" --bindir)" "$("$PG_CONFIG" --pkglibdir)" "$("$PG_CONFIG" --sharedir)"; do
+		mkdir -p "$CREDITS_PRIVATE_INST$(dirname "$d")" &&
+			cp -a "$d" "$CREDITS_PRIVATE_INST$d" || return 1
+	done
+	# The clusters run as postgres, which must reach the copied binaries.
+	chmod 755 "$CREDITS_PRIVATE_PG" "$CREDITS_PRIVATE_INST" || return 1
+	touch "$CREDITS_PRIVATE_INST/.complete"
+}
+
 # Build and install the extension; output is shown only on failure.
 credits_build() {
 	local log rc=0 sudo=()
@@ -71,6 +104,14 @@ credits_build() {
 		rm -f "$log"
 		credits_err "build failed"
 		return 1
+	fi
+	if [[ -n ${CREDITS_PRIVATE_PG-} ]]; then
+		_credits_private_copy &&
+			make -C "$CREDITS_ROOT" install PG_CONFIG="$PG_CONFIG" \
+				DESTDIR="$CREDITS_PRIVATE_INST" >"$log" 2>&1 || rc=$?
+		((rc == 0)) || { cat "$log" >&2; credits_err "make install into $CREDITS_PRIVATE_INST failed"; }
+		rm -f "$log"
+		return "$rc"
 	fi
 	if ((EUID != 0)); then
 		if command -v sudo >/dev/null 2>&1; then
@@ -200,7 +241,7 @@ cluster_start() {
 
 	((EUID == 0)) && { chown postgres:postgres "$CREDITS_TMP" || return 1; }
 	export CREDITS_PGDATA=$CREDITS_TMP/data
-	port=$(_credits_free_port 54320 54399) || return 1
+	port=$(_credits_free_port "$CREDITS_PORT_MIN" "$CREDITS_PORT_MAX") || return 1
 	credits_log "starting a throwaway PostgreSQL 15 cluster in $CREDITS_TMP (port $port)"
 	_credits_init_cluster "$CREDITS_TMP" "$port" "$@" || return 1
 	_credits_start_cluster "$CREDITS_TMP" || return 1

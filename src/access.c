@@ -9,18 +9,13 @@
  */
 #include "postgres.h"
 
-#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
-#include "commands/trigger.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
-#include "utils/inval.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/rel.h"
 
 #include "credits.h"
 
@@ -30,21 +25,17 @@ PG_FUNCTION_INFO_V1(credits_portal_changed);
 /* credits.portal_account: the account a portal caller acts for */
 static char *portal_account = NULL;
 
-/* Cached OIDs of the registered portal roles. */
+/*
+ * Cached OIDs of the registered portal roles.  The table keeps them as
+ * regrole, so a role stays a portal role when it is renamed (and a dump
+ * restores it by name).  Kept current like the other configuration caches
+ * (config.c).
+ */
 static List *portal_roles = NIL;
-static bool portal_roles_valid = false;
-static Oid	portal_rel = InvalidOid;
+static CreditsCache portal_cache = {"portal_role"};
 
 static CreditsStmt stmt_portal_roles = {"",
-	"SELECT r.oid FROM credits.portal_role p JOIN pg_catalog.pg_roles r "
-	"ON r.rolname = p.role_name"};
-
-static void
-credits_portal_inval(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == portal_rel)
-		portal_roles_valid = false;
-}
+	"SELECT role FROM credits.portal_role"};
 
 void
 credits_access_init(void)
@@ -59,38 +50,35 @@ credits_access_init(void)
 							   PGC_USERSET,
 							   0,
 							   NULL, NULL, NULL);
-	CacheRegisterRelcacheCallback(credits_portal_inval, (Datum) 0);
+	credits_cache_register(&portal_cache);
 }
 
-/*
- * The statement trigger on credits.portal_role sends a relcache
- * invalidation of the table on every change, so the cache is re-read after
- * one.  The caller is inside SPI.
- */
+/* The registered portal roles.  Connects to SPI itself to reload them. */
 static List *
 credits_portal_roles(void)
 {
+	uint64		start;
 	uint64		i;
+	List	   *roles = NIL;
 	MemoryContext old;
 
-	if (portal_roles_valid)
+	if (credits_cache_valid(&portal_cache))
 		return portal_roles;
-	portal_rel = get_relname_relid("portal_role",
-								   get_namespace_oid("credits", false));
-	credits_run(&stmt_portal_roles, NULL, NULL, true, 0);
+	start = credits_cache_begin(&portal_cache);
+	SPI_connect();
+	credits_run_latest(&stmt_portal_roles, NULL, NULL, 0);
 	old = MemoryContextSwitchTo(TopMemoryContext);
-	list_free(portal_roles);
-	portal_roles = NIL;
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
 
-		portal_roles = lappend_oid(portal_roles,
-								   DatumGetObjectId(credits_col(i, 1, &isnull)));
+		roles = lappend_oid(roles, DatumGetObjectId(credits_col(i, 1, &isnull)));
 	}
 	MemoryContextSwitchTo(old);
-	SPI_freetuptable(SPI_tuptable);
-	portal_roles_valid = true;
+	SPI_finish();
+	list_free(portal_roles);
+	portal_roles = roles;
+	credits_cache_loaded(&portal_cache, start);
 	return portal_roles;
 }
 
@@ -163,15 +151,14 @@ credits_check_access_sql(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-/* Statement trigger on credits.portal_role: every backend re-reads it. */
+/*
+ * credits.portal_changed(table name): statement trigger on
+ * credits.portal_role; every backend re-reads it.
+ */
 Datum
 credits_portal_changed(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "credits_portal_changed: not called by trigger manager");
-	CacheInvalidateRelcache(trigdata->tg_relation);
+	credits_cache_trigger(fcinfo, "credits_portal_changed");
 	return PointerGetDatum(NULL);
 }
 

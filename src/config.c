@@ -1,11 +1,10 @@
 /*
  * config.c
  *	  Backend caches of the small configuration tables every movement reads:
- *	  credit types (scale, currency) and the agency switch.  A statement
- *	  trigger on each table sends a relcache invalidation of it on every
- *	  change, which every backend processes at its next transaction (or
- *	  command), so the caches are never older than the caller's snapshot
- *	  could be.
+ *	  credit types (scale, currency), conversion rates and the agency switch,
+ *	  and the invalidation machinery they share with the portal roles
+ *	  (access.c).  A change committed by any session is seen by the next
+ *	  statement of every other session, whatever its snapshot.
  */
 #include "postgres.h"
 
@@ -24,6 +23,112 @@
 
 PG_FUNCTION_INFO_V1(credits_config_changed);
 
+/*
+ * How the caches stay current
+ *
+ * A statement trigger on each cached table (credits.config_changed() or
+ * credits.portal_changed(), with the table's name as argument) sends a
+ * relcache invalidation of the table whenever a statement changes it; every
+ * other backend receives it once the change has committed, this one at its
+ * next command.
+ *
+ * - The invalidation names the logical table credits.<name>, looked up by
+ *   name, never the trigger's tg_relation: under Citus the trigger fires on
+ *   a shard, whose OID no backend's cache knows.
+ *
+ * - PostgreSQL reads pending invalidations only at the start of a
+ *   transaction and when a lock is newly taken; inside a transaction that
+ *   has already read the tables it would not notice them.  So every look-up
+ *   reads them first (credits_cache_valid: a test of a shared flag when
+ *   there are none).
+ *
+ * - A load reads the table under a snapshot taken at the time of the load
+ *   (credits_run_latest), not the caller's, which may predate the change:
+ *   a statement that started before the change, or any statement of a
+ *   REPEATABLE READ transaction.  The committing backend makes its
+ *   transaction visible before it sends the invalidation, so a snapshot
+ *   taken after the invalidation arrived sees the change.
+ *
+ * - Each cache counts the invalidations it receives and is valid while the
+ *   count is what it was when its last complete load began.  This marks the
+ *   cache valid before the load, in effect: an invalidation that arrives
+ *   during the load (taking the table's lock reads them) leaves it invalid,
+ *   so the next look-up loads again instead of keeping what may be older
+ *   than the change; and a load that fails half-way never counts.
+ *
+ * - The table OIDs the callback compares with are resolved by name at each
+ *   load (loads follow changes, so they are rare), which also copes with
+ *   DROP and CREATE EXTENSION; an invalidation of every relation (InvalidOid,
+ *   after a lost message) invalidates every cache.
+ */
+#define MAX_CREDITS_CACHES 8
+
+static CreditsCache *caches[MAX_CREDITS_CACHES];
+static int	ncaches = 0;
+
+static void
+credits_cache_inval(Datum arg, Oid relid)
+{
+	int			i;
+
+	for (i = 0; i < ncaches; i++)
+	{
+		if (relid == InvalidOid || relid == caches[i]->relid)
+			caches[i]->invals++;
+	}
+}
+
+/*
+ * Register a cache (from _PG_init).  One relcache callback serves them all:
+ * a backend can register only a few.
+ */
+void
+credits_cache_register(CreditsCache *cache)
+{
+	if (ncaches == 0)
+		CacheRegisterRelcacheCallback(credits_cache_inval, (Datum) 0);
+	if (ncaches >= MAX_CREDITS_CACHES)
+		elog(ERROR, "credits: too many configuration caches");
+	cache->relid = InvalidOid;
+	cache->invals = 1;
+	cache->loaded = 0;
+	caches[ncaches++] = cache;
+}
+
+/* May the cache be used as it is?  Reads pending invalidations first. */
+bool
+credits_cache_valid(CreditsCache *cache)
+{
+	AcceptInvalidationMessages();
+	return cache->loaded == cache->invals;
+}
+
+/* The OID of credits.<name>, or InvalidOid when there is none. */
+static Oid
+credits_table_oid(const char *name)
+{
+	Oid			nsp = get_namespace_oid("credits", true);
+
+	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+}
+
+/*
+ * Start (re)loading a cache: returns the invalidation count to hand to
+ * credits_cache_loaded once the load is complete.
+ */
+uint64
+credits_cache_begin(CreditsCache *cache)
+{
+	cache->relid = credits_table_oid(cache->table);
+	return cache->invals;
+}
+
+void
+credits_cache_loaded(CreditsCache *cache, uint64 start)
+{
+	cache->loaded = start;
+}
+
 #define CREDIT_TYPE_CODE_LEN 64
 
 typedef struct TypeCacheEntry
@@ -32,16 +137,16 @@ typedef struct TypeCacheEntry
 	CreditTypeInfo info;
 } TypeCacheEntry;
 
-static HTAB *type_cache = NULL;
-static HTAB *rate_cache = NULL;
+static CreditsCache type_cache = {"credit_type"};
+static CreditsCache rate_cache = {"rate"};
+static CreditsCache switch_cache = {"setting"};
+
+/* Each hash lives in its own context under CacheMemoryContext. */
+static HTAB *types = NULL;
+static MemoryContext type_cxt = NULL;
+static HTAB *rates = NULL;
 static MemoryContext rate_cxt = NULL;
-static bool rates_valid = false;
-static Oid	rate_rel = InvalidOid;
-static bool types_valid = false;
-static bool switch_valid = false;
 static bool switch_off = false;
-static Oid	type_rel = InvalidOid;
-static Oid	setting_rel = InvalidOid;
 
 static CreditsStmt stmt_all_types = {"",
 	"SELECT code, scale, currency FROM credits.credit_type"};
@@ -68,47 +173,49 @@ typedef struct RateSchedule
 static CreditsStmt stmt_switch = {"",
 	"SELECT value FROM credits.setting WHERE name = 'enabled'"};
 
-static void
-credits_config_inval(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == type_rel)
-		types_valid = false;
-	if (relid == InvalidOid || relid == setting_rel)
-		switch_valid = false;
-	if (relid == InvalidOid || relid == rate_rel)
-		rates_valid = false;
-}
-
 void
 credits_config_init(void)
 {
-	CacheRegisterRelcacheCallback(credits_config_inval, (Datum) 0);
+	credits_cache_register(&type_cache);
+	credits_cache_register(&rate_cache);
+	credits_cache_register(&switch_cache);
 }
 
-static Oid
-credits_table_oid(const char *name)
+/*
+ * A cache is built in a context of its own, created under the caller's (the
+ * SPI procedure's) context, so that a load that fails is freed with the
+ * transaction.  Once complete, this moves it under CacheMemoryContext and
+ * frees the one it replaces.
+ */
+static void
+credits_keep_context(MemoryContext cxt, MemoryContext *slot)
 {
-	return get_relname_relid(name, get_namespace_oid("credits", false));
+	MemoryContextSetParent(cxt, CacheMemoryContext);
+	if (*slot != NULL)
+		MemoryContextDelete(*slot);
+	*slot = cxt;
 }
 
 /* (Re)load every credit type.  Connects to SPI itself. */
 static void
 credits_load_types(void)
 {
+	uint64		start = credits_cache_begin(&type_cache);
+	MemoryContext cxt;
 	HASHCTL		ctl;
+	HTAB	   *hash;
 	uint64		i;
 
 	SPI_connect();
-	type_rel = credits_table_oid("credit_type");
-	if (type_cache != NULL)
-		hash_destroy(type_cache);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "credits credit types",
+								ALLOCSET_SMALL_SIZES);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = CREDIT_TYPE_CODE_LEN;
 	ctl.entrysize = sizeof(TypeCacheEntry);
-	ctl.hcxt = CacheMemoryContext;
-	type_cache = hash_create("credits credit types", 16, &ctl,
-							 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	credits_run(&stmt_all_types, NULL, NULL, true, 0);
+	ctl.hcxt = cxt;
+	hash = hash_create("credits credit types", 16, &ctl,
+					   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	credits_run_latest(&stmt_all_types, NULL, NULL, 0);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -118,7 +225,7 @@ credits_load_types(void)
 
 		if (strlen(code) >= CREDIT_TYPE_CODE_LEN)
 			continue;			/* cannot be: codes are at most 32 characters */
-		e = hash_search(type_cache, code, HASH_ENTER, NULL);
+		e = hash_search(hash, code, HASH_ENTER, NULL);
 		memset(&e->info, 0, sizeof(e->info));
 		e->info.scale = DatumGetInt32(credits_col(i, 2, &isnull));
 		d = credits_col(i, 3, &isnull);
@@ -129,8 +236,10 @@ credits_load_types(void)
 								   sizeof(e->info.currency));
 		}
 	}
+	credits_keep_context(cxt, &type_cxt);
+	types = hash;
 	SPI_finish();
-	types_valid = true;
+	credits_cache_loaded(&type_cache, start);
 }
 
 /*
@@ -142,10 +251,10 @@ credits_lookup_type(const char *code, CreditTypeInfo *info)
 {
 	TypeCacheEntry *e = NULL;
 
-	if (!types_valid)
+	if (!credits_cache_valid(&type_cache))
 		credits_load_types();
 	if (strlen(code) < CREDIT_TYPE_CODE_LEN)
-		e = hash_search(type_cache, code, HASH_FIND, NULL);
+		e = hash_search(types, code, HASH_FIND, NULL);
 	if (e != NULL)
 	{
 		*info = e->info;
@@ -159,21 +268,23 @@ credits_lookup_type(const char *code, CreditTypeInfo *info)
 bool
 credits_enabled_now(void)
 {
-	if (!switch_valid)
+	if (!credits_cache_valid(&switch_cache))
 	{
+		uint64		start = credits_cache_begin(&switch_cache);
+		bool		off = false;
+
 		SPI_connect();
-		setting_rel = credits_table_oid("setting");
-		credits_run(&stmt_switch, NULL, NULL, true, 1);
-		switch_off = false;
+		credits_run_latest(&stmt_switch, NULL, NULL, 1);
 		if (SPI_processed > 0)
 		{
 			bool		isnull;
 			Datum		d = credits_col(0, 1, &isnull);
 
-			switch_off = !isnull && strcmp(TextDatumGetCString(d), "off") == 0;
+			off = !isnull && strcmp(TextDatumGetCString(d), "off") == 0;
 		}
 		SPI_finish();
-		switch_valid = true;
+		switch_off = off;
+		credits_cache_loaded(&switch_cache, start);
 	}
 	return !switch_off;
 }
@@ -190,27 +301,23 @@ credits_rate_key(RateKey *key, const char *currency, const char *credit_type)
 static void
 credits_load_rates(void)
 {
+	uint64		start = credits_cache_begin(&rate_cache);
+	MemoryContext cxt;
 	HASHCTL		ctl;
+	HTAB	   *hash;
 	uint64		i;
 	uint64		j;
 
-	if (rate_cxt == NULL)
-		rate_cxt = AllocSetContextCreate(CacheMemoryContext, "credits rates",
-										 ALLOCSET_SMALL_SIZES);
-	if (rate_cache != NULL)
-		hash_destroy(rate_cache);
-	rate_cache = NULL;
-	MemoryContextReset(rate_cxt);
+	SPI_connect();
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "credits rates",
+								ALLOCSET_SMALL_SIZES);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(RateKey);
 	ctl.entrysize = sizeof(RateSchedule);
-	ctl.hcxt = rate_cxt;
-	rate_cache = hash_create("credits rates", 16, &ctl,
-							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-
-	SPI_connect();
-	rate_rel = credits_table_oid("rate");
-	credits_run(&stmt_all_rates, NULL, NULL, true, 0);
+	ctl.hcxt = cxt;
+	hash = hash_create("credits rates", 16, &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	credits_run_latest(&stmt_all_rates, NULL, NULL, 0);
 	for (i = 0; i < SPI_processed; i = j)
 	{
 		bool		isnull;
@@ -232,8 +339,8 @@ credits_load_rates(void)
 			strlen(credit_type) >= sizeof(key.credit_type))
 			continue;			/* cannot be: checked on the way in */
 		credits_rate_key(&key, currency, credit_type);
-		e = hash_search(rate_cache, &key, HASH_ENTER, NULL);
-		old = MemoryContextSwitchTo(rate_cxt);
+		e = hash_search(hash, &key, HASH_ENTER, NULL);
+		old = MemoryContextSwitchTo(cxt);
 		e->n = (int) (j - i);
 		e->from = palloc(sizeof(TimestampTz) * e->n);
 		e->rate = palloc(sizeof(Numeric) * e->n);
@@ -244,8 +351,10 @@ credits_load_rates(void)
 		}
 		MemoryContextSwitchTo(old);
 	}
+	credits_keep_context(cxt, &rate_cxt);
+	rates = hash;
 	SPI_finish();
-	rates_valid = true;
+	credits_cache_loaded(&rate_cache, start);
 }
 
 /*
@@ -261,13 +370,13 @@ credits_lookup_rate(const char *currency, const char *credit_type,
 	RateSchedule *e;
 	int			k;
 
-	if (!rates_valid)
+	if (!credits_cache_valid(&rate_cache))
 		credits_load_rates();
 	if (strlen(currency) >= sizeof(key.currency) ||
 		strlen(credit_type) >= sizeof(key.credit_type))
 		return false;
 	credits_rate_key(&key, currency, credit_type);
-	e = hash_search(rate_cache, &key, HASH_FIND, NULL);
+	e = hash_search(rates, &key, HASH_FIND, NULL);
 	if (e == NULL)
 		return false;
 	for (k = e->n - 1; k >= 0; k--)
@@ -282,16 +391,34 @@ credits_lookup_rate(const char *currency, const char *credit_type,
 }
 
 /*
- * Statement trigger on the configuration tables: every backend drops its
- * cache of the table when the change commits (this backend at once).
+ * Send the invalidation of credits.<the trigger's argument>, the logical
+ * table, for a statement trigger of a cached table.  Should the name not
+ * resolve (the trigger was created by hand), the trigger's own relation.
+ */
+void
+credits_cache_trigger(FunctionCallInfo fcinfo, const char *fname)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Oid			relid = InvalidOid;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "%s: not called by trigger manager", fname);
+	if (trigdata->tg_trigger->tgnargs >= 1)
+		relid = credits_table_oid(trigdata->tg_trigger->tgargs[0]);
+	if (OidIsValid(relid))
+		CacheInvalidateRelcacheByRelid(relid);
+	else
+		CacheInvalidateRelcache(trigdata->tg_relation);
+}
+
+/*
+ * credits.config_changed(table name): statement trigger on the
+ * configuration tables; every backend drops its cache of the table when
+ * the change commits (this backend at its next command).
  */
 Datum
 credits_config_changed(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "credits_config_changed: not called by trigger manager");
-	CacheInvalidateRelcache(trigdata->tg_relation);
+	credits_cache_trigger(fcinfo, "credits_config_changed");
 	return PointerGetDatum(NULL);
 }

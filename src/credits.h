@@ -38,6 +38,8 @@ typedef struct CreditsStmt
 extern void credits_plans_init(void);
 extern int	credits_run(CreditsStmt *stmt, Datum *values, const char *nulls,
 						bool read_only, long tcount);
+extern int	credits_run_latest(CreditsStmt *stmt, Datum *values,
+							   const char *nulls, long tcount);
 extern Oid	credits_amount_typid(void);
 extern Portal credits_cursor_open(CreditsStmt *stmt, Datum *values,
 								  const char *nulls);
@@ -75,9 +77,6 @@ typedef struct AccountState
 	TimestampTz next_expiry;	/* lower bound of open lots' expires_at */
 	bool		has_low_threshold;
 	CreditAmount low_threshold; /* low_balance event below this */
-	/* read with the lock, valid when exists */
-	int			type_scale;		/* scale of the credit type */
-	bool		disabled;		/* the agency switch is off */
 	/* the row as last read or written, so that saving can skip no-ops */
 	CreditAmount saved_balance;
 	CreditAmount saved_held;
@@ -145,7 +144,23 @@ extern int64 credits_take_from_lots(AccountState *acct, const char *kind,
 extern void credits_insufficient(AccountState *acct, CreditAmount available,
 								 CreditAmount required) pg_attribute_noreturn();
 
-/* config.c */
+/*
+ * config.c: a backend cache of the configuration table credits.<table>,
+ * valid while no invalidation of the table has arrived since its last
+ * complete load began (the counts).
+ */
+typedef struct CreditsCache
+{
+	const char *table;
+	Oid			relid;			/* the table's OID, as of the last load */
+	uint64		invals;			/* invalidations received */
+	uint64		loaded;			/* invals when the last complete load began */
+} CreditsCache;
+extern void credits_cache_register(CreditsCache *cache);
+extern bool credits_cache_valid(CreditsCache *cache);
+extern uint64 credits_cache_begin(CreditsCache *cache);
+extern void credits_cache_loaded(CreditsCache *cache, uint64 start);
+extern void credits_cache_trigger(FunctionCallInfo fcinfo, const char *fname);
 extern void credits_config_init(void);
 extern bool credits_lookup_type(const char *code, CreditTypeInfo *info);
 struct NumericData;

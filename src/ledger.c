@@ -18,13 +18,12 @@ static CreditsStmt stmt_account_create = {"tt",
 		"ON CONFLICT DO NOTHING"};
 
 /*
- * The lock, with what every movement needs to know next: the credit type's
- * scale and the agency switch (one round trip instead of three).
+ * The lock.  The credit type's scale and the agency switch come from the
+ * configuration caches (config.c), never from this statement's snapshot,
+ * which in a REPEATABLE READ transaction can predate a change.
  */
 static CreditsStmt stmt_account_lock = {"tt",
-		"SELECT a.balance, a.held, a.last_seq, a.next_expiry, a.low_threshold, "
-		"(SELECT t.scale FROM credits.credit_type t WHERE t.code = $2), "
-		"(SELECT s.value = 'off' FROM credits.setting s WHERE s.name = 'enabled') "
+		"SELECT a.balance, a.held, a.last_seq, a.next_expiry, a.low_threshold "
 		"FROM credits.account a "
 		"WHERE a.account = $1 AND a.credit_type = $2 FOR UPDATE OF a"};
 
@@ -255,11 +254,6 @@ credits_lock_account(AccountState *acct, Datum account, Datum credit_type,
 		d = credits_col(0, 5, &isnull);
 		acct->has_low_threshold = !isnull;
 		acct->low_threshold = isnull ? 0 : DatumGetCreditAmount(d);
-		/* no type row: the implicit CRD, the only type without one */
-		d = credits_col(0, 6, &isnull);
-		acct->type_scale = isnull ? 0 : DatumGetInt32(d);
-		d = credits_col(0, 7, &isnull);
-		acct->disabled = isnull ? false : DatumGetBool(d);
 	}
 	credits_mark_saved(acct);
 }

@@ -7,6 +7,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -15,6 +16,7 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
 #include "credits.h"
@@ -160,6 +162,29 @@ credits_run(CreditsStmt *stmt, Datum *values, const char *nulls,
 	int			rc;
 
 	rc = SPI_execute_plan(plan, values, nulls, read_only, tcount);
+	if (rc < 0)
+		elog(ERROR, "credits: \"%s\" failed: %s",
+			 stmt->sql, SPI_result_code_string(rc));
+	return rc;
+}
+
+/*
+ * Run a kept read-only statement under a snapshot taken now instead of the
+ * caller's, which may be older than a change the caller must see (the
+ * configuration caches, config.c).  It still sees the caller's own earlier
+ * changes.  A parallel worker cannot take a snapshot; there (never so far:
+ * the API functions are parallel-unsafe) the caller's is the only one.
+ */
+int
+credits_run_latest(CreditsStmt *stmt, Datum *values, const char *nulls,
+				   long tcount)
+{
+	SPIPlanPtr	plan = credits_stmt_plan(stmt);
+	Snapshot	snapshot = IsInParallelMode() ? InvalidSnapshot : GetLatestSnapshot();
+	int			rc;
+
+	rc = SPI_execute_snapshot(plan, values, nulls, snapshot, InvalidSnapshot,
+							  true, false, tcount);
 	if (rc < 0)
 		elog(ERROR, "credits: \"%s\" failed: %s",
 			 stmt->sql, SPI_result_code_string(rc));

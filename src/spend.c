@@ -221,10 +221,7 @@ credits_spend(PG_FUNCTION_ARGS)
 		}
 	}
 	credits_lock_account(&acct, account, credit_type, false);
-	if (acct.exists)
-		info.scale = acct.type_scale;
-	else
-		credits_type_info(credit_type, &info);
+	credits_type_info(credit_type, &info);
 	credits_check_scale(amount, &info, credit_type, "amount");
 
 	if (has_key)
@@ -241,8 +238,7 @@ credits_spend(PG_FUNCTION_ARGS)
 		}
 	}
 
-	if (acct.exists ? acct.disabled : credits_enabled_now() == false)
-		credits_disabled_error("spending");
+	credits_require_enabled("spending");
 	credits_record_due_now(&acct);
 	if (!acct.exists || acct.balance < amount)
 		credits_insufficient(&acct, acct.exists ? acct.balance : 0, amount);

@@ -167,15 +167,16 @@ ALTER TABLE credits.allocation ENABLE ALWAYS TRIGGER allocation_append_only;
 ALTER TABLE credits.allocation ENABLE ALWAYS TRIGGER allocation_no_truncate;
 
 -- Backends cache the configuration tables (src/config.c); a change makes
--- every backend drop its copy.
+-- every backend drop its copy.  The argument names the table: the trigger
+-- may fire on a shard of it (Citus), whose OID no cache knows.
 CREATE FUNCTION credits.config_changed() RETURNS trigger
 AS 'MODULE_PATHNAME', 'credits_config_changed' LANGUAGE C;
 CREATE TRIGGER credit_type_changed
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON credits.credit_type
-	FOR EACH STATEMENT EXECUTE FUNCTION credits.config_changed();
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.config_changed('credit_type');
 CREATE TRIGGER setting_changed
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON credits.setting
-	FOR EACH STATEMENT EXECUTE FUNCTION credits.config_changed();
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.config_changed('setting');
 
 -- pg_dump keeps the rows and sequence positions.
 SELECT pg_catalog.pg_extension_config_dump('credits.credit_type', '');

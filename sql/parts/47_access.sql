@@ -3,18 +3,22 @@
  * of a registered portal role act for the account in the setting
  * credits.portal_account: they may read and spend that account only.
  */
+-- The role is kept by OID (regrole), so renaming it keeps it a portal role;
+-- pg_dump writes it by name.
 CREATE TABLE credits.portal_role (
-	role_name	name PRIMARY KEY,
+	role		regrole PRIMARY KEY,
 	created_at	timestamptz NOT NULL DEFAULT now()
 );
 REVOKE ALL ON credits.portal_role FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('credits.portal_role', '');
 
+-- Backends cache the portal roles (src/access.c); the argument names the
+-- table, as for credits.config_changed().
 CREATE FUNCTION credits.portal_changed() RETURNS trigger
 AS 'MODULE_PATHNAME', 'credits_portal_changed' LANGUAGE C;
 CREATE TRIGGER portal_role_changed
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON credits.portal_role
-	FOR EACH STATEMENT EXECUTE FUNCTION credits.portal_changed();
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.portal_changed('portal_role');
 
 CREATE FUNCTION credits.check_access(account text, level text) RETURNS void
 AS 'MODULE_PATHNAME', 'credits_check_access_sql'
@@ -39,15 +43,19 @@ CREATE FUNCTION credits_portal_add_role(role_name name) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
+DECLARE
+	r regrole;
 BEGIN
 	IF role_name IS NULL THEN
 		RAISE EXCEPTION 'role_name must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	PERFORM credits.check_access(NULL, 'agency');
-	IF NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = credits_portal_add_role.role_name) THEN
+	-- By exact name: a cast of the text to regrole would fold its case.
+	SELECT a.oid::regrole INTO r FROM pg_roles a WHERE a.rolname = credits_portal_add_role.role_name;
+	IF NOT FOUND THEN
 		RAISE EXCEPTION 'role "%" does not exist', role_name USING ERRCODE = 'undefined_object';
 	END IF;
-	INSERT INTO credits.portal_role (role_name) VALUES (role_name) ON CONFLICT DO NOTHING;
+	INSERT INTO credits.portal_role (role) VALUES (r) ON CONFLICT DO NOTHING;
 END
 $$;
 COMMENT ON FUNCTION credits_portal_add_role(name) IS
@@ -62,7 +70,8 @@ BEGIN
 		RAISE EXCEPTION 'role_name must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	PERFORM credits.check_access(NULL, 'agency');
-	DELETE FROM credits.portal_role p WHERE p.role_name = credits_portal_remove_role.role_name;
+	DELETE FROM credits.portal_role p USING pg_roles a
+	WHERE a.rolname = credits_portal_remove_role.role_name AND p.role = a.oid::regrole;
 END
 $$;
 COMMENT ON FUNCTION credits_portal_remove_role(name) IS 'stops treating a role as a portal client';

@@ -48,7 +48,7 @@ ALTER TABLE credits.rate ENABLE ALWAYS TRIGGER rate_no_truncate;
 -- backend drop its copy.
 CREATE TRIGGER rate_changed
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON credits.rate
-	FOR EACH STATEMENT EXECUTE FUNCTION credits.config_changed();
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.config_changed('rate');
 
 -- Packages clients buy.  Redefining a name updates it in place; purchases
 -- and requests keep the figures they were made with.

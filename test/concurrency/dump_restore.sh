@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # dump_restore.sh: pg_dump/pg_restore keep every ledger row and sequence
-# position; the restored database keeps working without id collisions.
+# position, and the portal roles (by name); the restored database keeps
+# working without id collisions.
 set -euo pipefail
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 SRC=credits_dump_src_$$
 DST=credits_dump_dst_$$
+# A portal role whose name needs quoting (roles belong to the cluster).
+PORTAL="Dump Portal $$"
 WORK=$(mktemp -d)
 fail() { echo "FAIL: $*"; exit 1; }
 cleanup() {
 	"$PGBIN/dropdb" --if-exists "$SRC" >/dev/null 2>&1 || true
 	"$PGBIN/dropdb" --if-exists "$DST" >/dev/null 2>&1 || true
+	"$PGBIN/psql" -X -q -d postgres -c "DROP ROLE IF EXISTS \"$PORTAL\"" >/dev/null 2>&1 || true
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -31,6 +35,7 @@ SELECT pg_sleep(1.1);
 SELECT credits_expire();
 SELECT credits_set_enabled(false);
 SQL
+q "$SRC" -c "CREATE ROLE \"$PORTAL\" NOLOGIN" -c "SELECT credits_portal_add_role('$PORTAL')" >/dev/null
 
 # A digest of everything the ledger holds.
 fingerprint() { q "$1" -c "SELECT credits_fingerprint()"; }
@@ -54,6 +59,8 @@ seq_after=$(seqs "$DST")
 [[ $(q "$DST" -c "SELECT credits_enabled()") == f ]] || fail "the switch was not restored"
 [[ $(q "$DST" -c "SELECT name FROM credits.credit_types WHERE code = 'CRD'") == Points ]] \
 	|| fail "the renamed default type was not restored"
+[[ $(q "$DST" -c "SELECT role = '\"$PORTAL\"'::regrole FROM credits.portal_role") == t ]] \
+	|| fail "the portal role was not restored"
 
 # The restored ledger goes on: new ids do not collide, keys still hold.
 q "$DST" >/dev/null <<'SQL'

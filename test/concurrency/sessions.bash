@@ -1,7 +1,8 @@
 # sessions.bash: helpers for multi-session tests (sourced, not run).
 # session_open NAME starts a psql session fed from a FIFO; session_run NAME
-# SQL sends SQL and waits until the session has executed it; session_out NAME
-# prints its output so far; session_close NAME ends it.
+# SQL sends SQL and waits until the session has executed it (session_send
+# NAME SQL does not wait); session_out NAME prints its output so far;
+# session_close NAME ends it.
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 SESSION_DIR=$(mktemp -d)
 declare -A SESSION_FD
@@ -13,6 +14,11 @@ session_open() {
 		<"$SESSION_DIR/$name.in" >"$SESSION_DIR/$name.out" 2>&1 &
 	exec {fd}>"$SESSION_DIR/$name.in"
 	SESSION_FD[$name]=$fd
+}
+
+# Send SQL without waiting for it (it runs while the caller goes on).
+session_send() {
+	printf '%s\n' "$2" >&"${SESSION_FD[$1]}"
 }
 
 # Send SQL; wait (up to $3 seconds, default 20) until a marker printed after
