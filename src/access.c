@@ -34,8 +34,16 @@ static char *portal_account = NULL;
 static List *portal_roles = NIL;
 static CreditsCache portal_cache = {"portal_role"};
 
+/*
+ * Roles are kept by OID (regrole) since 1.1; version 1.0 kept their names.
+ * Reading the row as JSON serves both, so that a 1.0 catalog still works
+ * with this library between its installation and ALTER EXTENSION UPDATE.
+ */
 static CreditsStmt stmt_portal_roles = {"",
-	"SELECT role FROM credits.portal_role"};
+	"SELECT coalesce((to_jsonb(p) ->> 'role')::pg_catalog.regrole::pg_catalog.oid, "
+	"(SELECT a.oid FROM pg_catalog.pg_roles a "
+	"WHERE a.rolname = (to_jsonb(p) ->> 'role_name')::pg_catalog.name)) "
+	"FROM credits.portal_role p"};
 
 void
 credits_access_init(void)

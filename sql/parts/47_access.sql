@@ -39,6 +39,40 @@ AS 'MODULE_PATHNAME', 'credits_portal_scope_sql'
 LANGUAGE C STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp;
 
+-- The functions a client portal may call; registering a portal role grants
+-- it EXECUTE on exactly these (by OID: never an overload planted beside them).
+CREATE FUNCTION credits.portal_functions() RETURNS text[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+	SELECT ARRAY['credits_balance', 'credits_history', 'credits_history_page',
+		'credits_statement', 'credits_expiring', 'credits_usage',
+		'credits_events_since', 'credits_requests', 'credits_spend', 'credits_pay',
+		'credits_purchase', 'credits_subscribe_service', 'credits_cancel_subscription']
+$$;
+
+CREATE FUNCTION credits.portal_grant(r regrole, allow boolean) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+DECLARE
+	fn regprocedure;
+BEGIN
+	FOR fn IN
+		SELECT p.oid::regprocedure
+		FROM pg_proc p
+		JOIN pg_depend d ON d.classid = 'pg_proc'::regclass::oid AND d.objid = p.oid
+			AND d.refclassid = 'pg_extension'::regclass::oid AND d.deptype = 'e'
+		JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'credits'::name
+		WHERE p.pronamespace = '@extschema@'::regnamespace::oid
+		  AND p.proname::text = ANY (credits.portal_functions())
+	LOOP
+		EXECUTE format(CASE WHEN allow THEN 'GRANT EXECUTE ON FUNCTION %s TO %s'
+							ELSE 'REVOKE EXECUTE ON FUNCTION %s FROM %s' END, fn, r);
+	END LOOP;
+END
+$$;
+
 CREATE FUNCTION credits_portal_add_role(role_name name) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
@@ -56,6 +90,7 @@ BEGIN
 		RAISE EXCEPTION 'role "%" does not exist', role_name USING ERRCODE = 'undefined_object';
 	END IF;
 	INSERT INTO credits.portal_role (role) VALUES (r) ON CONFLICT DO NOTHING;
+	PERFORM credits.portal_grant(r, true);
 END
 $$;
 COMMENT ON FUNCTION credits_portal_add_role(name) IS
@@ -65,16 +100,24 @@ CREATE FUNCTION credits_portal_remove_role(role_name name) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
+DECLARE
+	r regrole;
 BEGIN
 	IF role_name IS NULL THEN
 		RAISE EXCEPTION 'role_name must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	PERFORM credits.check_access(NULL, 'agency');
-	DELETE FROM credits.portal_role p USING pg_roles a
-	WHERE a.rolname = credits_portal_remove_role.role_name AND p.role = a.oid::regrole;
+	FOR r IN
+		DELETE FROM credits.portal_role p USING pg_roles a
+		WHERE a.rolname = credits_portal_remove_role.role_name AND p.role = a.oid::regrole
+		RETURNING p.role
+	LOOP
+		PERFORM credits.portal_grant(r, false);
+	END LOOP;
 END
 $$;
-COMMENT ON FUNCTION credits_portal_remove_role(name) IS 'stops treating a role as a portal client';
+COMMENT ON FUNCTION credits_portal_remove_role(name) IS
+	'stops treating a role as a portal client (and revokes what registering it granted)';
 
 -- Registering portal roles is the agency's business, not an application's.
 REVOKE ALL ON FUNCTION credits_portal_add_role(name) FROM PUBLIC;

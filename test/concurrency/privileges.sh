@@ -152,7 +152,7 @@ echo "a role without grants gets 42501 and changes nothing"
 # A second database of the cluster reuses the roles.
 "$PGBIN/createdb" "$DB2"
 q "$DB2" -c "CREATE EXTENSION credits" -c "GRANT credits_operator TO priv_nobody_$$"
-out=$(q "$DB2" -U "priv_nobody_$$" -c "SELECT credits_grant('me', 5) > 0, credits_balance('me')")
+out=$(q "$DB2" -U "priv_nobody_$$" -c "SELECT credits_grant('me', 5) > 0" -c "SELECT credits_balance('me')" | paste -sd '|')
 [[ $out == "t|5" ]] || fail "credits_operator in a second database: $out"
 q "$DB2" -c "REVOKE credits_operator FROM priv_nobody_$$"
 [[ $(q "$DB" -c "SELECT count(*) FROM credits_verify()") == 0 ]] || fail "credits_verify() found problems"
