@@ -70,6 +70,10 @@ BEGIN
 		EXECUTE format(CASE WHEN allow THEN 'GRANT EXECUTE ON FUNCTION %s TO %s'
 							ELSE 'REVOKE EXECUTE ON FUNCTION %s FROM %s' END, fn, r);
 	END LOOP;
+	-- the row filter of credits_balances, should the agency grant the view
+	EXECUTE format(CASE WHEN allow THEN 'GRANT EXECUTE ON FUNCTION %s TO %s'
+						ELSE 'REVOKE EXECUTE ON FUNCTION %s FROM %s' END,
+				   'credits.portal_scope()'::regprocedure, r);
 END
 $$;
 

@@ -27,7 +27,7 @@ trap cleanup EXIT
 q "CREATE EXTENSION credits" >/dev/null
 q "SELECT credits_set_rate('USD', 10), credits_grant('acme', 100)" >/dev/null
 q "CREATE ROLE $P NOLOGIN" >/dev/null
-q "CREATE ROLE $M NOLOGIN IN ROLE $P" >/dev/null
+q "CREATE ROLE $M NOLOGIN IN ROLE $P, credits_reader" >/dev/null
 # outcome(sql): 'ok <result>' or '<SQLSTATE> <message>'.  The error is caught
 # in a subtransaction, so a transaction under test goes on.  STABLE: its
 # query runs under the calling statement's snapshot, as if called directly
@@ -140,7 +140,7 @@ restore
 # d. Portal roles are kept by OID: renaming one does not lift the
 #    restriction, for a new session or for S.
 q "CREATE ROLE $P2 NOLOGIN" >/dev/null
-q "CREATE ROLE $M2 NOLOGIN IN ROLE $P2" >/dev/null
+q "CREATE ROLE $M2 NOLOGIN IN ROLE $P2, credits_reader" >/dev/null
 q "SELECT credits_portal_add_role('$P2')" >/dev/null
 q "ALTER ROLE $P2 RENAME TO $P2R" >/dev/null
 [[ $(q "SELECT string_agg(role::text, ',') FROM credits.portal_role") == "$P2R" ]] ||

@@ -89,6 +89,7 @@ WITH fn AS (
 	UNION ALL
 	SELECT format('internal %s is executable by a portal role', f.oid::regprocedure)
 	FROM fn f WHERE f.internal AND has_function_privilege('priv_portal_$$', f.oid, 'EXECUTE')
+	  AND f.oid <> 'credits.portal_scope()'::regprocedure
 	UNION ALL
 	-- functions of the type stay public
 	SELECT format('%s of the type is not executable by PUBLIC', f.oid::regprocedure)

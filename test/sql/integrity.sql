@@ -33,7 +33,8 @@ UPDATE credits.account SET balance = 1000;
 SELECT nextval('credits.entry_id_seq');
 RESET ROLE;
 -- Every table and sequence of the extension: no privilege for anyone but
--- the owner.
+-- the owner (the one relation counted below is the view credits_balances,
+-- which credits_reader, and so credits_operator, may read).
 SELECT count(*) > 10 AS relations_checked,
 	   count(*) FILTER (WHERE has_table_privilege('credits_app_test', c.oid,
 			'SELECT,INSERT,UPDATE,DELETE,TRUNCATE,REFERENCES,TRIGGER')) AS app_role_can_touch,

@@ -96,8 +96,11 @@ SELECT a AS account, credits_balance(a) AS "50 + 1000 - 10 - 20 + 5 - 7"
 FROM (VALUES ('alice'), ('bob')) v(a);
 
 -- The portal: a role registered as a portal role, and a member of it.  The
--- agency lets it read the balances view and write its invoices.
-CREATE ROLE portal_iso_web NOLOGIN;
+-- agency lets it read the balances view and write its invoices.  It is also
+-- (carelessly) a member of credits_admin, so that every call below reaches
+-- the functions' own checks instead of stopping at EXECUTE: a portal role
+-- stays restricted whatever other roles it is a member of.
+CREATE ROLE portal_iso_web NOLOGIN IN ROLE credits_admin;
 CREATE ROLE portal_iso_alice NOLOGIN IN ROLE portal_iso_web;
 SELECT credits_portal_add_role('portal_iso_web');
 GRANT SELECT ON credits_balances TO portal_iso_web;
