@@ -1,10 +1,9 @@
 /*
  * config.c
- *	  Backend caches of the small configuration tables every movement reads:
- *	  credit types (scale, currency), conversion rates and the agency switch,
- *	  and the invalidation machinery they share with the portal roles
- *	  (access.c).  A change committed by any session is seen by the next
- *	  statement of every other session, whatever its snapshot.
+ *	  Backend caches of the configuration tables (credit types, rates, the
+ *	  agency switch) and the invalidation machinery they share with the
+ *	  portal roles (access.c), so that every session's next statement sees a
+ *	  committed change.
  */
 #include "postgres.h"
 

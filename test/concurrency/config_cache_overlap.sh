@@ -107,7 +107,7 @@ session_run S "SELECT 'warm ' || $CONVERT || ' ' || $SPEND || ' ' || $(balance C
 session_out S | grep -q '^warm ok 10 ok [0-9]* ok [0-9]*$' || { session_out S; fail "warm-up"; }
 q "SELECT credits_set_rate('USD', 11); SELECT credits_define_type('AAA', 'AAA');" >/dev/null
 restore
-session_send S "SELECT pg_sleep(4) IS NULL, $CONVERT, $(balance CRD), $SPEND;"
+session_send S "SELECT pg_sleep(6) IS NULL, $CONVERT, $(balance CRD), $SPEND;"
 overlap A1 12 HRS
 checks A1 HRS
 expect A1 12
@@ -118,7 +118,7 @@ restore
 session_run S "BEGIN ISOLATION LEVEL READ COMMITTED;"
 session_run S "SELECT 'A2-warm ' || $CONVERT || ' ' || $SPEND || ' ' || $(balance CRD);"
 session_out S | grep -q '^A2-warm ok 12 ok [0-9]* ok [0-9]*$' || { session_out S; fail "A2 warm-up"; }
-session_send S "SELECT pg_sleep(4);"
+session_send S "SELECT pg_sleep(6);"
 overlap A2 13 MIN
 checks A2 MIN
 expect A2 13
@@ -130,7 +130,7 @@ restore
 session_run S "BEGIN ISOLATION LEVEL REPEATABLE READ;"
 session_run S "SELECT 'B-warm ' || $CONVERT || ' ' || $SPEND || ' ' || $(balance CRD);"
 session_out S | grep -q '^B-warm ok 13 ok [0-9]* ok [0-9]*$' || { session_out S; fail "B warm-up"; }
-session_send S "SELECT pg_sleep(4);"
+session_send S "SELECT pg_sleep(6);"
 overlap B 14 DAY
 checks B DAY
 expect B 14
