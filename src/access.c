@@ -107,6 +107,30 @@ credits_caller_is_portal(void)
 }
 
 /*
+ * The account a restricted caller acts for, or NULL when the caller is not
+ * restricted (it may see every account).  A caller is restricted when it
+ * has set credits.portal_account, or is a member of a registered portal
+ * role; a portal role without the setting is refused here (42501).
+ * Functions that take an optional account filter use this for a NULL
+ * filter, so that a portal sees its own rows and nothing else.  The result
+ * points at the setting itself: copy it before the setting can change.
+ * Must run inside SPI.
+ */
+const char *
+credits_portal_scope(void)
+{
+	if (portal_account != NULL && portal_account[0] != '\0')
+		return portal_account;
+	if (!credits_caller_is_portal())
+		return NULL;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("portal callers must set credits.portal_account"),
+			 errhint("The portal sets it for each request, for example with set_config('credits.portal_account', <account from the JWT>, true).")));
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
  * Refuse what a portal caller may not do.  account is a text Datum (or 0
  * for functions that are not about one account); level says what the call
  * does.  Callers outside portal roles, without credits.portal_account set,
@@ -115,29 +139,24 @@ credits_caller_is_portal(void)
 void
 credits_check_access(Datum account, CreditsAccess level)
 {
-	bool		restricted = portal_account != NULL && portal_account[0] != '\0';
+	const char *scope = credits_portal_scope();
 	char	   *acc;
 
-	if (!restricted && !credits_caller_is_portal())
+	if (scope == NULL)
 		return;
-	if (portal_account == NULL || portal_account[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("portal callers must set credits.portal_account"),
-				 errhint("The portal sets it for each request, for example with set_config('credits.portal_account', <account from the JWT>, true).")));
 	if (level == CREDITS_ACCESS_AGENCY || account == (Datum) 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied: only the agency can do this"),
 				 errdetail("The caller acts for account \"%s\" through a client portal.",
-						   portal_account)));
+						   scope)));
 	acc = TextDatumGetCString(account);
-	if (strcmp(acc, portal_account) != 0)
+	if (strcmp(acc, scope) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for account \"%s\"", acc),
 				 errdetail("The caller acts for account \"%s\" through a client portal.",
-						   portal_account)));
+						   scope)));
 }
 
 /* credits.check_access(account text, level text): the same, for SQL code. */
@@ -168,27 +187,6 @@ credits_portal_changed(PG_FUNCTION_ARGS)
 {
 	credits_cache_trigger(fcinfo, "credits_portal_changed");
 	return PointerGetDatum(NULL);
-}
-
-/*
- * The account a caller's reports are limited to: NULL when the caller is
- * not restricted (it may see every account), else credits.portal_account.
- * A restricted caller without the setting gets the same 42501 as
- * everywhere.  Functions that take an optional account filter use this
- * for a NULL filter, so that a portal sees its own rows and nothing else.
- * The result points at the setting itself: copy it before the setting can
- * change.  Must run inside SPI.
- */
-const char *
-credits_portal_scope(void)
-{
-	if (portal_account != NULL && portal_account[0] != '\0')
-		return portal_account;
-	if (!credits_caller_is_portal())
-		return NULL;
-	/* a portal role without its account: refused with the usual message */
-	credits_check_access((Datum) 0, CREDITS_ACCESS_CLIENT);
-	elog(ERROR, "credits: a portal caller without credits.portal_account was not refused");
 }
 
 /*

@@ -33,7 +33,8 @@ REVOKE ALL ON FUNCTION credits.check_access(text, text) FROM PUBLIC;
 -- with it.  A view's functions run with the privileges of the view's
 -- reader, so this one is SECURITY DEFINER (the portal-role list is the
 -- owner's) and stays executable by them: it tells a caller nothing but its
--- own scope.  A later commit will GRANT EXECUTE on it to credits_reader.
+-- own scope.  credits_reader and registered portal roles may execute it
+-- (90_privileges.sql, credits.portal_grant).
 CREATE FUNCTION credits.portal_scope() RETURNS text
 AS 'MODULE_PATHNAME', 'credits_portal_scope_sql'
 LANGUAGE C STABLE SECURITY DEFINER

@@ -10,9 +10,9 @@
  * only the credit_amount type with its operators, casts and aggregates.
  *
  * The tables, and every function but those of the credit_amount type (so
- * every one that runs as its owner, SECURITY DEFINER), belong to credits_owner: a NOLOGIN role with no members and no
- * privileges beyond those objects, so definer code never runs as a
- * superuser.  Portal roles get EXECUTE on the portal functions when they
+ * every one that runs as its owner, SECURITY DEFINER), belong to
+ * credits_owner: a NOLOGIN role with no members and no privileges beyond
+ * those objects, so definer code never runs as a superuser.  Portal roles get EXECUTE on the portal functions when they
  * are registered (credits_portal_add_role).
  */
 DO $$
@@ -58,7 +58,8 @@ BEGIN
 END
 $$;
 
--- credits_owner owns the tables and every function but the type's own.
+-- credits_owner owns the tables and every function but the type's own;
+-- PUBLIC may execute none of those functions.
 GRANT USAGE ON SCHEMA credits TO credits_owner;
 GRANT USAGE ON SCHEMA @extschema@ TO credits_owner;
 DO $$
@@ -92,32 +93,12 @@ BEGIN
 	LOOP
 		EXECUTE pg_catalog.format('ALTER %s %s OWNER TO credits_owner',
 			CASE WHEN o.prokind OPERATOR(pg_catalog.=) 'a'::pg_catalog."char" THEN 'AGGREGATE' ELSE 'ROUTINE' END, o.fn);
-	END LOOP;
-END
-$$;
-
--- PUBLIC may call no function of the ledger: only those of the type.
-DO $$
-DECLARE
-	o record;
-BEGIN
-	FOR o IN
-		SELECT p.oid::regprocedure AS fn
-		FROM pg_catalog.pg_proc p
-		JOIN pg_catalog.pg_depend d
-			ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid
-			AND d.objid OPERATOR(pg_catalog.=) p.oid
-			AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass::pg_catalog.oid
-			AND d.deptype OPERATOR(pg_catalog.=) 'e'::pg_catalog."char"
-		JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid
-			AND e.extname OPERATOR(pg_catalog.=) 'credits'::pg_catalog.name
-		WHERE p.pronamespace OPERATOR(pg_catalog.=) 'credits'::pg_catalog.regnamespace::pg_catalog.oid
-		   OR p.proname OPERATOR(pg_catalog.~~) 'credits\_%'::pg_catalog.text
-	LOOP
 		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', o.fn);
 	END LOOP;
 END
 $$;
+
+-- Nor read or write a table.
 REVOKE ALL ON ALL TABLES IN SCHEMA credits FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA credits FROM PUBLIC;
 REVOKE ALL ON credits_balances FROM PUBLIC;
