@@ -31,7 +31,7 @@ fi
 # Prefer the version-15 binaries over Debian's pg_wrapper in /usr/bin.
 case ":$PATH:" in *":$PGBIN:"*) ;; *) export PATH="$PGBIN:$PATH" ;; esac
 
-CREDITS_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap python3
+CREDITS_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap python3 python3-psycopg
 	libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron make gcc)
 
 # Pid of a command started by credits_run_limited, killed if we are interrupted.
