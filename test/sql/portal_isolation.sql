@@ -118,6 +118,9 @@ SELECT * FROM credits_history('bob');
 SELECT * FROM credits_history_page('bob');
 SELECT * FROM credits_statement('bob', now() - interval '1 day');
 SELECT * FROM credits_expiring(account => 'bob');
+SELECT * FROM credits_lots('bob');
+SELECT * FROM credits_lots('bob', include_closed => true);
+SELECT * FROM credits_summary('bob');
 SELECT * FROM credits_usage(now() - interval '1 day', now() + interval '1 day', 'bob');
 SELECT * FROM credits_requests('bob');
 SELECT * FROM credits_requests('bob', 'pending');
@@ -183,6 +186,7 @@ SELECT credits_define_type('FREE', 'free');
 SELECT credits_set_rate('USD', 1000);
 SELECT credits_rate('USD');
 SELECT * FROM credits_rates();
+SELECT * FROM credits_types();
 SELECT credits_convert(1.00, 'USD');
 SELECT credits_define_package('Starter', 1000000, 'USD', 0.01);
 SELECT * FROM credits_packages();
@@ -235,6 +239,8 @@ SELECT line, kind, amount, balance
 FROM credits_statement('alice', now() - interval '1 day', now() + interval '1 second');
 SELECT account, remaining FROM credits_expiring();
 SELECT account, remaining FROM credits_expiring(account => 'alice');
+SELECT amount, remaining, source FROM credits_lots('alice', include_closed => true);
+SELECT credit_type, available, held FROM credits_summary('alice');
 SELECT account, granted, spent, net
 FROM credits_usage(now() - interval '1 day', now() + interval '1 day');
 SELECT account, granted, spent, net
@@ -310,7 +316,8 @@ WHERE p.pronamespace = e.extnamespace AND p.proname LIKE 'credits\_%'
 		'credits_packages', 'credits_define_price_tier', 'credits_price',
 		'credits_price_tiers', 'credits_define_rule', 'credits_expire', 'credits_run_due',
 		'credits_liability', 'credits_verify', 'credits_fingerprint',
-		'credits_prune_events', 'credits_portal_add_role', 'credits_portal_remove_role')
+		'credits_prune_events', 'credits_portal_add_role', 'credits_portal_remove_role',
+		'credits_lots', 'credits_summary', 'credits_types')
 ORDER BY 1::text;
 
 SELECT * FROM credits_verify();
