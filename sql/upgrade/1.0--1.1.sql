@@ -39,3 +39,9 @@ CREATE TRIGGER rate_changed
 CREATE TRIGGER portal_role_changed
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON credits.portal_role
 	FOR EACH STATEMENT EXECUTE FUNCTION credits.portal_changed('portal_role');
+
+-- credits_requests() gains reference, decided_by and reason (issue: what an
+-- application needs); a function's result columns change only by dropping
+-- it (the generated part recreates it with its grants).
+DROP FUNCTION credits_requests(text, text);
+DROP FUNCTION credits.list_requests(text, text);
