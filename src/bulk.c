@@ -26,7 +26,7 @@ PG_FUNCTION_INFO_V1(credits_grant_many);
 /* Accounts per batch: one lock statement and one movement statement each. */
 #define BULK_BATCH 10000
 /* credits.progress_every: a NOTICE every so many accounts or lots */
-int			credits_progress_every = 100000;
+static int	credits_progress_every = 100000;
 
 static CreditsStmt stmt_accounts_due = {"T",
 	"SELECT DISTINCT account COLLATE \"C\", credit_type COLLATE \"C\" "

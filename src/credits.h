@@ -103,7 +103,7 @@ extern void credits_check_positive(CreditAmount amount, const char *what);
 extern void credits_check_future_expiry(TimestampTz expires_at);
 extern void credits_require_enabled(const char *action);
 extern bool credits_enabled_now(void);
-extern void credits_disabled_error(const char *action) pg_attribute_noreturn();
+pg_noreturn extern void credits_disabled_error(const char *action);
 extern void credits_lock_account(AccountState *acct, Datum account,
 								 Datum credit_type, bool create);
 extern void credits_save_account(AccountState *acct);
@@ -141,8 +141,9 @@ extern int64 credits_take_from_lots(AccountState *acct, const char *kind,
 									CreditAmount amount, int64 related_id,
 									Datum reference, bool reference_null,
 									Datum reason, bool reason_null);
-extern void credits_insufficient(AccountState *acct, CreditAmount available,
-								 CreditAmount required) pg_attribute_noreturn();
+pg_noreturn extern void credits_insufficient(AccountState *acct,
+											 CreditAmount available,
+											 CreditAmount required);
 
 /*
  * config.c: a backend cache of the configuration table credits.<table>,

@@ -296,6 +296,6 @@ credits_interval_text(Datum interval)
 {
 	Interval   *iv = DatumGetIntervalP(interval);
 
-	return CStringGetTextDatum(psprintf("%+d mons %+d days " "%+" INT64_MODIFIER "d microseconds",
-										iv->month, iv->day, iv->time));
+	return CStringGetTextDatum(psprintf("%+d mons %+d days %+lld microseconds",
+										iv->month, iv->day, CREDITS_INT64_ARG(iv->time)));
 }
