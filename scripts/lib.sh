@@ -1,5 +1,6 @@
 # scripts/lib.sh: shared shell helpers for the credits extension (source it, don't run it).
-# Installs prerequisites, builds and installs the extension, and runs throwaway PostgreSQL 15 clusters.
+# Installs prerequisites, builds and installs the extension, and runs throwaway PostgreSQL clusters
+# (version $CREDITS_PG_VERSION, default 15: the host's; 17 and 18 run inside the roots of scripts/pgroot.sh).
 # shellcheck shell=bash
 #
 # Every function reports failure through its return status instead of relying
@@ -8,9 +9,10 @@
 
 # Repository root, from this file's own location (works from any cwd).
 CREDITS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-PGBIN=/usr/lib/postgresql/15/bin
-export CREDITS_ROOT PG_CONFIG PGBIN
+CREDITS_PG_VERSION=${CREDITS_PG_VERSION:-15}
+PG_CONFIG=/usr/lib/postgresql/$CREDITS_PG_VERSION/bin/pg_config
+PGBIN=/usr/lib/postgresql/$CREDITS_PG_VERSION/bin
+export CREDITS_ROOT CREDITS_PG_VERSION PG_CONFIG PGBIN
 
 # Opt-in private installation: with CREDITS_PRIVATE_PG=DIR, credits_build
 # installs the extension into a copy of the PostgreSQL 15 installation kept
@@ -28,11 +30,13 @@ if [[ -n ${CREDITS_PRIVATE_PG-} ]]; then
 	CREDITS_PORT_MIN=54500 CREDITS_PORT_MAX=54599
 	export CREDITS_PRIVATE_PG CREDITS_PRIVATE_INST PGBIN
 fi
-# Prefer the version-15 binaries over Debian's pg_wrapper in /usr/bin.
+# Prefer that version's binaries over Debian's pg_wrapper in /usr/bin.
 case ":$PATH:" in *":$PGBIN:"*) ;; *) export PATH="$PGBIN:$PATH" ;; esac
 
-CREDITS_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap python3 python3-psycopg
-	libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron make gcc)
+_v=$CREDITS_PG_VERSION
+CREDITS_PACKAGES=(postgresql-$_v postgresql-server-dev-$_v postgresql-$_v-pgtap python3 python3-psycopg
+	libtap-parser-sourcehandler-pgtap-perl postgresql-$_v-cron make gcc)
+unset _v
 
 # Pid of a command started by credits_run_limited, killed if we are interrupted.
 _CREDITS_CHILD=
@@ -83,7 +87,7 @@ credits_install_packages() {
 _credits_private_copy() {
 	local d
 	[[ -f $CREDITS_PRIVATE_INST/.complete ]] && return 0
-	credits_log "copying the PostgreSQL 15 installation to $CREDITS_PRIVATE_INST"
+	credits_log "copying the PostgreSQL $CREDITS_PG_VERSION installation to $CREDITS_PRIVATE_INST"
 	rm -rf "$CREDITS_PRIVATE_INST"
 	for d in "$("$PG_CONFIG" --bindir)" "$("$PG_CONFIG" --pkglibdir)" "$("$PG_CONFIG" --sharedir)"; do
 		mkdir -p "$CREDITS_PRIVATE_INST$(dirname "$d")" &&
@@ -184,6 +188,8 @@ _credits_init_cluster() {
 		# which is not listened on): point it at our socket dir instead.
 		echo "cron.host = '$dir/sock'"
 		echo "log_min_messages = warning"
+		# Inside a Debian root (scripts/pgroot.sh) /dev/shm is no tmpfs.
+		[[ -n ${CREDITS_IN_ROOT-} ]] && echo "dynamic_shared_memory_type = mmap"
 		while (($#)); do
 			arg=$1
 			shift
@@ -242,7 +248,7 @@ cluster_start() {
 	((EUID == 0)) && { chown postgres:postgres "$CREDITS_TMP" || return 1; }
 	export CREDITS_PGDATA=$CREDITS_TMP/data
 	port=$(_credits_free_port "$CREDITS_PORT_MIN" "$CREDITS_PORT_MAX") || return 1
-	credits_log "starting a throwaway PostgreSQL 15 cluster in $CREDITS_TMP (port $port)"
+	credits_log "starting a throwaway PostgreSQL $CREDITS_PG_VERSION cluster in $CREDITS_TMP (port $port)"
 	_credits_init_cluster "$CREDITS_TMP" "$port" "$@" || return 1
 	_credits_start_cluster "$CREDITS_TMP" || return 1
 	export PGHOST=$CREDITS_TMP/sock PGPORT=$port

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# scripts/test.sh: the whole test suite (pg_regress, pgTAP, multi-session tests) on a throwaway cluster.
-# Usage: scripts/test.sh [all|regress|tap|concurrency]; TESTS="spend grant" limits pg_regress; ends with "N passed, N failed".
+# scripts/test.sh: the whole test suite (pg_regress, pgTAP, multi-session tests) on throwaway clusters,
+# on every PostgreSQL version of the matrix: 15 on the host, 17 and 18 in Debian roots (scripts/pgroot.sh).
+# Usage: scripts/test.sh [all|regress|tap|concurrency]; TESTS="spend grant" limits pg_regress;
+# CREDITS_PG_VERSIONS="15" (or "17", "15 18" ...) picks versions: all three by default for "all"
+# without TESTS, otherwise 15 alone.  Ends with "N passed, N failed" over every version.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -13,6 +16,65 @@ all | regress | tap | concurrency) ;;
 	exit 2
 	;;
 esac
+
+# The matrix: run this script once per version and add up the results.
+if [[ -z ${CREDITS_MATRIX_INNER-} ]]; then
+	if [[ $part == all && -z ${TESTS-} ]]; then
+		versions=${CREDITS_PG_VERSIONS:-15 17 18}
+	else
+		versions=${CREDITS_PG_VERSIONS:-$CREDITS_PG_VERSION}
+	fi
+	total_p=0 total_f=0 summary=()
+	root_mounts=()
+	unmount_roots() {
+		local m
+		for m in "${root_mounts[@]}"; do umount -l "$m" 2>/dev/null || true; done
+		root_mounts=()
+	}
+	trap unmount_roots EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	for v in $versions; do
+		start=$SECONDS
+		out=$(mktemp /tmp/credits-matrix.XXXXXX)
+		printf '\n##### PostgreSQL %s #####\n' "$v"
+		rc=0
+		if [[ $v == 15 ]]; then
+			CREDITS_MATRIX_INNER=1 CREDITS_PG_VERSION=15 bash "$CREDITS_ROOT/scripts/test.sh" "$part" 2>&1 | tee "$out" || rc=$?
+		elif ! root=$(bash "$CREDITS_ROOT/scripts/pgroot.sh" "$v"); then
+			echo "PostgreSQL $v: its Debian root could not be made" | tee "$out"
+			echo "0 passed, 1 failed" >>"$out"
+		else
+			# A copy of the working tree (build products left out) inside the root.
+			rm -rf "$root/build/credits" && mkdir -p "$root/build/credits"
+			tar -C "$CREDITS_ROOT" -c --exclude=.git --exclude='*.o' --exclude='*.bc' \
+				--exclude='*.so' --exclude=results --exclude='regression.*' . |
+				tar -C "$root/build/credits" -x
+			mount -t proc proc "$root/proc" && root_mounts+=("$root/proc")
+			mount --bind /dev "$root/dev" && root_mounts+=("$root/dev")
+			chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+				HOME=/root LANG=C.UTF-8 CI="${CI-}" TESTS="${TESTS-}" CREDITS_PG_VERSION="$v" \
+				CREDITS_IN_ROOT=1 CREDITS_MATRIX_INNER=1 \
+				bash /build/credits/scripts/test.sh "$part" 2>&1 | tee "$out" || rc=$?
+			unmount_roots
+		fi
+		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)
+		rm -f "$out"
+		if [[ -z $line ]]; then
+			line="0 passed, 1 failed"
+		fi
+		p=${line%% passed*} f=${line#*, } f=${f%% failed*}
+		((rc != 0 && f == 0)) && f=1
+		total_p=$((total_p + p)) total_f=$((total_f + f))
+		summary+=("PostgreSQL $v: $p passed, $f failed in $((SECONDS - start)) s")
+	done
+	printf '\n##### matrix #####\n'
+	printf '%s\n' "${summary[@]}"
+	echo
+	echo "$total_p passed, $total_f failed"
+	((total_f == 0))
+	exit
+fi
 
 PASSED=0
 FAILED=0
@@ -63,8 +125,9 @@ run_regress() {
 		cat "$out"
 	fi
 
-	p=$(grep -cE '^(test +| +)?[^ ]+ +\.\.\. +(ok|failed \(ignored\))( |$)' "$out" || true)
-	f=$(grep -cE '^(test +| +)?[^ ]+ +\.\.\. +FAILED( |$)' "$out" || true)
+	# PostgreSQL 15 prints "test x ... ok"; 16 and later print TAP, "ok 1 - x" / "not ok 2 - x".
+	p=$(grep -cE '^(test +| +)?[^ ]+ +\.\.\. +(ok|failed \(ignored\))( |$)|^ok [0-9]+ +[-+] ' "$out" || true)
+	f=$(grep -cE '^(test +| +)?[^ ]+ +\.\.\. +FAILED( |$)|^not ok [0-9]+ +[-+] ' "$out" || true)
 	if ((rc != 0 && f == 0)); then
 		# pg_regress (or the build) failed before reporting any failing test.
 		echo "pg_regress exited with status $rc without reporting a failed test"
