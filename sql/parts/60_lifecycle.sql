@@ -255,6 +255,40 @@ SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_clawback(text) IS
 	'deducts what a refunded invoice issued, never below zero; returns what was deducted and the shortfall; once';
 
+CREATE FUNCTION credits_rules(service text DEFAULT NULL)
+RETURNS TABLE(rule_id bigint, service text, variant text, credits @extschema@.credit_amount,
+			  mode text, credit_type text, expires_after interval)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+	SELECT credits.check_access(NULL, 'agency');
+	SELECT r.rule_id, r.service, r.variant, r.credits, r.mode, r.credit_type, r.expires_after
+	FROM credits.rule r
+	WHERE credits_rules.service IS NULL OR r.service = credits_rules.service
+	ORDER BY r.service, r.variant NULLS FIRST
+$$;
+COMMENT ON FUNCTION credits_rules(text) IS
+	'the rules, optionally of one service: what a paid invoice of each service (and variant) issues';
+
+CREATE FUNCTION credits_invoices(account text DEFAULT NULL, reference text DEFAULT NULL)
+RETURNS TABLE(reference text, account text, service text, variant text, quantity int,
+			  credit_type text, credits @extschema@.credit_amount, lot_id bigint,
+			  issued_at timestamptz, deducted @extschema@.credit_amount,
+			  shortfall @extschema@.credit_amount, clawed_back_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+	SELECT credits.check_access(NULL, 'agency');
+	SELECT i.reference, i.account, i.service, i.variant, i.quantity, i.credit_type,
+		   i.credits, i.lot_id, i.issued_at, i.deducted, i.shortfall, i.clawed_back_at
+	FROM credits.issue i
+	WHERE (credits_invoices.account IS NULL OR i.account = credits_invoices.account)
+	  AND (credits_invoices.reference IS NULL OR i.reference = credits_invoices.reference)
+	ORDER BY i.issued_at, i.reference
+$$;
+COMMENT ON FUNCTION credits_invoices(text, text) IS
+	'invoices that issued credits, optionally of one account or reference: what each issued and what its clawback deducted';
+
 /*
  * Trigger function for the application's own invoices table: when a row
  * becomes paid, credits_issue() runs in the same transaction.  Arguments are
@@ -263,10 +297,14 @@ COMMENT ON FUNCTION credits_clawback(text) IS
  *   reference=<col> (default reference), variant=<col> (default none),
  *   quantity=<col> (default none: 1), paid_column=<col> (default status),
  *   paid_value=<text> (default paid), refunded_value=<text> (default none).
+ *   missing_rule=skip|error (default skip).
  * A row is paid when paid_column's text equals paid_value; an empty
  * paid_column issues on every firing (let the trigger's WHEN clause
  * decide).  A paid row whose paid_column becomes refunded_value is clawed
- * back.
+ * back.  An invoice of a service without a rule is an ordinary invoice:
+ * it issues nothing and its refund claws nothing back, without error;
+ * missing_rule=error makes both 42704 (credits_issue's and
+ * credits_clawback's own errors), failing the invoice's change.
  */
 CREATE FUNCTION credits_issue_trigger() RETURNS trigger
 LANGUAGE plpgsql
@@ -274,7 +312,7 @@ SET search_path = pg_catalog, credits, pg_temp
 AS $$
 DECLARE
 	opt jsonb := '{"account": "account", "service": "service", "reference": "reference",
-				   "paid_column": "status", "paid_value": "paid"}';
+				   "paid_column": "status", "paid_value": "paid", "missing_rule": "skip"}';
 	arg text;
 	col text;
 	new_row jsonb;
@@ -295,13 +333,18 @@ BEGIN
 		FOREACH arg IN ARRAY TG_ARGV LOOP
 			col := split_part(arg, '=', 1);
 			IF strpos(arg, '=') = 0 OR col NOT IN ('account', 'service', 'reference', 'variant',
-					'quantity', 'paid_column', 'paid_value', 'refunded_value') THEN
+					'quantity', 'paid_column', 'paid_value', 'refunded_value', 'missing_rule') THEN
 				RAISE EXCEPTION 'invalid credits_issue_trigger() argument "%"', arg
 					USING ERRCODE = 'invalid_parameter_value',
-						  HINT = 'Arguments are name=value pairs; the names are account, service, reference, variant, quantity, paid_column, paid_value and refunded_value.';
+						  HINT = 'Arguments are name=value pairs; the names are account, service, reference, variant, quantity, paid_column, paid_value, refunded_value and missing_rule.';
 			END IF;
 			opt := opt || jsonb_build_object(col, substr(arg, strpos(arg, '=') + 1));
 		END LOOP;
+		IF opt->>'missing_rule' NOT IN ('skip', 'error') THEN
+			RAISE EXCEPTION 'invalid credits_issue_trigger() argument "missing_rule=%"', opt->>'missing_rule'
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'missing_rule is skip (an invoice of a service without a rule issues nothing) or error (42704).';
+		END IF;
 	END IF;
 
 	new_row := to_jsonb(NEW);
@@ -323,6 +366,16 @@ BEGIN
 	END IF;
 
 	IF paid_now AND NOT paid_before THEN
+		-- An ordinary invoice (no rule for its service, or no service at
+		-- all) issues nothing.  Rules are never deleted, so one seen here
+		-- is still there for credits_issue().
+		IF opt->>'missing_rule' = 'skip' AND NOT EXISTS (
+				SELECT FROM @extschema@.credits_rules(new_row->>(opt->>'service')) r
+				WHERE new_row->>(opt->>'service') IS NOT NULL
+				  AND (r.variant IS NULL
+					   OR r.variant = CASE WHEN opt ? 'variant' THEN new_row->>(opt->>'variant') END)) THEN
+			RETURN NULL;
+		END IF;
 		PERFORM @extschema@.credits_issue(
 			account => new_row->>(opt->>'account'),
 			service => new_row->>(opt->>'service'),
@@ -331,13 +384,18 @@ BEGIN
 			quantity => CASE WHEN opt ? 'quantity' THEN (new_row->>(opt->>'quantity'))::int ELSE 1 END);
 	ELSIF paid_before AND opt ? 'refunded_value'
 		  AND new_row->>(opt->>'paid_column') = opt->>'refunded_value' THEN
-		PERFORM @extschema@.credits_clawback(reference => new_row->>(opt->>'reference'));
+		-- Only an invoice that issued credits has something to claw back.
+		IF opt->>'missing_rule' = 'error' OR EXISTS (
+				SELECT FROM @extschema@.credits_invoices(NULL::text, new_row->>(opt->>'reference'))
+				WHERE new_row->>(opt->>'reference') IS NOT NULL) THEN
+			PERFORM @extschema@.credits_clawback(reference => new_row->>(opt->>'reference'));
+		END IF;
 	END IF;
 	RETURN NULL;
 END
 $$;
 COMMENT ON FUNCTION credits_issue_trigger() IS
-	'AFTER INSERT OR UPDATE row trigger for an invoices table: issues credits when a row becomes paid (and claws back when it becomes refunded), in the same transaction';
+	'AFTER INSERT OR UPDATE row trigger for an invoices table: issues credits when a row becomes paid (and claws back when it becomes refunded), in the same transaction; an invoice of a service without a rule issues nothing';
 
 /*
  * Holds

@@ -150,6 +150,7 @@ SELECT credits_grant_many(ARRAY['bob'], 1);
 SELECT credits_set_low_balance('bob', NULL);
 SELECT * FROM credits_holds('bob');
 SELECT * FROM credits_subscriptions('bob');
+SELECT * FROM credits_invoices('bob');
 SELECT credits_accept_request(:bob_request);
 SELECT credits_reject_request(:bob_request);
 INSERT INTO invoices VALUES ('bob', 'pro', 'INV-B3', 'paid');
@@ -172,6 +173,7 @@ SELECT credits_grant_many(ARRAY['alice'], 1);
 SELECT credits_set_low_balance('alice', 5);
 SELECT * FROM credits_holds('alice');
 SELECT * FROM credits_subscriptions('alice');
+SELECT * FROM credits_invoices('alice');
 SELECT credits_accept_request(:alice_request);
 SELECT credits_reject_request(:alice_request);
 INSERT INTO invoices VALUES ('alice', 'pro', 'INV-A2', 'paid');
@@ -180,6 +182,8 @@ UPDATE invoices SET status = 'refunded' WHERE reference = 'INV-A';
 -- ... and those about no account or every account.
 SELECT * FROM credits_holds();
 SELECT * FROM credits_subscriptions();
+SELECT * FROM credits_invoices();
+SELECT * FROM credits_rules();
 SELECT credits_enabled();
 SELECT credits_set_enabled(false);
 SELECT credits_define_type('FREE', 'free');
@@ -314,7 +318,8 @@ WHERE p.pronamespace = e.extnamespace AND p.proname LIKE 'credits\_%'
 		'credits_enabled', 'credits_set_enabled', 'credits_define_type', 'credits_set_rate',
 		'credits_rate', 'credits_rates', 'credits_convert', 'credits_define_package',
 		'credits_packages', 'credits_define_price_tier', 'credits_price',
-		'credits_price_tiers', 'credits_define_rule', 'credits_expire', 'credits_run_due',
+		'credits_price_tiers', 'credits_define_rule', 'credits_rules', 'credits_invoices',
+		'credits_expire', 'credits_run_due',
 		'credits_liability', 'credits_verify', 'credits_fingerprint',
 		'credits_prune_events', 'credits_portal_add_role', 'credits_portal_remove_role',
 		'credits_lots', 'credits_summary', 'credits_types')
