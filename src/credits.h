@@ -217,6 +217,11 @@ extern Datum credits_entry_payload(const EntryPayload *p);
 /* idempotency.c */
 #include "lib/stringinfo.h"
 extern void credits_idem_field(StringInfo buf, const char *value);
+extern void credits_idem_timestamptz(StringInfo buf, bool isnull,
+									 TimestampTz value);
+extern void credits_idem_numeric(StringInfo buf, bool isnull,
+								 struct NumericData *value);
+extern void credits_idem_interval(StringInfo buf, bool isnull, Datum value);
 extern bool credits_idem_lookup(Datum account, Datum key, const char *request,
 								int64 *result);
 extern void credits_idem_store(Datum account, Datum key, const char *operation,

@@ -53,7 +53,7 @@ credits_grant(PG_FUNCTION_ARGS)
 		credits_idem_field(&request, "grant");
 		credits_idem_field(&request, TextDatumGetCString(credit_type));
 		credits_idem_field(&request, credit_amount_format(amount));
-		credits_idem_field(&request, has_expiry ? timestamptz_to_str(expires_at) : NULL);
+		credits_idem_timestamptz(&request, !has_expiry, expires_at);
 		credits_idem_field(&request, reason_null ? NULL : TextDatumGetCString(PG_GETARG_DATUM(4)));
 		credits_idem_field(&request, reference_null ? NULL : TextDatumGetCString(PG_GETARG_DATUM(5)));
 		if (credits_idem_lookup(account, PG_GETARG_DATUM(6), request.data, &lot_id))

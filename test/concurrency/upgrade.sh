@@ -93,8 +93,17 @@ for v in $older; do
 	# An old ledger with data in it: it must come through the update intact.
 	q "$OLD" -c "CREATE EXTENSION credits VERSION '$v'" \
 		-c "SELECT credits_grant('u-1', 100), credits_spend('u-1', 30)" >/dev/null
+	# An idempotency key as 1.0 stored it: the expiry as text in the writing
+	# session's time zone.
+	keyed=$(q "$OLD" -c "SELECT credits_grant('u-2', 5, expires_at => '2031-03-01 12:00+00',
+	                                          idempotency_key => 'old-key')")
+	q "$OLD" -c "UPDATE credits.idempotency SET request = '5:grant;3:CRD;1:5;22:2031-03-01 13:00:00+01;-;-;'
+	             WHERE account = 'u-2' AND idempotency_key = 'old-key'"
 	q "$OLD" -c "ALTER EXTENSION credits UPDATE"
 	[[ $(q "$OLD" -c "SELECT credits_balance('u-1')") == 70 ]] || fail "$v: balance changed by the update"
+	again=$(q "$OLD" -c "SET TimeZone = 'America/Chicago'" \
+		-c "SELECT credits_grant('u-2', 5, expires_at => '2031-03-01 12:00+00', idempotency_key => 'old-key')")
+	[[ $again == "$keyed" ]] || fail "$v: a key stored before the update is not the same call after it"
 	[[ $(q "$OLD" -c "SELECT count(*) FROM credits_verify()") == 0 ]] || fail "$v: credits_verify() after the update"
 	got=$(q "$OLD" -c "SELECT extversion FROM pg_extension WHERE extname = 'credits'")
 	[[ $got == "$newest" ]] || fail "$v updated to $got, not $newest"
