@@ -337,7 +337,8 @@ credits_grant_many(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);
-	credits_type_info(credit_type, &info);
+	/* the scale cannot change until this transaction ends (credit_types.c) */
+	credits_lock_type(credit_type, &info);
 	credits_check_scale(amount, &info, credit_type, "amount");
 
 	values[0] = PG_GETARG_DATUM(0);

@@ -145,6 +145,9 @@ pg_noreturn extern void credits_insufficient(AccountState *acct,
 											 CreditAmount available,
 											 CreditAmount required);
 
+/* credit_types.c */
+extern void credits_lock_type(Datum credit_type, CreditTypeInfo *info);
+
 /*
  * config.c: a backend cache of the configuration table credits.<table>,
  * valid while no invalidation of the table has arrived since its last

@@ -44,8 +44,10 @@ credits_grant(PG_FUNCTION_ARGS)
 	SPI_connect();
 	credits_check_access(account, CREDITS_ACCESS_AGENCY);
 	credits_type_info(credit_type, &info);
-	credits_check_scale(amount, &info, credit_type, "amount");
 	credits_lock_account(&acct, account, credit_type, true);
+	/* the scale as it stands once the type's lock is held (credit_types.c) */
+	credits_type_info(credit_type, &info);
+	credits_check_scale(amount, &info, credit_type, "amount");
 
 	if (has_key)
 	{

@@ -319,6 +319,8 @@ BEGIN
 		RAISE EXCEPTION 'package name must not be empty'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- Lock the type first: its scale holds until this transaction ends.
+	PERFORM credits.lock_type(credit_type);
 	PERFORM credits.check_credits(credits, credit_type, 'credits');
 	PERFORM credits.check_money(price, 'price');
 	IF trunc(price, credits.currency_minor_unit(currency)) <> price THEN

@@ -217,7 +217,8 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'The mode is "add" (credits accumulate) or "reset" (the unused balance is replaced).';
 	END IF;
-	s := credits.type_scale(credit_type);
+	-- Locks the type: its scale holds until this transaction ends.
+	s := credits.lock_type(credit_type);
 	IF credits::numeric * 10 ^ s <> trunc(credits::numeric * 10 ^ s) THEN
 		RAISE EXCEPTION 'credits % is finer than the scale of credit type "%"', credits, credit_type
 			USING ERRCODE = 'invalid_parameter_value';
