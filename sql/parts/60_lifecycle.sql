@@ -42,11 +42,21 @@ CREATE TABLE credits.issue (
 	deducted	@extschema@.credit_amount,
 	shortfall	@extschema@.credit_amount,
 	clawed_back_at timestamptz,
+	-- The part of the shortfall not yet settled by credits that came back
+	-- to the account since (NULL: none): each settlement is a clawback
+	-- entry related to clawback_entry_id.
+	shortfall_due @extschema@.credit_amount,
 	PRIMARY KEY (account, reference),
 	CHECK ((clawback_entry_id IS NULL) = (clawed_back_at IS NULL)),
-	CHECK (clawback_entry_id IS NULL OR deducted + shortfall = credits)
+	CHECK (clawback_entry_id IS NULL OR deducted + shortfall = credits),
+	CONSTRAINT issue_shortfall_due_check
+		CHECK (shortfall_due IS NULL OR (shortfall_due > 0 AND shortfall_due <= shortfall))
 );
 CREATE INDEX issue_by_reference ON credits.issue (reference);
+-- The account's outstanding shortfalls: looked up whenever credits come
+-- back (a release, a reversal), and nearly always empty.
+CREATE INDEX issue_shortfall_due ON credits.issue (account, credit_type)
+	WHERE shortfall_due IS NOT NULL;
 
 -- The latest reset of an (account, credit type): it forfeited every lot up
 -- to lots_upto, so credits that come back to those lots later (a released
@@ -254,7 +264,7 @@ AS 'MODULE_PATHNAME', 'credits_clawback'
 LANGUAGE C VOLATILE SECURITY DEFINER ROWS 1
 SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_clawback(text) IS
-	'deducts what a refunded invoice issued, never below zero; returns what was deducted and the shortfall; once';
+	'deducts what a refunded invoice issued, never below zero; returns what was deducted and the shortfall (settled later by credits that come back to the account); once';
 
 CREATE FUNCTION credits_rules(service text DEFAULT NULL)
 RETURNS TABLE(rule_id bigint, service text, variant text, credits @extschema@.credit_amount,
@@ -275,20 +285,23 @@ CREATE FUNCTION credits_invoices(account text DEFAULT NULL, reference text DEFAU
 RETURNS TABLE(reference text, account text, service text, variant text, quantity int,
 			  credit_type text, credits @extschema@.credit_amount, lot_id bigint,
 			  issued_at timestamptz, deducted @extschema@.credit_amount,
-			  shortfall @extschema@.credit_amount, clawed_back_at timestamptz)
+			  shortfall @extschema@.credit_amount, clawed_back_at timestamptz,
+			  shortfall_due @extschema@.credit_amount)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
 	SELECT credits.check_access(NULL, 'agency');
 	SELECT i.reference, i.account, i.service, i.variant, i.quantity, i.credit_type,
-		   i.credits, i.lot_id, i.issued_at, i.deducted, i.shortfall, i.clawed_back_at
+		   i.credits, i.lot_id, i.issued_at, i.deducted, i.shortfall, i.clawed_back_at,
+		   coalesce(i.shortfall_due, CASE WHEN i.clawback_entry_id IS NOT NULL
+										  THEN '0'::@extschema@.credit_amount END)
 	FROM credits.issue i
 	WHERE (credits_invoices.account IS NULL OR i.account = credits_invoices.account)
 	  AND (credits_invoices.reference IS NULL OR i.reference = credits_invoices.reference)
 	ORDER BY i.issued_at, i.reference
 $$;
 COMMENT ON FUNCTION credits_invoices(text, text) IS
-	'invoices that issued credits, optionally of one account or reference: what each issued and what its clawback deducted';
+	'invoices that issued credits, optionally of one account or reference: what each issued, what its clawback deducted and how much of the shortfall is still due';
 
 /*
  * Trigger function for the application's own invoices table: when a row
@@ -638,9 +651,43 @@ BEGIN
 				  e.reference, count(*), max(i.clawback_entry_id))
 	FROM credits.entry e
 	LEFT JOIN credits.issue i ON i.account = e.account AND i.reference = e.reference
-	WHERE e.kind = 'clawback'
+	WHERE e.kind = 'clawback' AND e.related_id IS NULL
 	GROUP BY e.account, e.reference
 	HAVING count(*) <> 1 OR max(i.clawback_entry_id) IS NULL;
+
+	-- A shortfall is settled by later clawback entries related to the first
+	-- one (same invoice, account and type), each recording what is still due
+	-- after it; the shortfall minus what settled it is never negative and is
+	-- what the invoice still has due.
+	RETURN QUERY
+	SELECT 'clawback_settlement', s.account,
+		   format('entry %s settles %s of clawback entry %s (invoice %s, shortfall %s), records %s still due, history gives %s',
+				  s.entry_id, s.amount, s.related_id, s.reference, i.shortfall, s.shortfall,
+				  i.shortfall - s.settled)
+	FROM (SELECT e.account, e.credit_type, e.entry_id, e.amount, e.related_id, e.reference,
+				 e.shortfall,
+				 sum(e.amount) OVER (PARTITION BY e.account, e.related_id ORDER BY e.seq) AS settled
+		  FROM credits.entry e
+		  WHERE e.kind = 'clawback' AND e.related_id IS NOT NULL) s
+	LEFT JOIN credits.issue i ON i.account = s.account AND i.clawback_entry_id = s.related_id
+	WHERE i.reference IS NULL OR i.reference IS DISTINCT FROM s.reference
+	   OR i.credit_type <> s.credit_type
+	   OR s.shortfall IS DISTINCT FROM i.shortfall - s.settled
+	   OR i.shortfall - s.settled < 0;
+	RETURN QUERY
+	SELECT 'clawback_shortfall_due', i.account,
+		   format('invoice %s: shortfall %s, settled %s, due %s', i.reference, i.shortfall,
+				  coalesce(s.settled, 0), i.shortfall_due)
+	FROM credits.issue i
+	LEFT JOIN (SELECT e.account, e.related_id, sum(e.amount) AS settled
+			   FROM credits.entry e
+			   WHERE e.kind = 'clawback' AND e.related_id IS NOT NULL
+			   GROUP BY 1, 2) s
+		ON s.account = i.account AND s.related_id = i.clawback_entry_id
+	WHERE (i.clawback_entry_id IS NULL AND (i.shortfall_due IS NOT NULL OR s.settled IS NOT NULL))
+	   OR (i.clawback_entry_id IS NOT NULL
+		   AND (i.shortfall - coalesce(s.settled, 0) < 0
+				OR i.shortfall - coalesce(s.settled, 0) <> coalesce(i.shortfall_due, 0)));
 
 	-- A voided lot is empty and has its void entry; only voided lots have
 	-- void entries.

@@ -45,3 +45,14 @@ CREATE TRIGGER portal_role_changed
 -- it (the generated part recreates it with its grants).
 DROP FUNCTION credits_requests(text, text);
 DROP FUNCTION credits.list_requests(text, text);
+
+-- Clawbacks (rules): a shortfall is settled later by credits that come back
+-- to the account.  Shortfalls recorded by 1.0 are due from now on.
+ALTER TABLE credits.issue ADD COLUMN shortfall_due @extschema@.credit_amount;
+UPDATE credits.issue SET shortfall_due = shortfall
+WHERE clawback_entry_id IS NOT NULL
+  AND shortfall::pg_catalog.numeric OPERATOR(pg_catalog.>) 0::pg_catalog.numeric;
+ALTER TABLE credits.issue ADD CONSTRAINT issue_shortfall_due_check
+	CHECK (shortfall_due IS NULL OR (shortfall_due > 0 AND shortfall_due <= shortfall));
+CREATE INDEX issue_shortfall_due ON credits.issue (account, credit_type)
+	WHERE shortfall_due IS NOT NULL;

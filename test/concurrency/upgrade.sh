@@ -99,8 +99,18 @@ for v in $older; do
 	                                          idempotency_key => 'old-key')")
 	q "$OLD" -c "UPDATE credits.idempotency SET request = '5:grant;3:CRD;1:5;22:2031-03-01 13:00:00+01;-;-;'
 	             WHERE account = 'u-2' AND idempotency_key = 'old-key'"
+	# A clawback whose shortfall the old version recorded (with this
+	# library, before the update: as 1.0 did).
+	spent=$(q "$OLD" -c "SELECT credits_define_rule('pack', 100, 'add')" \
+		-c "SELECT credits_issue('u-3', 'pack', 'INV-U3')" -c "SELECT credits_spend('u-3', 100)" | tail -1)
+	[[ $(q "$OLD" -c "SELECT shortfall FROM credits_clawback('INV-U3')") == 100 ]] \
+		|| fail "$v: the clawback before the update"
 	q "$OLD" -c "ALTER EXTENSION credits UPDATE"
 	[[ $(q "$OLD" -c "SELECT credits_balance('u-1')") == 70 ]] || fail "$v: balance changed by the update"
+	# That shortfall is due after the update: a reversal settles it.
+	q "$OLD" -c "SELECT credits_reverse($spent)" >/dev/null
+	[[ $(q "$OLD" -c "SELECT credits_balance('u-3') || ' ' || shortfall_due FROM credits_invoices('u-3')") == "0 0" ]] \
+		|| fail "$v: a shortfall recorded before the update was not settled by a reversal after it"
 	again=$(q "$OLD" -c "SET TimeZone = 'America/Chicago'" \
 		-c "SELECT credits_grant('u-2', 5, expires_at => '2031-03-01 12:00+00', idempotency_key => 'old-key')")
 	[[ $again == "$keyed" ]] || fail "$v: a key stored before the update is not the same call after it"
