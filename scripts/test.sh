@@ -45,18 +45,21 @@ if [[ -z ${CREDITS_MATRIX_INNER-} ]]; then
 			echo "PostgreSQL $v: its Debian root could not be made" | tee "$out"
 			echo "0 passed, 1 failed" >>"$out"
 		else
-			# A copy of the working tree (build products left out) inside the root.
-			rm -rf "$root/build/credits" && mkdir -p "$root/build/credits"
+			# A copy of the working tree (build products left out) inside the
+			# root, one per run.
+			mkdir -p "$root/build"
+			build=$(mktemp -d "$root/build/credits.XXXXXX")
 			tar -C "$CREDITS_ROOT" -c --exclude=.git --exclude='*.o' --exclude='*.bc' \
 				--exclude='*.so' --exclude=results --exclude='regression.*' . |
-				tar -C "$root/build/credits" -x
+				tar -C "$build" -x
 			mount -t proc proc "$root/proc" && root_mounts+=("$root/proc")
 			mount --bind /dev "$root/dev" && root_mounts+=("$root/dev")
 			chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 				HOME=/root LANG=C.UTF-8 CI="${CI-}" TESTS="${TESTS-}" CREDITS_PG_VERSION="$v" \
 				CREDITS_IN_ROOT=1 CREDITS_MATRIX_INNER=1 \
-				bash /build/credits/scripts/test.sh "$part" 2>&1 | tee "$out" || rc=$?
+				bash "${build#"$root"}/scripts/test.sh" "$part" 2>&1 | tee "$out" || rc=$?
 			unmount_roots
+			rm -rf "$build"
 		fi
 		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)
 		rm -f "$out"
