@@ -295,3 +295,39 @@ credits_run_limited() {
 	_CREDITS_CHILD=
 	return "$rc"
 }
+
+# credits_run_in_root VERSION SCRIPT [ARGS...]: run one of the repository's
+# scripts with PostgreSQL VERSION (17, 18) inside its Debian root
+# (scripts/pgroot.sh makes it on first use), on a copy of the working tree
+# made for this run.  /proc and /dev are mounted for the run and unmounted
+# on every exit path; the copy is removed.  Passes CI and TESTS through.
+credits_run_in_root() {
+	local v=$1 script=$2 root build rc=0 kv
+	local -a pass=()
+	shift 2
+	# The benchmark's settings go in too.
+	while IFS= read -r kv; do pass+=("$kv"); done < <(env | grep -E '^BENCH_[A-Z_]+=' || true)
+	root=$(bash "$CREDITS_ROOT/scripts/pgroot.sh" "$v") || {
+		credits_err "PostgreSQL $v: its Debian root could not be made"
+		return 1
+	}
+	mkdir -p "$root/build" || return 1
+	build=$(mktemp -d "$root/build/credits.XXXXXX") || return 1
+	tar -C "$CREDITS_ROOT" -c --exclude=.git --exclude='*.o' --exclude='*.bc' \
+		--exclude='*.so' --exclude=results --exclude='regression.*' . |
+		tar -C "$build" -x || { rm -rf "$build"; return 1; }
+	(
+		mounts=()
+		trap 'for m in "${mounts[@]}"; do umount -l "$m" 2>/dev/null || true; done' EXIT
+		trap 'exit 130' INT
+		trap 'exit 143' TERM
+		mount -t proc proc "$root/proc" && mounts+=("$root/proc")
+		mount --bind /dev "$root/dev" && mounts+=("$root/dev")
+		chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+			HOME=/root LANG=C.UTF-8 CI="${CI-}" TESTS="${TESTS-}" CREDITS_PG_VERSION="$v" \
+			CREDITS_IN_ROOT=1 CREDITS_MATRIX_INNER=1 "${pass[@]}" \
+			bash "${build#"$root"}/$script" "$@"
+	) || rc=$?
+	rm -rf "$build"
+	return "$rc"
+}

@@ -25,15 +25,6 @@ if [[ -z ${CREDITS_MATRIX_INNER-} ]]; then
 		versions=${CREDITS_PG_VERSIONS:-$CREDITS_PG_VERSION}
 	fi
 	total_p=0 total_f=0 summary=()
-	root_mounts=()
-	unmount_roots() {
-		local m
-		for m in "${root_mounts[@]}"; do umount -l "$m" 2>/dev/null || true; done
-		root_mounts=()
-	}
-	trap unmount_roots EXIT
-	trap 'exit 130' INT
-	trap 'exit 143' TERM
 	for v in $versions; do
 		start=$SECONDS
 		out=$(mktemp /tmp/credits-matrix.XXXXXX)
@@ -41,25 +32,8 @@ if [[ -z ${CREDITS_MATRIX_INNER-} ]]; then
 		rc=0
 		if [[ $v == 15 ]]; then
 			CREDITS_MATRIX_INNER=1 CREDITS_PG_VERSION=15 bash "$CREDITS_ROOT/scripts/test.sh" "$part" 2>&1 | tee "$out" || rc=$?
-		elif ! root=$(bash "$CREDITS_ROOT/scripts/pgroot.sh" "$v"); then
-			echo "PostgreSQL $v: its Debian root could not be made" | tee "$out"
-			echo "0 passed, 1 failed" >>"$out"
 		else
-			# A copy of the working tree (build products left out) inside the
-			# root, one per run.
-			mkdir -p "$root/build"
-			build=$(mktemp -d "$root/build/credits.XXXXXX")
-			tar -C "$CREDITS_ROOT" -c --exclude=.git --exclude='*.o' --exclude='*.bc' \
-				--exclude='*.so' --exclude=results --exclude='regression.*' . |
-				tar -C "$build" -x
-			mount -t proc proc "$root/proc" && root_mounts+=("$root/proc")
-			mount --bind /dev "$root/dev" && root_mounts+=("$root/dev")
-			chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-				HOME=/root LANG=C.UTF-8 CI="${CI-}" TESTS="${TESTS-}" CREDITS_PG_VERSION="$v" \
-				CREDITS_IN_ROOT=1 CREDITS_MATRIX_INNER=1 \
-				bash "${build#"$root"}/scripts/test.sh" "$part" 2>&1 | tee "$out" || rc=$?
-			unmount_roots
-			rm -rf "$build"
+			TESTS="${TESTS-}" credits_run_in_root "$v" scripts/test.sh "$part" 2>&1 | tee "$out" || rc=$?
 		fi
 		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)
 		rm -f "$out"
