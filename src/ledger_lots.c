@@ -287,6 +287,20 @@ credits_check_interval(Datum interval, const char *what)
 }
 
 /*
+ * A timestamp that names an instant: 'infinity' and '-infinity' are no
+ * starts, no expiries and no instants to look at a balance or a rate.
+ */
+void
+credits_check_finite(TimestampTz value, const char *what)
+{
+	if (TIMESTAMP_NOT_FINITE(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be finite", what),
+				 errdetail("The value given was %s.", timestamptz_to_str(value))));
+}
+
+/*
  * An interval as text that reads back exactly whatever IntervalStyle is in
  * force (each field signed, so that sql_standard's "leading sign applies to
  * all fields" never kicks in).  The kept statements take it as $n::interval.

@@ -45,3 +45,20 @@ CREATE TRIGGER portal_role_changed
 -- it (the generated part recreates it with its grants).
 DROP FUNCTION credits_requests(text, text);
 DROP FUNCTION credits.list_requests(text, text);
+
+-- Due work: a subscription records why its last renewal failed with an
+-- error (credits_subscriptions() shows it, so its result changes), and
+-- counts its periods in its zone by the zone's rules: 1.0 read a zone
+-- named like an abbreviation (CET, EET, WET, MET) as a fixed offset, so
+-- next_period_at is computed again.
+ALTER TABLE credits.subscription ADD COLUMN failure jsonb;
+DROP FUNCTION credits_subscriptions(text);
+CREATE FUNCTION credits.period_start(starts_at timestamptz, every interval, period bigint,
+									 time_zone text)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'credits_period_start_sql'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+UPDATE credits.subscription
+SET next_period_at = credits.period_start(starts_at, every, next_period, time_zone)
+WHERE next_period_at OPERATOR(pg_catalog.<>)
+	credits.period_start(starts_at, every, next_period, time_zone);
