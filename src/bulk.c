@@ -365,12 +365,14 @@ credits_report_left(const char *what, uint64 busy, uint64 failed)
 {
 	if (busy > 0)
 		ereport(NOTICE,
-				(errmsg("%s: " UINT64_FORMAT " accounts were locked by other transactions and are left for the next run",
-						what, busy)));
+				(errmsg_plural("%s: " UINT64_FORMAT " account was locked by another transaction and is left for the next run",
+							   "%s: " UINT64_FORMAT " accounts were locked by other transactions and are left for the next run",
+							   busy, what, busy)));
 	if (failed > 0)
 		ereport(NOTICE,
-				(errmsg("%s: " UINT64_FORMAT " accounts failed and are left for the next run",
-						what, failed)));
+				(errmsg_plural("%s: the due expirations of " UINT64_FORMAT " account failed and are left for the next run",
+							   "%s: the due expirations of " UINT64_FORMAT " accounts failed and are left for the next run",
+							   failed, what, failed)));
 }
 
 static void

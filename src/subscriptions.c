@@ -822,9 +822,10 @@ credits_subscription_failed(AccountState *acct, int64 sub_id, ErrorData *err)
  * The due work of one account, locked: its due expirations, then each due
  * subscription's periods up to as_of, each period in a subtransaction of
  * its own.  A failed renewal leaves its subscription at the period that
- * failed (retried by the next run) and the others going.
+ * failed (retried by the next run) and the others going.  Returns false
+ * when the account's expirations could not be recorded.
  */
-static void
+static bool
 credits_run_due_account(AccountState *acct, TimestampTz as_of,
 						TimestampTz now, bool enabled, DueCounts *counts,
 						int64 *expired)
@@ -912,6 +913,7 @@ credits_run_due_account(AccountState *acct, TimestampTz as_of,
 		}
 	}
 	pfree(subs);
+	return !step.expiry_due;
 }
 
 /*
@@ -932,6 +934,7 @@ credits_run_due(PG_FUNCTION_ARGS)
 	DueCounts	counts = {0, 0};
 	int64		expired = 0;
 	uint64		busy = 0;
+	uint64		failed_accounts = 0;
 	bool		enabled;
 	DueKey	   *keys;
 	uint64		nkeys;
@@ -985,10 +988,12 @@ credits_run_due(PG_FUNCTION_ARGS)
 		credits_lock_account(&acct, keys[i].account, keys[i].credit_type, false);
 		if (!acct.exists)
 			continue;
-		credits_run_due_account(&acct, as_of, now, enabled, &counts, &expired);
+		if (!credits_run_due_account(&acct, as_of, now, enabled, &counts,
+									 &expired))
+			failed_accounts++;
 	}
 	SPI_finish();
-	credits_report_left("credits_run_due", busy, 0);
+	credits_report_left("credits_run_due", busy, failed_accounts);
 
 	{
 		Datum		out[3];
