@@ -14,8 +14,8 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "credits.h"
@@ -246,6 +246,7 @@ credits_expire_free_accounts(Datum accounts, Datum credit_types,
 							 uint64 *busy, uint64 *failed)
 {
 	Datum		values[2];
+	SPITupleTable *locked_rows;
 	Datum	   *accs;
 	Datum	   *types;
 	uint64		locked;
@@ -253,24 +254,33 @@ credits_expire_free_accounts(Datum accounts, Datum credit_types,
 	ExpireBatch batch;
 	ErrorData  *err;
 	int64		count = 0;
+	MemoryContext batch_cxt;
+	MemoryContext old_cxt;
 
 	values[0] = accounts;
 	values[1] = credit_types;
 	credits_run(&stmt_lock_many_free, values, NULL, false, 0);
 	locked = SPI_processed;
+	locked_rows = SPI_tuptable;
 	*busy += n - locked;
 	if (locked == 0)
+	{
+		SPI_freetuptable(locked_rows);
 		return 0;
+	}
+	/* the rows stay until the end: subtransactions free only their own */
+	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "credits_expire batch",
+									  ALLOCSET_DEFAULT_SIZES);
+	old_cxt = MemoryContextSwitchTo(batch_cxt);
 	accs = palloc(sizeof(Datum) * locked);
 	types = palloc(sizeof(Datum) * locked);
 	for (i = 0; i < locked; i++)
 	{
 		bool		isnull;
 
-		accs[i] = datumCopy(credits_col(i, 1, &isnull), false, -1);
-		types[i] = datumCopy(credits_col(i, 2, &isnull), false, -1);
+		accs[i] = SPI_getbinval(locked_rows->vals[i], locked_rows->tupdesc, 1, &isnull);
+		types[i] = SPI_getbinval(locked_rows->vals[i], locked_rows->tupdesc, 2, &isnull);
 	}
-	SPI_freetuptable(SPI_tuptable);
 
 	batch.accounts = credits_text_array(accs, locked);
 	batch.credit_types = credits_text_array(types, locked);
@@ -301,8 +311,9 @@ credits_expire_free_accounts(Datum accounts, Datum credit_types,
 			FreeErrorData(err);
 		}
 	}
-	pfree(accs);
-	pfree(types);
+	MemoryContextSwitchTo(old_cxt);
+	MemoryContextDelete(batch_cxt);
+	SPI_freetuptable(locked_rows);
 	return count;
 }
 
