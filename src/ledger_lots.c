@@ -276,6 +276,13 @@ credits_check_interval(Datum interval, const char *what)
 {
 	Interval   *iv = DatumGetIntervalP(interval);
 
+#ifdef INTERVAL_NOT_FINITE
+	/* 17 on: 'infinity' moves time nowhere a period or an expiry can use */
+	if (INTERVAL_NOT_FINITE(iv))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be finite", what)));
+#endif
 	if (iv->month < 0 || iv->day < 0 || iv->time < 0 ||
 		(iv->month == 0 && iv->day == 0 && iv->time == 0))
 		ereport(ERROR,
