@@ -128,7 +128,15 @@ SELECT credits_cancel_subscription(:sub5);
 -- the zone, with its summer time, not the abbreviation's fixed offset: a
 -- monthly subscription started on March 20 at 09:00 in CET renews on April
 -- 20 at 09:00 in CEST, at the same local time.
+-- (Where tzdata no longer ships the zone CET, as Debian 13 without
+-- tzdata-legacy, no session can use it; Europe/Paris has its rules.)
+SELECT EXISTS (SELECT FROM pg_timezone_names WHERE name = 'CET') AS has_cet,
+	   EXISTS (SELECT FROM pg_timezone_names WHERE name = 'EET') AS has_eet \gset
+\if :has_cet
 SET TimeZone = 'CET';
+\else
+SET TimeZone = 'Europe/Paris';
+\endif
 SELECT make_timestamptz(extract(year FROM now())::int - 1, 3, 20, 9, 0, 0) AS cet_anchor \gset
 SELECT credits_subscribe('s-cet', 1, '1 month', starts_at => :'cet_anchor') AS sub_cet \gset
 SELECT period, to_char(starts_at, 'MM-DD HH24:MI TZ') AS local_start
@@ -137,7 +145,11 @@ SELECT count(*) FILTER (WHERE to_char(starts_at, 'DD HH24:MI') <> '20 09:00') AS
 FROM credits.subscription_period WHERE subscription_id = :sub_cet;
 SELECT to_char(next_renewal_at, 'DD HH24:MI') AS next_renewal FROM credits_subscriptions('s-cet');
 SELECT credits_cancel_subscription(:sub_cet);
+\if :has_eet
 SET TimeZone = 'EET';
+\else
+SET TimeZone = 'Europe/Helsinki';
+\endif
 SELECT make_timestamptz(extract(year FROM now())::int - 1, 10, 1, 9, 0, 0) AS eet_anchor \gset
 SELECT credits_subscribe('s-eet', 1, '1 month', starts_at => :'eet_anchor') AS sub_eet \gset
 SELECT period, to_char(starts_at, 'MM-DD HH24:MI TZ') AS local_start
