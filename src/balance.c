@@ -69,6 +69,7 @@ credits_balance(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
 	at = PG_GETARG_TIMESTAMPTZ(2);
+	credits_check_finite(at, "at");
 	values[0] = PG_GETARG_DATUM(0);
 	values[1] = PG_GETARG_DATUM(1);
 	values[2] = TimestampTzGetDatum(at);

@@ -15,6 +15,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "credits.h"
@@ -38,6 +39,18 @@ static CreditsStmt stmt_lock_many = {"SS",
 	"ON a.account = u.account AND a.credit_type = u.credit_type "
 	"ORDER BY a.account COLLATE \"C\", a.credit_type COLLATE \"C\" "
 	"FOR UPDATE OF a"};
+
+/*
+ * The same without waiting: credits_expire() passes over an account that a
+ * transaction holds (the next run expires its lots) and returns the
+ * accounts it locked.
+ */
+static CreditsStmt stmt_lock_many_free = {"SS",
+	"SELECT a.account, a.credit_type FROM credits.account a "
+	"JOIN unnest($1::text[], $2::text[]) u(account, credit_type) "
+	"ON a.account = u.account AND a.credit_type = u.credit_type "
+	"ORDER BY a.account COLLATE \"C\", a.credit_type COLLATE \"C\" "
+	"FOR UPDATE OF a SKIP LOCKED"};
 
 /*
  * Every open lot of the (locked) accounts due by $3 expires: its remainder
@@ -196,6 +209,114 @@ credits_expire_accounts(Datum accounts, Datum credit_types, TimestampTz as_of)
 	return DatumGetInt64(credits_col(0, 1, &isnull));
 }
 
+/* One batch of credits_expire(), for credits_try(). */
+typedef struct ExpireBatch
+{
+	Datum		accounts;		/* text[], locked */
+	Datum		credit_types;	/* text[] */
+	TimestampTz as_of;
+	int64		expired;		/* out: lots expired */
+} ExpireBatch;
+
+static void
+credits_expire_batch_step(void *arg)
+{
+	ExpireBatch *b = (ExpireBatch *) arg;
+	Datum		values[3];
+	bool		isnull;
+
+	values[0] = b->accounts;
+	values[1] = b->credit_types;
+	values[2] = TimestampTzGetDatum(b->as_of);
+	credits_run(&stmt_expire_batch, values, NULL, false, 0);
+	b->expired = DatumGetInt64(credits_col(0, 1, &isnull));
+}
+
+/*
+ * credits_expire()'s share of a batch of accounts (text[] accounts and
+ * credit_types): locks those no other transaction holds (*busy counts the
+ * others) and expires their due lots in one statement.  Should that fail,
+ * the accounts are taken one by one, each on its own, so that one account
+ * whose expiry fails (reported as a WARNING, counted in *failed) leaves the
+ * others expired.  Returns how many lots expired.  Inside SPI.
+ */
+static int64
+credits_expire_free_accounts(Datum accounts, Datum credit_types,
+							 TimestampTz as_of, uint64 n,
+							 uint64 *busy, uint64 *failed)
+{
+	Datum		values[2];
+	SPITupleTable *locked_rows;
+	Datum	   *accs;
+	Datum	   *types;
+	uint64		locked;
+	uint64		i;
+	ExpireBatch batch;
+	ErrorData  *err;
+	int64		count = 0;
+	MemoryContext batch_cxt;
+	MemoryContext old_cxt;
+
+	values[0] = accounts;
+	values[1] = credit_types;
+	credits_run(&stmt_lock_many_free, values, NULL, false, 0);
+	locked = SPI_processed;
+	locked_rows = SPI_tuptable;
+	*busy += n - locked;
+	if (locked == 0)
+	{
+		SPI_freetuptable(locked_rows);
+		return 0;
+	}
+	/* the rows stay until the end: subtransactions free only their own */
+	batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "credits_expire batch",
+									  ALLOCSET_DEFAULT_SIZES);
+	old_cxt = MemoryContextSwitchTo(batch_cxt);
+	accs = palloc(sizeof(Datum) * locked);
+	types = palloc(sizeof(Datum) * locked);
+	for (i = 0; i < locked; i++)
+	{
+		bool		isnull;
+
+		accs[i] = SPI_getbinval(locked_rows->vals[i], locked_rows->tupdesc, 1, &isnull);
+		types[i] = SPI_getbinval(locked_rows->vals[i], locked_rows->tupdesc, 2, &isnull);
+	}
+
+	batch.accounts = credits_text_array(accs, locked);
+	batch.credit_types = credits_text_array(types, locked);
+	batch.as_of = as_of;
+	err = credits_try(credits_expire_batch_step, &batch);
+	if (err == NULL)
+		count = batch.expired;
+	else
+	{
+		FreeErrorData(err);
+		for (i = 0; i < locked; i++)
+		{
+			batch.accounts = credits_text_array(&accs[i], 1);
+			batch.credit_types = credits_text_array(&types[i], 1);
+			err = credits_try(credits_expire_batch_step, &batch);
+			if (err == NULL)
+			{
+				count += batch.expired;
+				continue;
+			}
+			(*failed)++;
+			ereport(WARNING,
+					(errcode(err->sqlerrcode),
+					 errmsg("could not record the due expirations of account \"%s\" (credit type %s): %s",
+							TextDatumGetCString(accs[i]),
+							TextDatumGetCString(types[i]), err->message),
+					 errhint("The other accounts were expired; the next run tries this one again.")));
+			FreeErrorData(err);
+		}
+	}
+	MemoryContextSwitchTo(old_cxt);
+	MemoryContextDelete(batch_cxt);
+	SPI_freetuptable(locked_rows);
+	return count;
+}
+
 void
 credits_bulk_init(void)
 {
@@ -246,6 +367,25 @@ credits_fetch_batch(Portal portal, Datum fixed_type, Datum *accounts,
 	return n;
 }
 
+/*
+ * A NOTICE of the accounts a run of due work left for the next one: held
+ * by other transactions, or failed (each failure has had its WARNING).
+ */
+void
+credits_report_left(const char *what, uint64 busy, uint64 failed)
+{
+	if (busy > 0)
+		ereport(NOTICE,
+				(errmsg_plural("%s: " UINT64_FORMAT " account was locked by another transaction and is left for the next run",
+							   "%s: " UINT64_FORMAT " accounts were locked by other transactions and are left for the next run",
+							   busy, what, busy)));
+	if (failed > 0)
+		ereport(NOTICE,
+				(errmsg_plural("%s: the due expirations of " UINT64_FORMAT " account failed and are left for the next run",
+							   "%s: the due expirations of " UINT64_FORMAT " accounts failed and are left for the next run",
+							   failed, what, failed)));
+}
+
 static void
 credits_progress(const char *what, uint64 done, const char *unit)
 {
@@ -256,8 +396,10 @@ credits_progress(const char *what, uint64 done, const char *unit)
 /*
  * credits_expire(as_of) records an expire entry for every lot with credits
  * left whose expires_at <= as_of, and returns how many lots.  Accounts are
- * taken in batches, in the fixed lock order, so concurrent runs and spends
- * cannot deadlock; a second run finds nothing left to do.
+ * taken in batches, in the fixed lock order; an account another
+ * transaction holds is passed over, not waited for, and an account whose
+ * expiry fails is reported and left: both are expired by a later run.  A
+ * second run finds nothing left to do.
  */
 Datum
 credits_expire(PG_FUNCTION_ARGS)
@@ -267,10 +409,13 @@ credits_expire(PG_FUNCTION_ARGS)
 	Portal		portal;
 	int64		count = 0;
 	uint64		accounts_done = 0;
+	uint64		busy = 0;
+	uint64		failed = 0;
 	uint64		next_report = credits_progress_every;
 
 	credits_require_arg(fcinfo, 0, "as_of");
 	as_of = PG_GETARG_TIMESTAMPTZ(0);
+	credits_check_finite(as_of, "as_of");
 	if (as_of > GetCurrentTransactionStartTimestamp())
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -292,7 +437,8 @@ credits_expire(PG_FUNCTION_ARGS)
 		n = credits_fetch_batch(portal, (Datum) 0, &accounts, &types);
 		if (n == 0)
 			break;
-		count += credits_expire_accounts(accounts, types, as_of);
+		count += credits_expire_free_accounts(accounts, types, as_of, n,
+											  &busy, &failed);
 		accounts_done += n;
 		if (accounts_done >= next_report)
 		{
@@ -302,6 +448,7 @@ credits_expire(PG_FUNCTION_ARGS)
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();
+	credits_report_left("credits_expire", busy, failed);
 	PG_RETURN_INT64(count);
 }
 
@@ -333,7 +480,10 @@ credits_grant_many(PG_FUNCTION_ARGS)
 	credit_type = PG_GETARG_DATUM(2);
 	credits_check_positive(amount, "amount");
 	if (has_expiry)
+	{
+		credits_check_finite(expires_at, "expires_at");
 		credits_check_future_expiry(expires_at);
+	}
 
 	SPI_connect();
 	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);

@@ -218,6 +218,7 @@ credits_convert(PG_FUNCTION_ARGS)
 	currency = PG_GETARG_DATUM(1);
 	credit_type = PG_GETARG_DATUM(2);
 	at = PG_GETARG_TIMESTAMPTZ(3);
+	credits_check_finite(at, "at");
 	credits_check_money(price, "price", true);
 	credits_currency_minor_unit(currency);
 	/* The price list is the agency's: a portal pays with credits_pay. */
@@ -248,6 +249,7 @@ credits_rate(PG_FUNCTION_ARGS)
 	credits_require_arg(fcinfo, 2, "at");
 	currency = PG_GETARG_DATUM(0);
 	credit_type = PG_GETARG_DATUM(1);
+	credits_check_finite(PG_GETARG_TIMESTAMPTZ(2), "at");
 	credits_currency_minor_unit(currency);
 
 	SPI_connect();

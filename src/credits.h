@@ -43,6 +43,10 @@ extern int	credits_run_latest(CreditsStmt *stmt, Datum *values,
 extern Oid	credits_amount_typid(void);
 extern Portal credits_cursor_open(CreditsStmt *stmt, Datum *values,
 								  const char *nulls);
+extern ErrorData *credits_try(void (*fn) (void *arg), void *arg);
+
+/* ledger_lots.c: 22023 for 'infinity' and '-infinity' */
+extern void credits_check_finite(TimestampTz value, const char *what);
 
 /* Column helpers for SPI_tuptable rows (1-based column numbers). */
 extern Datum credits_col(int row, int col, bool *isnull);
@@ -191,6 +195,7 @@ extern int64 credits_next_event_id(void);
 extern void credits_bulk_init(void);
 extern int64 credits_expire_accounts(Datum accounts, Datum credit_types,
 									 TimestampTz as_of);
+extern void credits_report_left(const char *what, uint64 busy, uint64 failed);
 extern void credits_notify_event(int64 event_id, const char *type);
 extern int64 credits_emit_event(Datum account, const char *type,
 								const char *aggregatetype, Datum aggregateid,

@@ -40,6 +40,8 @@ credits_grant(PG_FUNCTION_ARGS)
 	credit_type = PG_GETARG_DATUM(2);
 	credits_require_account(DatumGetTextPP(account));
 	credits_check_positive(amount, "amount");
+	if (has_expiry)
+		credits_check_finite(expires_at, "expires_at");
 
 	SPI_connect();
 	credits_check_access(account, CREDITS_ACCESS_AGENCY);

@@ -278,6 +278,13 @@ credits_check_interval(Datum interval, const char *what)
 {
 	Interval   *iv = DatumGetIntervalP(interval);
 
+#ifdef INTERVAL_NOT_FINITE
+	/* 17 on: 'infinity' moves time nowhere a period or an expiry can use */
+	if (INTERVAL_NOT_FINITE(iv))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be finite", what)));
+#endif
 	if (iv->month < 0 || iv->day < 0 || iv->time < 0 ||
 		(iv->month == 0 && iv->day == 0 && iv->time == 0))
 		ereport(ERROR,
@@ -286,6 +293,20 @@ credits_check_interval(Datum interval, const char *what)
 				 errdetail("The value given was %s.",
 						   DatumGetCString(DirectFunctionCall1(interval_out,
 															   interval)))));
+}
+
+/*
+ * A timestamp that names an instant: 'infinity' and '-infinity' are no
+ * starts, no expiries and no instants to look at a balance or a rate.
+ */
+void
+credits_check_finite(TimestampTz value, const char *what)
+{
+	if (TIMESTAMP_NOT_FINITE(value))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be finite", what),
+				 errdetail("The value given was %s.", timestamptz_to_str(value))));
 }
 
 /*

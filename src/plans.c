@@ -16,6 +16,7 @@
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
@@ -227,4 +228,43 @@ credits_col_amount(int row, int col)
 	Datum		d = credits_col(row, col, &isnull);
 
 	return isnull ? 0 : DatumGetCreditAmount(d);
+}
+
+/*
+ * Run fn(arg) in a subtransaction, so that one failing unit of due work
+ * (a subscription, an account's expiries) leaves the others alone.  Returns
+ * NULL when it succeeded; otherwise the error, copied into the caller's
+ * memory context, with everything fn did rolled back.  A cancelled query
+ * (statement timeout, pg_cancel_backend) is raised again: it stops the
+ * whole call.  Inside SPI: fn may run kept statements.
+ */
+ErrorData *
+credits_try(void (*fn) (void *arg), void *arg)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
+	}
+	PG_END_TRY();
+	return edata;
 }

@@ -6,34 +6,52 @@
  *	  credits_run_due() performs every renewal whose period has started and
  *	  records due expirations.
  *
- *	  Period n of a subscription starts at starts_at + n x every (counted in
- *	  the time zone of the session that subscribed).  Each period is
- *	  processed exactly once: credits.subscription_period has one row per
- *	  processed period, keyed by (account, subscription_id, period).
+ *	  Period n of a subscription starts at starts_at + n x every, counted on
+ *	  the wall clock of the time zone of the session that subscribed (by the
+ *	  zone's rules, even when its name is also an abbreviation, as CET is).
+ *	  Each period is processed exactly once: credits.subscription_period has
+ *	  one row per processed period, keyed by (account, subscription_id,
+ *	  period).
  *
  *	  Lock order: the account row of (account, credit type) first, then the
  *	  account's subscription rows (FOR UPDATE, by subscription id).
  *	  credits_run_due() visits accounts in (account, credit_type) order under
- *	  COLLATE "C", one lock at a time, so concurrent runs queue on the first
- *	  account they share and never deadlock; the second finds the work done.
+ *	  COLLATE "C" and never waits for one: an account another transaction
+ *	  holds is passed over and left for the next run, so a slow transaction
+ *	  delays nobody else's renewals.  Each period it renews runs in a
+ *	  subtransaction: a renewal that fails (other than for an unpaid
+ *	  balance) is rolled back, counted as failed, and marks its subscription
+ *	  past_due with the error; the others go on.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "common/int.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "pgtime.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/datum.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "credits.h"
 #include "lifecycle.h"
 
-static CreditsStmt stmt_sub_insert = {"ttatatttT",
+/*
+ * How many periods one subscription processes in one call.  A run that fell
+ * further behind leaves the rest due for the next run (each period still
+ * once, in order); a subscription may not start so far in the past that
+ * more periods than this have already started.
+ */
+#define CREDITS_CATCH_UP_LIMIT 1000
+
+static CreditsStmt stmt_sub_insert = {"ttatatttTt",
 		"INSERT INTO credits.subscription (account, credit_type, credits, "
 		"service, price, every, mode, expires_after, starts_at, time_zone, "
 		"next_period_at) VALUES ($1, $2, $3, $4, $5, $6::interval, $7, "
-		"$8::interval, $9, current_setting('TimeZone'), $9) "
+		"$8::interval, $9, $10, $9) "
 		"RETURNING subscription_id"};
 
 static CreditsStmt stmt_sub_find = {"i",
@@ -42,15 +60,15 @@ static CreditsStmt stmt_sub_find = {"i",
 
 static CreditsStmt stmt_sub_read = {"ti",
 		"SELECT credits, service, price, mode, now() + expires_after, "
-		"next_period, next_period_at, status FROM credits.subscription "
+		"next_period, next_period_at, status, every, time_zone, starts_at "
+		"FROM credits.subscription "
 		"WHERE account = $1 AND subscription_id = $2 FOR UPDATE"};
 
-static CreditsStmt stmt_sub_advance = {"tit",
+/* A processed period: the next one, and what the subscription's status is. */
+static CreditsStmt stmt_sub_advance = {"titT",
 		"UPDATE credits.subscription SET next_period = next_period + 1, "
-		"next_period_at = ((starts_at AT TIME ZONE time_zone) "
-		"  + every * (next_period + 1)) AT TIME ZONE time_zone, "
-		"status = $3 WHERE account = $1 AND subscription_id = $2 "
-		"RETURNING next_period_at"};
+		"next_period_at = $4, status = $3, failure = NULL "
+		"WHERE account = $1 AND subscription_id = $2"};
 
 static CreditsStmt stmt_period_insert = {"tiiTtii",
 		"INSERT INTO credits.subscription_period (account, subscription_id, "
@@ -64,6 +82,34 @@ static CreditsStmt stmt_sub_event = {"ittitiTtii",
 	"jsonb_build_object('subscription_id', $4, 'account', $2, "
 	"'credit_type', $5, 'period', $6, 'period_starts_at', $7, "
 	"'outcome', $8, 'lot_id', $9, 'entry_id', $10), $10)"};
+
+/*
+ * A renewal that failed with an error: the subscription is past_due and
+ * records the error (period, SQLSTATE, message); a subscription.past_due
+ * event says so, unless the same period already failed with the same
+ * SQLSTATE (a run every minute must not repeat it every minute).  Returns
+ * a row when it wrote the event.
+ */
+static CreditsStmt stmt_sub_failed = {"titti",
+	"WITH old AS (SELECT status, failure FROM credits.subscription "
+	"  WHERE account = $1 AND subscription_id = $2), "
+	"upd AS (UPDATE credits.subscription s SET status = 'past_due', "
+	"  failure = jsonb_build_object('period', s.next_period, "
+	"    'period_starts_at', s.next_period_at, 'sqlstate', $3, 'message', $4, "
+	"    'at', now()) "
+	"  WHERE s.account = $1 AND s.subscription_id = $2 "
+	"  AND s.status <> 'cancelled' "
+	"  RETURNING s.credit_type, s.next_period, s.next_period_at) "
+	"INSERT INTO credits.event (id, account, type, aggregatetype, aggregateid, "
+	"payload) SELECT $5, $1, 'subscription.past_due', 'subscription', $2::text, "
+	"jsonb_build_object('subscription_id', $2, 'account', $1, "
+	"'credit_type', upd.credit_type, 'period', upd.next_period, "
+	"'period_starts_at', upd.next_period_at, 'outcome', 'error', "
+	"'lot_id', NULL, 'entry_id', NULL, 'sqlstate', $3, 'message', $4) "
+	"FROM upd, old WHERE old.status <> 'past_due' OR old.failure IS NULL "
+	"OR (old.failure->>'period')::bigint <> upd.next_period "
+	"OR old.failure->>'sqlstate' <> $3 "
+	"RETURNING 1"};
 
 static CreditsStmt stmt_sub_cancel = {"ti",
 		"UPDATE credits.subscription SET status = 'cancelled', "
@@ -79,6 +125,11 @@ static CreditsStmt stmt_due_accounts = {"T",
 		"WHERE status <> 'cancelled' AND next_period_at <= $1 "
 		"ORDER BY 1, 2"};
 
+/* The account's lock, unless another transaction holds it. */
+static CreditsStmt stmt_account_try_lock = {"tt",
+		"SELECT 1 FROM credits.account "
+		"WHERE account = $1 AND credit_type = $2 FOR UPDATE SKIP LOCKED"};
+
 static CreditsStmt stmt_due_subs = {"ttT",
 		"SELECT subscription_id FROM credits.subscription "
 		"WHERE account = $1 AND credit_type = $2 AND status <> 'cancelled' "
@@ -88,6 +139,147 @@ PG_FUNCTION_INFO_V1(credits_subscribe);
 PG_FUNCTION_INFO_V1(credits_subscribe_service);
 PG_FUNCTION_INFO_V1(credits_cancel_subscription);
 PG_FUNCTION_INFO_V1(credits_run_due);
+PG_FUNCTION_INFO_V1(credits_period_start_sql);
+
+/*
+ * The time zone a subscription counts its periods in, by name.  A zone
+ * name, never an abbreviation: AT TIME ZONE 'CET' would mean a fixed
+ * UTC+1, while a session whose TimeZone is CET follows the zone's rules,
+ * summer time included; pg_tzset() reads the name as the session did.
+ */
+static pg_tz *
+credits_zone(const char *name)
+{
+	pg_tz	   *tz = pg_tzset(name);
+
+	if (tz == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time zone \"%s\" not recognized", name)));
+	return tz;
+}
+
+/*
+ * The start of period n of a subscription starting at starts_at, every
+ * every: starts_at's wall-clock time in tz, plus n x every (months first,
+ * a day past the end of the month becoming its last day, then days, then
+ * time), read back in tz; as ((starts_at AT TIME ZONE tz) + every * n)
+ * AT TIME ZONE tz computes it for a zone name.  False, without an error,
+ * when it lies beyond the timestamp range.
+ */
+static bool
+credits_period_start(TimestampTz starts_at, const Interval *every, int64 n,
+					 pg_tz *tz, TimestampTz *result)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tzoff;
+	int64		months;
+	int64		days;
+	int64		julian;
+	int64		usecs;
+	Timestamp	local;
+
+	if (n == 0)
+	{
+		*result = starts_at;
+		return true;
+	}
+	if (TIMESTAMP_NOT_FINITE(starts_at) ||
+		timestamp2tm(starts_at, &tzoff, &tm, &fsec, NULL, tz) != 0)
+		return false;
+
+	if (pg_mul_s64_overflow(every->month, n, &months) ||
+		pg_add_s64_overflow(months,
+							(int64) tm.tm_year * MONTHS_PER_YEAR + tm.tm_mon - 1,
+							&months) ||
+		months >= (int64) 300000 * MONTHS_PER_YEAR)
+		return false;
+	tm.tm_year = (int) (months >= 0 ? months / MONTHS_PER_YEAR
+						: -((-months + MONTHS_PER_YEAR - 1) / MONTHS_PER_YEAR));
+	tm.tm_mon = (int) (months - (int64) tm.tm_year * MONTHS_PER_YEAR) + 1;
+	if (tm.tm_mday > day_tab[isleap(tm.tm_year)][tm.tm_mon - 1])
+		tm.tm_mday = day_tab[isleap(tm.tm_year)][tm.tm_mon - 1];
+	if (!IS_VALID_JULIAN(tm.tm_year, tm.tm_mon, tm.tm_mday))
+		return false;
+
+	if (pg_mul_s64_overflow(every->day, n, &days) ||
+		pg_add_s64_overflow(days, date2j(tm.tm_year, tm.tm_mon, tm.tm_mday),
+							&julian) ||
+		julian < 0 || julian >= TIMESTAMP_END_JULIAN)
+		return false;
+	j2date((int) julian, &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
+	if (tm2timestamp(&tm, fsec, NULL, &local) != 0)
+		return false;
+
+	if (pg_mul_s64_overflow(every->time, n, &usecs) ||
+		pg_add_s64_overflow(local, usecs, &local) ||
+		!IS_VALID_TIMESTAMP(local))
+		return false;
+
+	if (timestamp2tm(local, NULL, &tm, &fsec, NULL, NULL) != 0)
+		return false;
+	tzoff = DetermineTimeZoneOffset(&tm, tz);
+	if (tm2timestamp(&tm, fsec, &tzoff, result) != 0 ||
+		!IS_VALID_TIMESTAMP(*result))
+		return false;
+	return true;
+}
+
+static void
+credits_period_out_of_range(int64 n, const Interval *every,
+							TimestampTz starts_at)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+			 errmsg("period " INT64_FORMAT " of a subscription every %s from %s lies beyond the timestamp range",
+					n, DatumGetCString(DirectFunctionCall1(interval_out,
+														   IntervalPGetDatum(every))),
+					timestamptz_to_str(starts_at))));
+}
+
+/*
+ * credits.period_start(starts_at, every, period, time_zone): the start of
+ * a period, for SQL (credits_verify(), the upgrade from 1.0).
+ */
+Datum
+credits_period_start_sql(PG_FUNCTION_ARGS)
+{
+	TimestampTz starts_at = PG_GETARG_TIMESTAMPTZ(0);
+	Interval   *every = PG_GETARG_INTERVAL_P(1);
+	int64		n = PG_GETARG_INT64(2);
+	pg_tz	   *tz = credits_zone(text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	TimestampTz result;
+
+	if (n < 0 || !credits_period_start(starts_at, every, n, tz, &result))
+		credits_period_out_of_range(n, every, starts_at);
+	PG_RETURN_TIMESTAMPTZ(result);
+}
+
+/*
+ * The reference of every movement of a period: subscription:<id>:<start>,
+ * the start in UTC as ISO 8601 (microseconds only when there are any), so
+ * it names the subscription and the period, whatever the time zone.
+ */
+static Datum
+credits_period_reference(int64 sub_id, TimestampTz period_at)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	char		frac[16] = "";
+
+	if (timestamp2tm(period_at, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	if (fsec != 0)
+		snprintf(frac, sizeof(frac), ".%06d", (int) fsec);
+	return CStringGetTextDatum(psprintf("subscription:" INT64_FORMAT ":%s%04d-%02d-%02dT%02d:%02d:%02d%sZ",
+										sub_id, tm.tm_year < 0 ? "-" : "",
+										abs(tm.tm_year), tm.tm_mon, tm.tm_mday,
+										tm.tm_hour, tm.tm_min, tm.tm_sec,
+										frac));
+}
 
 /*
  * The outbox event of a processed renewal (period 1 on; period 0 is the
@@ -130,31 +322,31 @@ typedef struct DueCounts
 	int64		failed;
 } DueCounts;
 
-/*
- * Process every period of a subscription that starts by upto and has not
- * been processed, in order; the caller holds the account lock.  checkout:
- * period 0 of a service subscription is being bought now, whenever it
- * starts, and must be paid (CR001).  A service renewal the balance cannot
- * pay is recorded as failed and marks the subscription past_due; while
- * credits are disabled service renewals wait (they stay due).
- */
-static void
-credits_subscription_catch_up(AccountState *acct, int64 sub_id,
-							  TimestampTz upto, bool enabled, bool checkout,
-							  DueCounts *counts)
+/* A subscription as its periods are processed, under its account's lock. */
+typedef struct SubState
 {
-	Datum		values[7];
-	char		nulls[7];
-	bool		isnull;
-	bool		is_service;
+	int64		sub_id;
 	CreditAmount credits;
+	bool		is_service;
 	Datum		service;
 	CreditAmount price;
 	GrantMode	mode;
 	bool		has_expiry;
 	TimestampTz expires_at;
-	int64		period;
-	TimestampTz period_at;
+	Interval	every;
+	pg_tz	   *tz;
+	TimestampTz starts_at;
+	int64		period;			/* the next period to process */
+	TimestampTz period_at;		/* its start */
+	const char *status;
+} SubState;
+
+/* Read (and lock) a subscription of the locked account. */
+static void
+credits_subscription_read(AccountState *acct, int64 sub_id, SubState *sub)
+{
+	Datum		values[2];
+	bool		isnull;
 	char	   *status;
 
 	values[0] = acct->account;
@@ -162,96 +354,181 @@ credits_subscription_catch_up(AccountState *acct, int64 sub_id,
 	credits_run(&stmt_sub_read, values, NULL, false, 1);
 	if (SPI_processed != 1)
 		elog(ERROR, "credits: subscription " INT64_FORMAT " vanished", sub_id);
-	credits = credits_col_amount(0, 1);
-	service = credits_col(0, 2, &isnull);
-	is_service = !isnull;
-	price = credits_col_amount(0, 3);
-	mode = credits_parse_mode(credits_col(0, 4, &isnull));
-	expires_at = DatumGetTimestampTz(credits_col(0, 5, &isnull));
-	has_expiry = !isnull;
-	period = credits_col_int64(0, 6);
-	period_at = DatumGetTimestampTz(credits_col(0, 7, &isnull));
+	sub->sub_id = sub_id;
+	sub->credits = credits_col_amount(0, 1);
+	sub->service = credits_col(0, 2, &isnull);
+	sub->is_service = !isnull;
+	if (sub->is_service)
+		sub->service = datumCopy(sub->service, false, -1);
+	sub->price = credits_col_amount(0, 3);
+	sub->mode = credits_parse_mode(credits_col(0, 4, &isnull));
+	sub->expires_at = DatumGetTimestampTz(credits_col(0, 5, &isnull));
+	sub->has_expiry = !isnull;
+	sub->period = credits_col_int64(0, 6);
+	sub->period_at = DatumGetTimestampTz(credits_col(0, 7, &isnull));
 	status = TextDatumGetCString(credits_col(0, 8, &isnull));
+	sub->status = strcmp(status, "active") == 0 ? "active"
+		: strcmp(status, "past_due") == 0 ? "past_due" : "cancelled";
+	sub->every = *DatumGetIntervalP(credits_col(0, 9, &isnull));
+	sub->tz = credits_zone(TextDatumGetCString(credits_col(0, 10, &isnull)));
+	sub->starts_at = DatumGetTimestampTz(credits_col(0, 11, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+}
 
-	while (strcmp(status, "cancelled") != 0 &&
-		   (period_at <= upto || (checkout && period == 0)))
+/* Whether the subscription's next period is to be processed by upto. */
+static bool
+credits_subscription_due(const SubState *sub, TimestampTz upto)
+{
+	return strcmp(sub->status, "cancelled") != 0 && sub->period_at <= upto;
+}
+
+/*
+ * Process the subscription's next period (sub->period); the caller holds
+ * the account lock and has recorded due expirations.  checkout: period 0
+ * of a service subscription is being bought now, whenever it starts, and
+ * must be paid (CR001).  A service renewal the balance cannot pay is
+ * recorded as failed and marks the subscription past_due.  Returns the
+ * outcome ("granted", "paid" or "failed"), or NULL when the period must
+ * wait: a service renewal while credits are disabled.  sub moves on to the
+ * next period only once every statement has succeeded, so after an error
+ * it still describes the period that failed.
+ */
+static const char *
+credits_subscription_period(AccountState *acct, SubState *sub, bool enabled,
+							bool checkout)
+{
+	Datum		values[7];
+	char		nulls[7];
+	Datum		reason;
+	Datum		reference;
+	const char *outcome;
+	const char *status = "active";
+	int64		lot_id = 0;
+	int64		entry_id = 0;
+	TimestampTz next_at;
+
+	CHECK_FOR_INTERRUPTS();
+	reason = CStringGetTextDatum(psprintf("subscription period " INT64_FORMAT,
+										  sub->period));
+	reference = credits_period_reference(sub->sub_id, sub->period_at);
+	if (sub->is_service)
 	{
-		Datum		reason;
-		const char *outcome;
-		int64		lot_id = 0;
-		int64		entry_id = 0;
-
-		CHECK_FOR_INTERRUPTS();
-		reason = CStringGetTextDatum(psprintf("subscription period " INT64_FORMAT,
-											  period));
-		if (is_service)
+		if (checkout && sub->period == 0)
 		{
-			if (checkout && period == 0)
-			{
-				if (acct->balance < price)
-					credits_insufficient(acct, acct->balance, price);
-			}
-			else if (!enabled)
-				break;
-			if (acct->balance >= price)
-			{
-				entry_id = credits_take_from_lots(acct, "spend", price, 0,
-												  service, false,
-												  reason, false);
-				outcome = "paid";
-				status = "active";
-			}
-			else
-			{
-				outcome = "failed";
-				status = "past_due";
-			}
+			if (acct->balance < sub->price)
+				credits_insufficient(acct, acct->balance, sub->price);
+		}
+		else if (!enabled)
+			return NULL;
+		if (acct->balance >= sub->price)
+		{
+			entry_id = credits_take_from_lots(acct, "spend", sub->price, 0,
+											  reference, false,
+											  reason, false);
+			outcome = "paid";
 		}
 		else
 		{
-			lot_id = credits_grant_by_mode(acct, mode, credits,
-										   has_expiry, expires_at,
-										   reason, false, (Datum) 0, true,
-										   "subscription", sub_id, NULL);
-			outcome = "granted";
+			outcome = "failed";
+			status = "past_due";
 		}
-
-		memset(nulls, ' ', sizeof(nulls));
-		values[0] = acct->account;
-		values[1] = Int64GetDatum(sub_id);
-		values[2] = Int64GetDatum(period);
-		values[3] = TimestampTzGetDatum(period_at);
-		values[4] = CStringGetTextDatum(outcome);
-		values[5] = Int64GetDatum(lot_id);
-		if (lot_id == 0)
-			nulls[5] = 'n';
-		values[6] = Int64GetDatum(entry_id);
-		if (entry_id == 0)
-			nulls[6] = 'n';
-		credits_run(&stmt_period_insert, values, nulls, false, 0);
-		if (period > 0)
-			credits_subscription_event(acct, sub_id, period, period_at,
-									   outcome, lot_id, entry_id);
-
-		values[2] = CStringGetTextDatum(status);
-		credits_run(&stmt_sub_advance, values, NULL, false, 1);
-		period_at = DatumGetTimestampTz(credits_col(0, 1, &isnull));
-		period++;
-
-		if (strcmp(outcome, "failed") == 0)
-			counts->failed++;
-		else
-			counts->renewed++;
 	}
+	else
+	{
+		lot_id = credits_grant_by_mode(acct, sub->mode, sub->credits,
+									   sub->has_expiry, sub->expires_at,
+									   reason, false, reference, false,
+									   "subscription", sub->sub_id, NULL);
+		outcome = "granted";
+	}
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = acct->account;
+	values[1] = Int64GetDatum(sub->sub_id);
+	values[2] = Int64GetDatum(sub->period);
+	values[3] = TimestampTzGetDatum(sub->period_at);
+	values[4] = CStringGetTextDatum(outcome);
+	values[5] = Int64GetDatum(lot_id);
+	if (lot_id == 0)
+		nulls[5] = 'n';
+	values[6] = Int64GetDatum(entry_id);
+	if (entry_id == 0)
+		nulls[6] = 'n';
+	credits_run(&stmt_period_insert, values, nulls, false, 0);
+	if (sub->period > 0)
+		credits_subscription_event(acct, sub->sub_id, sub->period,
+								   sub->period_at, outcome, lot_id, entry_id);
+
+	if (!credits_period_start(sub->starts_at, &sub->every, sub->period + 1,
+							  sub->tz, &next_at))
+		credits_period_out_of_range(sub->period + 1, &sub->every,
+									sub->starts_at);
+	values[2] = CStringGetTextDatum(status);
+	values[3] = TimestampTzGetDatum(next_at);
+	credits_run(&stmt_sub_advance, values, NULL, false, 0);
+
+	sub->period++;
+	sub->period_at = next_at;
+	sub->status = status;
+	return outcome;
+}
+
+/*
+ * At checkout: process every period of a new subscription that has started
+ * by upto (and period 0 of a service, whenever it starts).  Errors are the
+ * caller's: nothing is created.
+ */
+static void
+credits_subscription_catch_up(AccountState *acct, int64 sub_id,
+							  TimestampTz upto, bool checkout)
+{
+	SubState	sub;
+	int			done;
+
+	credits_subscription_read(acct, sub_id, &sub);
+	for (done = 0; done < CREDITS_CATCH_UP_LIMIT; done++)
+	{
+		if (!credits_subscription_due(&sub, upto) &&
+			!(checkout && sub.period == 0))
+			break;
+		if (credits_subscription_period(acct, &sub, true, checkout) == NULL)
+			break;
+	}
+}
+
+/*
+ * A subscription may start in the past, but not so far that it would
+ * catch up more than CREDITS_CATCH_UP_LIMIT periods at once (a start in
+ * 1900 every second would renew for hours, and '-infinity' forever).
+ */
+static void
+credits_check_start(TimestampTz starts_at, Datum every, pg_tz *tz)
+{
+	TimestampTz limit_at;
+
+	credits_check_finite(starts_at, "starts_at");
+	if (credits_period_start(starts_at, DatumGetIntervalP(every),
+							 CREDITS_CATCH_UP_LIMIT, tz, &limit_at) &&
+		limit_at <= GetCurrentTransactionStartTimestamp())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("starts_at lies too far in the past"),
+				 errdetail("Every %s from %s, more than %d periods would already have started.",
+						   DatumGetCString(DirectFunctionCall1(interval_out, every)),
+						   timestamptz_to_str(starts_at),
+						   CREDITS_CATCH_UP_LIMIT),
+				 errhint("A subscription catches up at most %d periods at once; start it later.",
+						 CREDITS_CATCH_UP_LIMIT)));
 }
 
 static int64
 credits_subscription_insert(AccountState *acct, Datum credits, Datum service,
 							Datum price, Datum every, Datum mode,
-							Datum expires_after, Datum starts_at)
+							Datum expires_after, Datum starts_at,
+							const char *time_zone)
 {
-	Datum		values[9];
-	char		nulls[9];
+	Datum		values[10];
+	char		nulls[10];
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = acct->account;
@@ -270,8 +547,23 @@ credits_subscription_insert(AccountState *acct, Datum credits, Datum service,
 	if (expires_after == (Datum) 0)
 		nulls[7] = 'n';
 	values[8] = starts_at;
+	values[9] = CStringGetTextDatum(time_zone);
 	credits_run(&stmt_sub_insert, values, nulls, false, 1);
 	return credits_col_int64(0, 1);
+}
+
+/*
+ * The session's time zone, by the name its TimeZone setting shows: what a
+ * subscription counts its periods in.
+ */
+static const char *
+credits_session_zone(void)
+{
+	const char *name = pg_get_timezone_name(session_timezone);
+
+	if (name == NULL)
+		elog(ERROR, "credits: the session has no time zone");
+	return name;
 }
 
 /*
@@ -290,7 +582,7 @@ credits_subscribe(PG_FUNCTION_ARGS)
 	Datum		expires_after = PG_ARGISNULL(6) ? (Datum) 0 : PG_GETARG_DATUM(6);
 	CreditTypeInfo info;
 	AccountState acct;
-	DueCounts	counts = {0, 0};
+	const char *zone = credits_session_zone();
 	int64		sub_id;
 
 	credits_require_arg(fcinfo, 0, "account");
@@ -308,6 +600,8 @@ credits_subscribe(PG_FUNCTION_ARGS)
 	credits_parse_mode(PG_GETARG_DATUM(3));
 	if (expires_after != (Datum) 0)
 		credits_check_interval(expires_after, "expires_after");
+	credits_check_start(PG_GETARG_TIMESTAMPTZ(5), PG_GETARG_DATUM(2),
+						credits_zone(zone));
 
 	SPI_connect();
 	/* Credits granted every period are minted: the agency's. */
@@ -321,10 +615,10 @@ credits_subscribe(PG_FUNCTION_ARGS)
 	sub_id = credits_subscription_insert(&acct, PG_GETARG_DATUM(1), (Datum) 0,
 										 (Datum) 0, PG_GETARG_DATUM(2),
 										 PG_GETARG_DATUM(3), expires_after,
-										 PG_GETARG_DATUM(5));
+										 PG_GETARG_DATUM(5), zone);
 	credits_subscription_catch_up(&acct, sub_id,
 								  GetCurrentTransactionStartTimestamp(),
-								  true, false, &counts);
+								  false);
 	credits_save_account(&acct);
 	SPI_finish();
 	PG_RETURN_INT64(sub_id);
@@ -345,7 +639,7 @@ credits_subscribe_service(PG_FUNCTION_ARGS)
 	Datum		credit_type;
 	CreditTypeInfo info;
 	AccountState acct;
-	DueCounts	counts = {0, 0};
+	const char *zone = credits_session_zone();
 	int64		sub_id;
 
 	credits_require_arg(fcinfo, 0, "account");
@@ -365,6 +659,8 @@ credits_subscribe_service(PG_FUNCTION_ARGS)
 				 errmsg("service must not be empty")));
 	credits_check_positive(price, "price");
 	credits_check_interval(PG_GETARG_DATUM(3), "every");
+	credits_check_start(PG_GETARG_TIMESTAMPTZ(5), PG_GETARG_DATUM(3),
+						credits_zone(zone));
 
 	SPI_connect();
 	/* Buying a service is spending: a portal may, for its own account. */
@@ -382,10 +678,10 @@ credits_subscribe_service(PG_FUNCTION_ARGS)
 										 PG_GETARG_DATUM(2),
 										 PG_GETARG_DATUM(3),
 										 CStringGetTextDatum("add"), (Datum) 0,
-										 PG_GETARG_DATUM(5));
+										 PG_GETARG_DATUM(5), zone);
 	credits_subscription_catch_up(&acct, sub_id,
 								  GetCurrentTransactionStartTimestamp(),
-								  true, true, &counts);
+								  true);
 	credits_save_account(&acct);
 	SPI_finish();
 	PG_RETURN_INT64(sub_id);
@@ -456,12 +752,182 @@ typedef struct DueKey
 	Datum		credit_type;
 } DueKey;
 
+/* One unit of due work of a locked account, run by credits_try(). */
+typedef struct DueStep
+{
+	AccountState *acct;
+	TimestampTz now;
+	bool		expiry_due;		/* in: the account's expiries are pending */
+	int64		expired;		/* out: lots expired */
+	SubState	sub;			/* the subscription and its next period */
+	bool		enabled;
+	const char *outcome;		/* out: of the period, NULL if it waits */
+} DueStep;
+
+/* Read a due subscription (its row is locked already). */
+static void
+credits_due_read_step(void *arg)
+{
+	DueStep    *step = (DueStep *) arg;
+
+	credits_subscription_read(step->acct, step->sub.sub_id, &step->sub);
+}
+
+/* Record the account's due expirations. */
+static void
+credits_due_expire_step(void *arg)
+{
+	DueStep    *step = (DueStep *) arg;
+
+	step->expired = credits_record_due(step->acct, step->now);
+	credits_save_account(step->acct);
+}
+
+/*
+ * Process one period of a subscription (recording the account's due
+ * expirations first if that failed before: no renewal may count credits
+ * that are already gone).
+ */
+static void
+credits_due_period_step(void *arg)
+{
+	DueStep    *step = (DueStep *) arg;
+
+	step->expired = 0;
+	if (step->expiry_due)
+		step->expired = credits_record_due(step->acct, step->now);
+	step->outcome = credits_subscription_period(step->acct, &step->sub,
+												step->enabled, false);
+	credits_save_account(step->acct);
+}
+
+/*
+ * A renewal failed with an error (its subtransaction is rolled back): mark
+ * the subscription past_due with the error, and say so in the outbox the
+ * first time that period fails that way.
+ */
+static void
+credits_subscription_failed(AccountState *acct, int64 sub_id, ErrorData *err)
+{
+	Datum		values[5];
+	int64		event_id = credits_next_event_id();
+
+	values[0] = acct->account;
+	values[1] = Int64GetDatum(sub_id);
+	values[2] = CStringGetTextDatum(unpack_sql_state(err->sqlerrcode));
+	values[3] = CStringGetTextDatum(err->message ? err->message : "");
+	values[4] = Int64GetDatum(event_id);
+	credits_run(&stmt_sub_failed, values, NULL, false, 0);
+	if (SPI_processed > 0)
+		credits_notify_event(event_id, "subscription.past_due");
+}
+
+/*
+ * The due work of one account, locked: its due expirations, then each due
+ * subscription's periods up to as_of, each period in a subtransaction of
+ * its own.  A failed renewal leaves its subscription at the period that
+ * failed (retried by the next run) and the others going.  Returns false
+ * when the account's expirations could not be recorded.
+ */
+static bool
+credits_run_due_account(AccountState *acct, TimestampTz as_of,
+						TimestampTz now, bool enabled, DueCounts *counts,
+						int64 *expired)
+{
+	Datum		values[3];
+	int64	   *subs;
+	uint64		nsubs;
+	uint64		j;
+	DueStep		step;
+	AccountState saved;
+	ErrorData  *err;
+
+	memset(&step, 0, sizeof(step));
+	step.acct = acct;
+	step.now = now;
+	step.enabled = enabled;
+
+	saved = *acct;
+	err = credits_try(credits_due_expire_step, &step);
+	if (err == NULL)
+		*expired += step.expired;
+	else
+	{
+		*acct = saved;
+		step.expiry_due = true;
+		ereport(WARNING,
+				(errcode(err->sqlerrcode),
+				 errmsg("could not record the due expirations of account \"%s\" (credit type %s): %s",
+						TextDatumGetCString(acct->account),
+						TextDatumGetCString(acct->credit_type), err->message),
+				 errhint("Its renewals wait for them; the next run tries again.")));
+		FreeErrorData(err);
+	}
+
+	values[0] = acct->account;
+	values[1] = acct->credit_type;
+	values[2] = TimestampTzGetDatum(as_of);
+	credits_run(&stmt_due_subs, values, NULL, false, 0);
+	nsubs = SPI_processed;
+	subs = palloc(sizeof(int64) * (nsubs + 1));
+	for (j = 0; j < nsubs; j++)
+		subs[j] = credits_col_int64(j, 1);
+	SPI_freetuptable(SPI_tuptable);
+
+	for (j = 0; j < nsubs; j++)
+	{
+		int			done;
+
+		step.sub.sub_id = subs[j];
+		err = credits_try(credits_due_read_step, &step);
+		if (err != NULL)
+		{
+			counts->failed++;
+			credits_subscription_failed(acct, subs[j], err);
+			FreeErrorData(err);
+			continue;
+		}
+		for (done = 0; done < CREDITS_CATCH_UP_LIMIT &&
+			 credits_subscription_due(&step.sub, as_of); done++)
+		{
+			SubState	before = step.sub;
+
+			saved = *acct;
+			err = credits_try(credits_due_period_step, &step);
+			if (err != NULL)
+			{
+				*acct = saved;
+				step.sub = before;
+				counts->failed++;
+				credits_subscription_failed(acct, subs[j], err);
+				FreeErrorData(err);
+				break;
+			}
+			if (step.expiry_due)
+			{
+				*expired += step.expired;
+				step.expiry_due = false;
+			}
+			if (step.outcome == NULL)
+				break;
+			if (strcmp(step.outcome, "failed") == 0)
+				counts->failed++;
+			else
+				counts->renewed++;
+		}
+	}
+	pfree(subs);
+	return !step.expiry_due;
+}
+
 /*
  * credits_run_due(as_of) returns (renewed, failed, expired): the periods
- * renewed (granted or paid) and failed (could not be paid) among those
- * starting by as_of, and the lots expired by now.  as_of only selects what
- * is due; every effect is recorded now.  A subscription that fell behind
- * catches up every missed period, each once.
+ * renewed (granted or paid) and failed (could not be paid, or an error)
+ * among those starting by as_of, and the lots expired by now.  as_of only
+ * selects what is due and may not lie after now: every effect is recorded
+ * now.  A subscription that fell behind catches up every missed period,
+ * each once, at most CREDITS_CATCH_UP_LIMIT per run.  Accounts that other
+ * transactions hold are left for the next run.
  */
 Datum
 credits_run_due(PG_FUNCTION_ARGS)
@@ -471,6 +937,8 @@ credits_run_due(PG_FUNCTION_ARGS)
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	DueCounts	counts = {0, 0};
 	int64		expired = 0;
+	uint64		busy = 0;
+	uint64		failed_accounts = 0;
 	bool		enabled;
 	DueKey	   *keys;
 	uint64		nkeys;
@@ -478,6 +946,13 @@ credits_run_due(PG_FUNCTION_ARGS)
 
 	credits_require_arg(fcinfo, 0, "as_of");
 	as_of = PG_GETARG_TIMESTAMPTZ(0);
+	credits_check_finite(as_of, "as_of");
+	if (as_of > now)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("as_of must not be later than now"),
+				 errdetail("Nothing renews early; the value given was %s.",
+						   timestamptz_to_str(as_of))));
 	InitMaterializedSRF(fcinfo, 0);
 
 	SPI_connect();
@@ -495,40 +970,34 @@ credits_run_due(PG_FUNCTION_ARGS)
 	{
 		bool		isnull;
 
-		keys[i].account = credits_col(i, 1, &isnull);
-		keys[i].credit_type = credits_col(i, 2, &isnull);
+		keys[i].account = datumCopy(credits_col(i, 1, &isnull), false, -1);
+		keys[i].credit_type = datumCopy(credits_col(i, 2, &isnull), false, -1);
 	}
+	SPI_freetuptable(SPI_tuptable);
 
 	for (i = 0; i < nkeys; i++)
 	{
 		AccountState acct;
-		Datum		values[3];
-		int64	   *subs;
-		uint64		nsubs;
-		uint64		j;
+		Datum		values[2];
 
 		CHECK_FOR_INTERRUPTS();
+		values[0] = keys[i].account;
+		values[1] = keys[i].credit_type;
+		credits_run(&stmt_account_try_lock, values, NULL, false, 1);
+		if (SPI_processed == 0)
+		{
+			busy++;
+			continue;
+		}
 		credits_lock_account(&acct, keys[i].account, keys[i].credit_type, false);
 		if (!acct.exists)
 			continue;
-		expired += credits_record_due(&acct, now);
-
-		values[0] = keys[i].account;
-		values[1] = keys[i].credit_type;
-		values[2] = TimestampTzGetDatum(as_of);
-		credits_run(&stmt_due_subs, values, NULL, false, 0);
-		nsubs = SPI_processed;
-		subs = palloc(sizeof(int64) * (nsubs + 1));
-		for (j = 0; j < nsubs; j++)
-			subs[j] = credits_col_int64(j, 1);
-		SPI_freetuptable(SPI_tuptable);
-		for (j = 0; j < nsubs; j++)
-			credits_subscription_catch_up(&acct, subs[j], as_of, enabled,
-										  false, &counts);
-		pfree(subs);
-		credits_save_account(&acct);
+		if (!credits_run_due_account(&acct, as_of, now, enabled, &counts,
+									 &expired))
+			failed_accounts++;
 	}
 	SPI_finish();
+	credits_report_left("credits_run_due", busy, failed_accounts);
 
 	{
 		Datum		out[3];

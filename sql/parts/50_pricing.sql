@@ -329,11 +329,9 @@ BEGIN
 				  DETAIL = format('%s counts in units of %s.', currency,
 								  1::numeric / 10 ^ credits.currency_minor_unit(currency));
 	END IF;
-	IF expires_after <= interval '0' THEN
-		RAISE EXCEPTION 'expires_after must be positive'
-			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = format('The value given was %s.', expires_after);
-	END IF;
+	-- No negative part: '1 month -29 days' would expire purchases made on
+	-- January 31 before they are made.
+	PERFORM credits.check_interval(expires_after, 'expires_after');
 
 	INSERT INTO credits.package AS p (name, credit_type, credits, currency, price,
 									  expires_after)

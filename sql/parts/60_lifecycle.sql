@@ -95,7 +95,10 @@ CREATE INDEX hold_by_id ON credits.hold (hold_id);
 
 -- Subscriptions: credits granted (credits) or a service paid (service,
 -- price) every period.  Period n starts at starts_at + n * every, counted
--- in time_zone; next_period is the first period not yet processed.
+-- on the wall clock of the zone time_zone (credits.period_start);
+-- next_period is the first period not yet processed.  failure: why the
+-- last renewal failed with an error (period, period_starts_at, sqlstate,
+-- message, at), NULL once a renewal succeeds.
 CREATE SEQUENCE credits.subscription_id_seq;
 CREATE TABLE credits.subscription (
 	account		text NOT NULL,
@@ -115,6 +118,7 @@ CREATE TABLE credits.subscription (
 				CHECK (status IN ('active', 'past_due', 'cancelled')),
 	created_at	timestamptz NOT NULL DEFAULT now(),
 	cancelled_at timestamptz,
+	failure		jsonb,
 	PRIMARY KEY (account, subscription_id),
 	CHECK ((credits IS NULL) <> (service IS NULL)),
 	CHECK ((service IS NULL) = (price IS NULL)),
@@ -171,6 +175,16 @@ CREATE FUNCTION credits.check_interval(value interval, what text) RETURNS void
 AS 'MODULE_PATHNAME', 'credits_check_interval_sql'
 LANGUAGE C IMMUTABLE;
 REVOKE ALL ON FUNCTION credits.check_interval(interval, text) FROM PUBLIC;
+
+-- The start of period n of a subscription: starts_at's wall-clock time in
+-- the zone time_zone plus n * every, read back in that zone (a zone name,
+-- never an abbreviation: 'CET' follows the zone's summer time).
+CREATE FUNCTION credits.period_start(starts_at timestamptz, every interval, period bigint,
+									 time_zone text)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'credits_period_start_sql'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+REVOKE ALL ON FUNCTION credits.period_start(timestamptz, interval, bigint, text) FROM PUBLIC;
 
 /*
  * Corrections
@@ -491,24 +505,28 @@ SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_cancel_subscription(bigint) IS
 	'no further renewals; cancelling twice is CR005';
 
+-- mode is that of a credit subscription (add or reset); a service
+-- subscription has none (NULL), as it has no credits.
 CREATE FUNCTION credits_subscriptions(account text DEFAULT NULL)
 RETURNS TABLE(subscription_id bigint, account text, credit_type text,
 			  credits @extschema@.credit_amount, service text, price @extschema@.credit_amount,
 			  every interval, mode text, status text, starts_at timestamptz,
-			  periods bigint, next_renewal_at timestamptz, cancelled_at timestamptz)
+			  periods bigint, next_renewal_at timestamptz, cancelled_at timestamptz,
+			  failure jsonb)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
 	SELECT credits.check_access(NULL, 'agency');
 	SELECT s.subscription_id, s.account, s.credit_type, s.credits, s.service, s.price,
-		   s.every, s.mode, s.status, s.starts_at, s.next_period,
-		   CASE WHEN s.status <> 'cancelled' THEN s.next_period_at END, s.cancelled_at
+		   s.every, CASE WHEN s.service IS NULL THEN s.mode END, s.status, s.starts_at,
+		   s.next_period, CASE WHEN s.status <> 'cancelled' THEN s.next_period_at END,
+		   s.cancelled_at, s.failure
 	FROM credits.subscription s
 	WHERE credits_subscriptions.account IS NULL OR s.account = credits_subscriptions.account
 	ORDER BY s.subscription_id
 $$;
 COMMENT ON FUNCTION credits_subscriptions(text) IS
-	'subscriptions, optionally of one account: status (active, past_due, cancelled), periods processed, next renewal';
+	'subscriptions, optionally of one account: status (active, past_due, cancelled), periods processed, next renewal, the error of a failed renewal';
 
 CREATE FUNCTION credits_run_due(as_of timestamptz DEFAULT now())
 RETURNS TABLE(renewed bigint, failed bigint, expired bigint)
@@ -516,7 +534,7 @@ AS 'MODULE_PATHNAME', 'credits_run_due'
 LANGUAGE C VOLATILE SECURITY DEFINER ROWS 1
 SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_run_due(timestamptz) IS
-	'performs every renewal whose period starts by as_of (each period once) and expires lots due by now; safe to run every minute';
+	'performs every renewal whose period starts by as_of (at most now; each period once) and expires lots due by now, passing over locked accounts and isolating failed renewals; safe to run every minute';
 
 /*
  * Lifecycle invariants, run by credits_verify().
@@ -724,8 +742,8 @@ BEGIN
 			   FROM credits.subscription_period x GROUP BY 1, 2) p
 		ON p.account = s.account AND p.subscription_id = s.subscription_id
 	WHERE coalesce(p.n, 0) <> s.next_period OR coalesce(p.hi, -1) <> s.next_period - 1
-	   OR s.next_period_at <> ((s.starts_at AT TIME ZONE s.time_zone)
-							   + s.every * s.next_period) AT TIME ZONE s.time_zone;
+	   OR s.next_period_at <> credits.period_start(s.starts_at, s.every, s.next_period,
+												  s.time_zone);
 
 	-- A granted period has its lot of the subscription's credits; a paid
 	-- period its spend of the price.

@@ -144,6 +144,10 @@ BEGIN
 	IF at IS NULL THEN
 		RAISE EXCEPTION 'at must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
+	IF NOT isfinite(at) THEN
+		RAISE EXCEPTION 'at must be finite' USING ERRCODE = 'invalid_parameter_value',
+			DETAIL = format('The value given was %s.', at);
+	END IF;
 	PERFORM credits.check_access(NULL, 'agency');
 	IF at >= now() THEN
 		-- Now: the open lots as they stand; only accounts with open holds
@@ -206,7 +210,11 @@ BEGIN
 		RAISE EXCEPTION 'to_at must not be earlier than from_at'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	opening := @extschema@.credits_balance(account, credit_type, from_at);
+	-- The range may be open, credits_balance's instant may not: nothing was
+	-- available at -infinity, and a range from infinity is empty.
+	opening := CASE WHEN from_at = '-infinity' THEN 0
+					ELSE @extschema@.credits_balance(account, credit_type,
+						CASE WHEN from_at = 'infinity' THEN now() ELSE from_at END) END;
 	line := n; at := from_at; kind := 'opening'; direction := NULL; amount := NULL;
 	balance := opening; reference := NULL; reason := 'opening balance'; entry_id := NULL;
 	RETURN NEXT;

@@ -56,3 +56,20 @@ ALTER TABLE credits.issue ADD CONSTRAINT issue_shortfall_due_check
 	CHECK (shortfall_due IS NULL OR (shortfall_due > 0 AND shortfall_due <= shortfall));
 CREATE INDEX issue_shortfall_due ON credits.issue (account, credit_type)
 	WHERE shortfall_due IS NOT NULL;
+
+-- Due work: a subscription records why its last renewal failed with an
+-- error (credits_subscriptions() shows it, so its result changes), and
+-- counts its periods in its zone by the zone's rules: 1.0 read a zone
+-- named like an abbreviation (CET, EET, WET, MET) as a fixed offset, so
+-- next_period_at is computed again.
+ALTER TABLE credits.subscription ADD COLUMN failure jsonb;
+DROP FUNCTION credits_subscriptions(text);
+CREATE FUNCTION credits.period_start(starts_at timestamptz, every interval, period bigint,
+									 time_zone text)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'credits_period_start_sql'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+UPDATE credits.subscription
+SET next_period_at = credits.period_start(starts_at, every, next_period, time_zone)
+WHERE next_period_at OPERATOR(pg_catalog.<>)
+	credits.period_start(starts_at, every, next_period, time_zone);

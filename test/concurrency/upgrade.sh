@@ -105,6 +105,27 @@ for v in $older; do
 		-c "SELECT credits_issue('u-3', 'pack', 'INV-U3')" -c "SELECT credits_spend('u-3', 100)" | tail -1)
 	[[ $(q "$OLD" -c "SELECT shortfall FROM credits_clawback('INV-U3')") == 100 ]] \
 		|| fail "$v: the clawback before the update"
+	# A monthly subscription made under TimeZone CET, as 1.0 stored it (its
+	# first period granted): 1.0 read the zone CET as the abbreviation's
+	# fixed offset, so the second period, in summer time, starts at 10:00
+	# local time.  The update counts it by the zone's rules: 09:00.
+	# (Skipped where tzdata no longer ships the zone CET: no session can use it.)
+	has_cet=$(q "$OLD" -c "SELECT count(*) FROM pg_timezone_names WHERE name = 'CET'")
+	((has_cet)) && q "$OLD" -c "SET TimeZone = 'CET'" \
+		-c "SELECT credits_grant('u-4', 1)" \
+		-c "UPDATE credits.lot SET source = 'subscription' WHERE account = 'u-4'" \
+		-c "INSERT INTO credits.subscription (account, credit_type, credits, every, mode, starts_at,
+				time_zone, next_period, next_period_at)
+			SELECT 'u-4', 'CRD', 1, '1 month', 'add', s, 'CET', 1,
+				((s AT TIME ZONE 'CET') + interval '1 month') AT TIME ZONE 'CET'
+			FROM (SELECT make_timestamptz(extract(year FROM now())::int - 1, 3, 20, 9, 0, 0) AS s) x" \
+		-c "INSERT INTO credits.subscription_period (account, subscription_id, period, starts_at, outcome, lot_id)
+			SELECT s.account, s.subscription_id, 0, s.starts_at, 'granted', l.lot_id
+			FROM credits.subscription s JOIN credits.lot l ON l.account = s.account" >/dev/null
+	if ((has_cet)); then
+		[[ $(q "$OLD" -c "SET TimeZone = 'CET'" -c "SELECT to_char(next_period_at, 'MM-DD HH24:MI')
+			FROM credits.subscription WHERE account = 'u-4'") == "04-20 10:00" ]] || fail "$v: unexpected 1.0 schedule"
+	fi
 	q "$OLD" -c "ALTER EXTENSION credits UPDATE"
 	[[ $(q "$OLD" -c "SELECT credits_balance('u-1')") == 70 ]] || fail "$v: balance changed by the update"
 	# That shortfall is due after the update: a reversal settles it.
@@ -115,6 +136,18 @@ for v in $older; do
 		-c "SELECT credits_grant('u-2', 5, expires_at => '2031-03-01 12:00+00', idempotency_key => 'old-key')")
 	[[ $again == "$keyed" ]] || fail "$v: a key stored before the update is not the same call after it"
 	[[ $(q "$OLD" -c "SELECT count(*) FROM credits_verify()") == 0 ]] || fail "$v: credits_verify() after the update"
+	if ((has_cet)); then
+		[[ $(q "$OLD" -c "SET TimeZone = 'CET'" \
+			-c "SELECT to_char(next_renewal_at, 'MM-DD HH24:MI') FROM credits_subscriptions('u-4')") == "04-20 09:00" ]] \
+			|| fail "$v: the CET subscription does not renew at 09:00 local time after the update"
+		q "$OLD" -c "SELECT * FROM credits_run_due()" >/dev/null
+		[[ $(q "$OLD" -c "SET TimeZone = 'CET'" -c "SELECT count(*) FROM credits.subscription_period
+			WHERE account = 'u-4' AND to_char(starts_at, 'DD HH24:MI') <> '20 09:00'") == 0 ]] \
+			|| fail "$v: the CET subscription renewed off its local schedule after the update"
+		[[ $(q "$OLD" -c "SELECT count(*) FROM credits_verify()") == 0 ]] || fail "$v: credits_verify() after renewals"
+	else
+		echo "$v: no zone CET in this tzdata; the CET upgrade case is skipped"
+	fi
 	got=$(q "$OLD" -c "SELECT extversion FROM pg_extension WHERE extname = 'credits'")
 	[[ $got == "$newest" ]] || fail "$v updated to $got, not $newest"
 	updated=$(q "$OLD" -c "$FINGERPRINT")

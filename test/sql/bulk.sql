@@ -71,6 +71,8 @@ SELECT credits_grant_many(ARRAY['x'], 0);
 SELECT credits_grant_many(ARRAY['x'], '1.5');
 SELECT credits_grant_many(ARRAY['x'], 1, 'NOPE');
 SELECT credits_grant_many(ARRAY['x'], 1, expires_at => now());
+SELECT credits_grant_many(ARRAY['x'], 1, expires_at => 'infinity');
+SELECT credits_grant_many(ARRAY['x'], 1, expires_at => '-infinity');
 \set VERBOSITY default
 SELECT credits_grant_many(ARRAY['x', NULL], 1);
 SELECT credits_fingerprint() = :'before' AS unchanged;

@@ -86,7 +86,14 @@ SELECT credits_convert(1, 'usd');
 SELECT credits_convert(1, 'JPY');
 SELECT credits_convert(1, 'USD', 'NOPE');
 SELECT credits_convert(NULL, 'USD');
+-- The rate in force at an instant: not at infinity.
+SELECT credits_convert(1, 'USD', at => 'infinity');
+SELECT credits_rate('USD', at => '-infinity');
 \set VERBOSITY sqlstate
+SELECT credits_convert(1, 'USD', at => 'infinity');
+SELECT credits_convert(1, 'USD', at => '-infinity');
+SELECT credits_rate('USD', at => 'infinity');
+SELECT credits_rate('USD', at => '-infinity');
 SELECT credits_convert(-0.01, 'USD');
 SELECT credits_convert('NaN', 'USD');
 SELECT credits_convert('Infinity', 'USD');

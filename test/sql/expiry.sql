@@ -33,11 +33,15 @@ SELECT credits_spend('e-1', 26);
 SELECT credits_spend('e-1', 21, 'order-1') > 0 AS spent;
 SELECT kind, direction, amount, running_balance, reference, reason FROM credits_history('e-1');
 
--- credits_expire() records the other due lots, once.
+-- credits_expire() records the other due lots, once.  as_of is an instant,
+-- not later than now: neither infinity (22023).
 \set VERBOSITY sqlstate
 SELECT credits_expire(now() + interval '1 hour');
+SELECT credits_expire('infinity');
+SELECT credits_expire('-infinity');
 SELECT credits_expire(NULL);
 \set VERBOSITY default
+SELECT credits_expire('-infinity');
 SELECT credits_expire() AS expired_lots;
 SELECT credits_expire() AS expired_again;
 SELECT account, kind, amount, running_balance FROM credits.entry
@@ -65,7 +69,34 @@ SELECT credits_balance('e-4', at => '2000-01-01');
 SELECT credits_balance('nobody');
 \set VERBOSITY sqlstate
 SELECT credits_balance('e-4', 'NOPE');
+-- The balance is at an instant: not at infinity (22023).
+SELECT credits_balance('e-4', at => 'infinity');
+SELECT credits_balance('e-4', at => '-infinity');
 \set VERBOSITY default
+SELECT credits_balance('e-4', at => 'infinity');
+
+-- One account whose expiry fails does not stop the others: it is reported
+-- (WARNING) and left for the next run.  (Here a trigger makes every write
+-- of the account fail.)
+CREATE FUNCTION pg_temp.refuse_x2() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.account = 'x-2' THEN
+		RAISE EXCEPTION 'account x-2 is broken';
+	END IF;
+	RETURN NEW;
+END
+$$;
+SELECT credits_grant(a, 5, expires_at => clock_timestamp() + interval '1 s') > 0
+FROM (VALUES ('x-1'), ('x-2'), ('x-3')) v(a);
+SELECT pg_sleep(1.1);
+CREATE TRIGGER refuse_x2 BEFORE INSERT ON credits.entry
+	FOR EACH ROW EXECUTE FUNCTION pg_temp.refuse_x2();
+SELECT credits_expire() AS expired_but_x2;
+SELECT account, kind, amount FROM credits.entry WHERE account LIKE 'x-%' ORDER BY account, seq;
+SELECT * FROM credits_run_due();
+DROP TRIGGER refuse_x2 ON credits.entry;
+SELECT credits_expire() AS expired_x2;
+SELECT credits_expire() AS expired_again;
 
 -- Historical balances follow the history step by step.
 SELECT credits_grant('h-1', 100) > 0;

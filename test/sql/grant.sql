@@ -43,6 +43,8 @@ SELECT credits_grant('acme', '1.255', credit_type => 'HRS');
 SELECT credits_grant('acme', 5, credit_type => 'NOPE');
 SELECT credits_grant('acme', 5, expires_at => now() - interval '1 day');
 SELECT credits_grant('acme', 5, expires_at => now());
+SELECT credits_grant('acme', 5, expires_at => 'infinity');
+SELECT credits_grant('acme', 5, expires_at => '-infinity');
 SELECT credits_grant('acme', 'abc');
 SELECT credits_grant('acme', 9223372036854);
 SELECT credits_grant('acme', '9223372036855');
@@ -51,6 +53,8 @@ SELECT credits_grant('acme', 0);
 SELECT credits_grant('acme', '1.5');
 SELECT credits_grant('acme', 5, credit_type => 'NOPE');
 SELECT credits_grant('acme', 5, expires_at => '2001-01-01');
+-- An expiry is an instant: 'infinity' is no expiry (NULL never expires).
+SELECT credits_grant('acme', 5, expires_at => 'infinity');
 SELECT credits_grant(NULL, 5);
 SELECT credits_fingerprint() = :'before' AS unchanged;
 

@@ -28,6 +28,9 @@ SELECT credits_define_package('Bad', 10, 'USD', 0);
 SELECT credits_define_package('Bad', 10, 'USD', 9.999);
 SELECT credits_define_package('Bad', 10, 'JPY', 100.5);
 SELECT credits_define_package('Bad', 10, 'USD', 10, expires_after => '-1 day');
+-- A negative part is refused, whatever the total: bought on January 31,
+-- '1 month -29 days' would expire on January 30.
+SELECT credits_define_package('Bad', 10, 'USD', 10, expires_after => '1 month -29 days');
 SELECT credits_define_package('Bad', 10, 'USD', 10, 'NOPE');
 SELECT credits_define_package('', 10, 'USD', 10);
 SELECT credits_define_package('Bad', 10, 'USD', NULL);
@@ -46,6 +49,9 @@ SELECT credits_define_package('Bad', 10, 'KWD', 1.0005);
 SELECT credits_define_package('Bad', 10, 'usd', 10);
 SELECT credits_define_package('Bad', 10, 'USD', 10, expires_after => '0');
 SELECT credits_define_package('Bad', 10, 'USD', 10, expires_after => '-1 day');
+SELECT credits_define_package('Bad', 10, 'USD', 10, expires_after => '1 month -29 days');
+SELECT credits_define_package('Bad', 10, 'USD', 10, expires_after => '-1 month 40 days');
+SELECT credits_define_package('Bad', 10, 'USD', 10, expires_after => '1 day -1 second');
 SELECT credits_define_package('Bad', 10, 'USD', 10, 'NOPE');
 SELECT credits_define_package('', 10, 'USD', 10);
 SELECT credits_define_package('  ', 10, 'USD', 10);

@@ -30,6 +30,9 @@ SELECT * FROM credits_usage(:'t0', now() + interval '1 s', account => 'acme');
 SELECT * FROM credits_usage(:'t0', now() + interval '1 s', credit_type => 'HRS');
 SELECT * FROM credits_usage(:'t1', now() + interval '1 s', account => 'acme');
 SELECT count(*) FROM credits_usage('2000-01-01', '2000-02-01');
+-- A range may be open: infinite bounds are no bounds.
+SELECT * FROM credits_usage('-infinity', 'infinity', account => 'acme');
+SELECT count(*) FROM credits_usage('-infinity', :'t0');
 \set VERBOSITY sqlstate
 SELECT * FROM credits_usage(NULL, now());
 SELECT * FROM credits_usage(now(), now() - interval '1 day');
@@ -56,13 +59,24 @@ SELECT count(*) FROM credits_liability(:'t0'::timestamptz - interval '1 s');
 SELECT * FROM credits_liability(now() - interval '1 microsecond');
 \set VERBOSITY sqlstate
 SELECT * FROM credits_liability(NULL);
+SELECT * FROM credits_liability('infinity');
+SELECT * FROM credits_liability('-infinity');
 \set VERBOSITY default
+-- The liability is at an instant: not at infinity.
+SELECT * FROM credits_liability('infinity');
 
 -- A client's statement: opening balance, entries, closing balance.
 SELECT line, kind, direction, amount, balance, reference, reason
 FROM credits_statement('acme', :'t0', now() + interval '1 s');
 SELECT line, kind, direction, amount, balance, reference, reason
 FROM credits_statement('acme', :'t1', now() + interval '1 s');
+-- An open range: from the beginning (nothing was available then) to the
+-- end (closing at now); a range from infinity is empty.
+SELECT line, at, kind, direction, amount, balance, reason
+FROM credits_statement('acme', '-infinity', 'infinity') WHERE kind IN ('opening', 'closing');
+SELECT (SELECT count(*) FROM credits_statement('acme', '-infinity', 'infinity'))
+	 = (SELECT count(*) FROM credits_history('acme')) + 2 AS every_entry;
+SELECT line, at, kind, balance FROM credits_statement('acme', 'infinity', 'infinity');
 -- An expiry nobody has recorded yet still closes the statement right.
 SELECT credits_grant('delta', 6, expires_at => clock_timestamp() + interval '1 s') > 0;
 SELECT credits_grant('delta', 4) > 0;
