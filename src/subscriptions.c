@@ -464,7 +464,6 @@ credits_run_due(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TimestampTz as_of;
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	DueCounts	counts = {0, 0};
 	int64		expired = 0;
 	bool		enabled;
@@ -507,7 +506,7 @@ credits_run_due(PG_FUNCTION_ARGS)
 		credits_lock_account(&acct, keys[i].account, keys[i].credit_type, false);
 		if (!acct.exists)
 			continue;
-		expired += credits_record_due(&acct, now);
+		expired += credits_record_due(&acct, acct.now);
 
 		values[0] = keys[i].account;
 		values[1] = keys[i].credit_type;

@@ -39,3 +39,15 @@ CREATE TRIGGER rate_changed
 CREATE TRIGGER portal_role_changed
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON credits.portal_role
 	FOR EACH STATEMENT EXECUTE FUNCTION credits.portal_changed('portal_role');
+
+-- Entry times follow entry order: an account's entries are dated no earlier
+-- than its latest entry (account.last_at), so credits_balance(at) is the
+-- running balance of the last entry at or before at.  last_at starts as the
+-- latest time of the account's history; spend_lots takes the instant.
+ALTER TABLE credits.account ADD COLUMN last_at timestamptz;
+UPDATE credits.account a SET last_at = e.last_at
+FROM (SELECT x.account, x.credit_type, max(x.at) AS last_at
+	  FROM credits.entry x GROUP BY x.account, x.credit_type) e
+WHERE e.account OPERATOR(pg_catalog.=) a.account
+  AND e.credit_type OPERATOR(pg_catalog.=) a.credit_type;
+DROP FUNCTION credits.spend_lots(text, text, credit_amount, bigint, credit_amount, text);
