@@ -22,7 +22,8 @@ static CreditsStmt stmt_balance_now = {"ttT",
 		"SELECT CASE WHEN a.next_expiry IS NULL OR a.next_expiry > $3 "
 		"THEN a.balance ELSE a.balance - coalesce((SELECT sum(l.remaining) "
 		"FROM credits.lot l WHERE l.account = $1 AND l.credit_type = $2 "
-		"AND l.is_open AND l.expires_at <= $3), 0) END, a.last_at "
+		"AND l.is_open AND l.expires_at <= $3), 0) END, "
+		"{{a.last_at|now()}} "
 		"FROM credits.account a WHERE a.account = $1 AND a.credit_type = $2"};
 
 /*

@@ -33,7 +33,7 @@ static CreditsStmt stmt_accounts_due = {"T",
 	"FROM credits.lot WHERE is_open AND expires_at <= $1 ORDER BY 1, 2"};
 
 static CreditsStmt stmt_lock_many = {"SS",
-	"SELECT a.last_at FROM credits.account a "
+	"SELECT {{a.last_at|NULL::timestamptz}} FROM credits.account a "
 	"JOIN unnest($1::text[], $2::text[]) u(account, credit_type) "
 	"ON a.account = u.account AND a.credit_type = u.credit_type "
 	"ORDER BY a.account COLLATE \"C\", a.credit_type COLLATE \"C\" "
@@ -50,8 +50,9 @@ static CreditsStmt stmt_lock_many = {"SS",
  */
 static CreditsStmt stmt_expire_batch = {"SSTT",
 	"WITH acc AS (SELECT a.account, a.credit_type, a.balance, a.last_seq, "
-	"  a.low_threshold, greatest(a.last_at, $4) AS at, "
-	"  least(greatest(a.last_at, $4), $3) AS due_by FROM credits.account a "
+	"  a.low_threshold, greatest({{a.last_at|NULL}}, $4) AS at, "
+	"  least(greatest({{a.last_at|NULL}}, $4), $3) AS due_by "
+	"  FROM credits.account a "
 	"  JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) "
 	"    u(account, credit_type) "
 	"  ON a.account = u.account AND a.credit_type = u.credit_type), "
@@ -84,7 +85,7 @@ static CreditsStmt stmt_expire_batch = {"SSTT",
 	"tot AS (SELECT account, credit_type, sum(remaining) AS total, count(*) AS cnt, "
 	"  min(at) AS at, min(due_by) AS due_by FROM due GROUP BY account, credit_type), "
 	"au AS (UPDATE credits.account a SET balance = a.balance - tot.total, "
-	"  last_seq = a.last_seq + tot.cnt, last_at = tot.at, "
+	"  last_seq = a.last_seq + tot.cnt, {{last_at = tot.at,|}} "
 	"  next_expiry = (SELECT min(l.expires_at) "
 	"    FROM credits.lot l WHERE l.account = a.account "
 	"    AND l.credit_type = a.credit_type AND l.is_open "
@@ -121,7 +122,7 @@ static CreditsStmt stmt_grant_batch = {"StaTttT",
 	"WITH g AS (SELECT u.account, u.ord FROM unnest($1::text[]) "
 	"  WITH ORDINALITY u(account, ord)), "
 	"acc AS (SELECT a.account, a.balance, a.last_seq, "
-	"  greatest(a.last_at, $7) AS at FROM credits.account a "
+	"  greatest({{a.last_at|NULL}}, $7) AS at FROM credits.account a "
 	"  WHERE a.credit_type = $2 AND a.account IN (SELECT account FROM g)), "
 	"lots AS (INSERT INTO credits.lot (account, credit_type, amount, remaining, "
 	"  is_open, expires_at, reason, reference, source, granted_at) "
@@ -148,7 +149,8 @@ static CreditsStmt stmt_grant_batch = {"StaTttT",
 	"  FROM (SELECT * FROM ent ORDER BY account, seq) e), "
 	"tot AS (SELECT account, count(*) AS cnt FROM g GROUP BY account), "
 	"au AS (UPDATE credits.account a SET balance = a.balance + $3 * tot.cnt, "
-	"  last_seq = a.last_seq + tot.cnt, last_at = greatest(a.last_at, $7), "
+	"  last_seq = a.last_seq + tot.cnt, "
+	"  {{last_at = greatest(a.last_at, $7),|}} "
 	"  next_expiry = CASE "
 	"    WHEN $4::timestamptz IS NULL THEN a.next_expiry "
 	"    WHEN a.next_expiry IS NULL OR $4 < a.next_expiry THEN $4 "

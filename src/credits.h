@@ -29,9 +29,11 @@
 typedef struct CreditsStmt
 {
 	const char *argtypes;
-	const char *sql;
+	const char *sql;			/* may spell {{1.1 text|1.0 text}} */
 	SPIPlanPtr	plan;
 	uint32		generation;
+	bool		has_variants;	/* sql has {{...|...}} (known once planned) */
+	bool		planned_10;		/* plan is of the 1.0 text */
 } CreditsStmt;
 
 /* plans.c */
@@ -41,6 +43,7 @@ extern int	credits_run(CreditsStmt *stmt, Datum *values, const char *nulls,
 extern int	credits_run_latest(CreditsStmt *stmt, Datum *values,
 							   const char *nulls, long tcount);
 extern Oid	credits_amount_typid(void);
+extern bool credits_catalog_10(void);
 extern Portal credits_cursor_open(CreditsStmt *stmt, Datum *values,
 								  const char *nulls);
 

@@ -24,13 +24,14 @@ static CreditsStmt stmt_account_create = {"tt",
  */
 static CreditsStmt stmt_account_lock = {"tt",
 		"SELECT a.balance, a.held, a.last_seq, a.next_expiry, a.low_threshold, "
-		"a.last_at "
+		"{{a.last_at|NULL::timestamptz}} "
 		"FROM credits.account a "
 		"WHERE a.account = $1 AND a.credit_type = $2 FOR UPDATE OF a"};
 
 static CreditsStmt stmt_account_update = {"ttaaiTT",
 		"UPDATE credits.account SET balance = $3, held = $4, last_seq = $5, "
-		"next_expiry = $6, last_at = $7 WHERE account = $1 AND credit_type = $2"};
+		"next_expiry = $6{{, last_at = $7|}} "
+		"WHERE account = $1 AND credit_type = $2"};
 
 /*
  * An entry and its outbox event, in one statement; the entry id, its
@@ -70,7 +71,7 @@ static CreditsStmt stmt_take_one_lot = {"ttaititttiaaTjiT",
 	"al AS (INSERT INTO credits.allocation (account, entry_id, lot_id, amount) "
 	"  SELECT $1, $15, upd.lot_id, $3 FROM ent, upd), "
 	"acc AS (UPDATE credits.account a SET balance = $12, held = $11, "
-	"  last_seq = $4, next_expiry = $13, last_at = $16 FROM ent "
+	"  last_seq = $4, next_expiry = $13{{, last_at = $16|}} FROM ent "
 	"  WHERE a.account = $1 AND a.credit_type = $2) "
 	"SELECT 1 FROM ent"};
 

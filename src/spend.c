@@ -32,12 +32,14 @@ PG_FUNCTION_INFO_V1(credits_spend);
  */
 static CreditsStmt stmt_spend_fast = {"ttaTt",
 	"WITH acc AS (UPDATE credits.account a SET balance = a.balance - $3, "
-	"  last_seq = a.last_seq + 1, last_at = greatest(a.last_at, $4) "
+	"  last_seq = a.last_seq + 1{{, last_at = greatest(a.last_at, $4)|}} "
 	"  WHERE a.account = $1 AND a.credit_type = $2 AND a.balance >= $3 "
-	"  AND (a.next_expiry IS NULL OR a.next_expiry > greatest(a.last_at, $4)) "
-	"  RETURNING a.balance, a.last_seq, a.low_threshold, a.last_at) "
-	"SELECT credits.spend_lots($1, $2, $3, acc.last_seq, acc.balance, $5, "
-	"  acc.last_at), acc.balance, acc.low_threshold, acc.last_at FROM acc"};
+	"  AND (a.next_expiry IS NULL "
+	"    OR a.next_expiry > {{greatest(a.last_at, $4)|$4}}) "
+	"  RETURNING a.balance, a.last_seq, a.low_threshold, "
+	"  {{a.last_at|$4}} AS last_at) "
+	"SELECT credits.spend_lots($1, $2, $3, acc.last_seq, acc.balance, $5"
+	"  {{, acc.last_at|}}), acc.balance, acc.low_threshold, acc.last_at FROM acc"};
 
 /*
  * The rest of the spend, in one statement: take the amount from the first
@@ -110,7 +112,9 @@ credits_spend_lots(PG_FUNCTION_ARGS)
 	values[6] = Int64GetDatum(event_id);
 	values[7] = credits_entry_payload(&p);
 	values[8] = Int64GetDatum(entry_id);
-	values[9] = PG_GETARG_DATUM(6);
+	/* 1.0's SQL passes no instant: its entries were dated now() */
+	values[9] = PG_NARGS() > 6 ? PG_GETARG_DATUM(6)
+		: TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	credits_run(&stmt_spend_lots, values, nulls, false, 0);
 	if (SPI_processed == 0)
 	{

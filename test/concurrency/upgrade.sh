@@ -90,11 +90,17 @@ fi
 for v in $older; do
 	"$PGBIN/dropdb" --if-exists "$OLD" >/dev/null 2>&1
 	"$PGBIN/createdb" "$OLD"
-	# An old ledger with data in it: it must come through the update intact.
+	# An old ledger with data in it, written by this library through the old
+	# SQL: it must come through the update intact, and a session that saw the
+	# old tables must work with the new ones right after the update.
 	q "$OLD" -c "CREATE EXTENSION credits VERSION '$v'" \
-		-c "SELECT credits_grant('u-1', 100), credits_spend('u-1', 30)" >/dev/null
-	q "$OLD" -c "ALTER EXTENSION credits UPDATE"
+		-c "SELECT credits_grant('u-1', 100), credits_spend('u-1', 30)" \
+		-c "SELECT credits_grant_many(ARRAY['u-2'], 5), credits_expire()" \
+		-c "SELECT credits_balance('u-1', at => now() - interval '1 s')" \
+		-c "ALTER EXTENSION credits UPDATE" \
+		-c "SELECT credits_spend('u-2', 1), credits_grant_many(ARRAY['u-2'], 1)" >/dev/null
 	[[ $(q "$OLD" -c "SELECT credits_balance('u-1')") == 70 ]] || fail "$v: balance changed by the update"
+	[[ $(q "$OLD" -c "SELECT credits_balance('u-2')") == 5 ]] || fail "$v: u-2 has the wrong balance"
 	[[ $(q "$OLD" -c "SELECT count(*) FROM credits_verify()") == 0 ]] || fail "$v: credits_verify() after the update"
 	got=$(q "$OLD" -c "SELECT extversion FROM pg_extension WHERE extname = 'credits'")
 	[[ $got == "$newest" ]] || fail "$v updated to $got, not $newest"
