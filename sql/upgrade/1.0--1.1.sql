@@ -51,3 +51,8 @@ FROM (SELECT x.account, x.credit_type, max(x.at) AS last_at
 WHERE e.account OPERATOR(pg_catalog.=) a.account
   AND e.credit_type OPERATOR(pg_catalog.=) a.credit_type;
 DROP FUNCTION credits.spend_lots(text, text, credit_amount, bigint, credit_amount, text);
+
+-- Reports: credits_usage gains the columns reset and clawed_back (its OUT
+-- columns change, so it is dropped here and created again).
+DROP FUNCTION credits_usage(timestamptz, timestamptz, text, text);
+ALTER TYPE credits.usage_row ADD ATTRIBUTE reset credit_amount, ADD ATTRIBUTE clawed_back credit_amount;
