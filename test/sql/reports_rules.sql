@@ -115,6 +115,19 @@ SELECT account, granted, expired, net FROM credits_usage(:'t2', :'t4', 'ex');
 SELECT line, kind, amount, balance, reason FROM credits_statement('ex', :'t2', :'t3');
 SELECT line, kind, amount, balance, reason FROM credits_statement('ex', :'t3', :'t4');
 SELECT credits_spend('ex', 1) > 0;
+-- Credits held from a lot when it expires were not available then: they
+-- count when a release gives them back and they leave again at once.
+SELECT credits_grant('hx', 10, expires_at => clock_timestamp() + interval '1 s') > 0;
+SELECT credits_hold('hx', 4, 'H-4') AS hx_hold \gset
+SELECT now() AS h1 \gset
+SELECT pg_sleep(1.1);
+SELECT now() AS h2 \gset
+SELECT credits_release(:hx_hold);
+SELECT now() AS h3 \gset
+SELECT kind, amount, running_balance FROM credits_history('hx');
+SELECT account, expired, net FROM credits_usage(:'h1', :'h2', 'hx');
+SELECT account, expired, net FROM credits_usage(:'h2', :'h3', 'hx');
+SELECT line, kind, amount, balance FROM credits_statement('hx', :'h2', :'h3');
 
 -- d. Statement bounds: opening is the balance at from_at, lines the entries
 -- after it up to to_at, closing the balance at to_at.  A from_at equal to a
@@ -135,9 +148,9 @@ COMMIT;
 SELECT now() AS t5 \gset
 SELECT f.name AS from_name, t.name AS to_name, c.*
 FROM (VALUES ('t0', :'t0'::timestamptz), ('t1', :'t1'), ('t2', :'t2'), ('t3', :'t3'),
-			 ('t4', :'t4'), ('t5', :'t5')) f(name, at),
+			 ('t4', :'t4'), ('h1', :'h1'), ('h2', :'h2'), ('h3', :'h3'), ('t5', :'t5')) f(name, at),
 	 (VALUES ('t0', :'t0'::timestamptz), ('t1', :'t1'), ('t2', :'t2'), ('t3', :'t3'),
-			 ('t4', :'t4'), ('t5', :'t5')) t(name, at),
+			 ('t4', :'t4'), ('h1', :'h1'), ('h2', :'h2'), ('h3', :'h3'), ('t5', :'t5')) t(name, at),
 	 LATERAL pg_temp.check_range(f.at, t.at) c
 WHERE f.at <= t.at;
 SELECT a.account, pg_temp.statement_adds_up(a.account, :'t0', :'t5') AS adds_up
