@@ -34,9 +34,16 @@
 #   BENCH_BULK_N       accounts / due lots of the bulk part   1000000 [50000]
 #   BENCH_BULK_LOOP_N  accounts of the credits_grant loop     min(BULK_N, 100000)
 #   BENCH_EXPIRE_TIMEOUT  seconds credits_expire may take     max(60, 3 x floor)
-#   BENCH_OUT          also write the final table to this file
+#   BENCH_OUT          also write the final table to this file (inside a root:
+#                      a path under the root)
+#   CREDITS_PG_VERSION 15 (default, the host's), 17 or 18 (in its Debian root)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+# CREDITS_PG_VERSION=17 (or 18): the same run inside that version's Debian root.
+if [[ $CREDITS_PG_VERSION != 15 && -z ${CREDITS_IN_ROOT-} ]]; then
+	credits_run_in_root "$CREDITS_PG_VERSION" bench/run.sh "$@"
+	exit
+fi
 HERE=$CREDITS_ROOT/bench
 
 QUICK=${BENCH_QUICK:-0}

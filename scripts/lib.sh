@@ -1,5 +1,6 @@
 # scripts/lib.sh: shared shell helpers for the credits extension (source it, don't run it).
-# Installs prerequisites, builds and installs the extension, and runs throwaway PostgreSQL 15 clusters.
+# Installs prerequisites, builds and installs the extension, and runs throwaway PostgreSQL clusters
+# (version $CREDITS_PG_VERSION, default 15: the host's; 17 and 18 run inside the roots of scripts/pgroot.sh).
 # shellcheck shell=bash
 #
 # Every function reports failure through its return status instead of relying
@@ -8,9 +9,10 @@
 
 # Repository root, from this file's own location (works from any cwd).
 CREDITS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-PGBIN=/usr/lib/postgresql/15/bin
-export CREDITS_ROOT PG_CONFIG PGBIN
+CREDITS_PG_VERSION=${CREDITS_PG_VERSION:-15}
+PG_CONFIG=/usr/lib/postgresql/$CREDITS_PG_VERSION/bin/pg_config
+PGBIN=/usr/lib/postgresql/$CREDITS_PG_VERSION/bin
+export CREDITS_ROOT CREDITS_PG_VERSION PG_CONFIG PGBIN
 
 # Opt-in private installation: with CREDITS_PRIVATE_PG=DIR, credits_build
 # installs the extension into a copy of the PostgreSQL 15 installation kept
@@ -28,11 +30,13 @@ if [[ -n ${CREDITS_PRIVATE_PG-} ]]; then
 	CREDITS_PORT_MIN=54500 CREDITS_PORT_MAX=54599
 	export CREDITS_PRIVATE_PG CREDITS_PRIVATE_INST PGBIN
 fi
-# Prefer the version-15 binaries over Debian's pg_wrapper in /usr/bin.
+# Prefer that version's binaries over Debian's pg_wrapper in /usr/bin.
 case ":$PATH:" in *":$PGBIN:"*) ;; *) export PATH="$PGBIN:$PATH" ;; esac
 
-CREDITS_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-pgtap python3
-	libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron make gcc)
+_v=$CREDITS_PG_VERSION
+CREDITS_PACKAGES=(postgresql-$_v postgresql-server-dev-$_v postgresql-$_v-pgtap python3 python3-psycopg
+	libtap-parser-sourcehandler-pgtap-perl postgresql-$_v-cron make gcc)
+unset _v
 
 # Pid of a command started by credits_run_limited, killed if we are interrupted.
 _CREDITS_CHILD=
@@ -83,7 +87,7 @@ credits_install_packages() {
 _credits_private_copy() {
 	local d
 	[[ -f $CREDITS_PRIVATE_INST/.complete ]] && return 0
-	credits_log "copying the PostgreSQL 15 installation to $CREDITS_PRIVATE_INST"
+	credits_log "copying the PostgreSQL $CREDITS_PG_VERSION installation to $CREDITS_PRIVATE_INST"
 	rm -rf "$CREDITS_PRIVATE_INST"
 	for d in "$("$PG_CONFIG" --bindir)" "$("$PG_CONFIG" --pkglibdir)" "$("$PG_CONFIG" --sharedir)"; do
 		mkdir -p "$CREDITS_PRIVATE_INST$(dirname "$d")" &&
@@ -184,6 +188,8 @@ _credits_init_cluster() {
 		# which is not listened on): point it at our socket dir instead.
 		echo "cron.host = '$dir/sock'"
 		echo "log_min_messages = warning"
+		# Inside a Debian root (scripts/pgroot.sh) /dev/shm is no tmpfs.
+		[[ -n ${CREDITS_IN_ROOT-} ]] && echo "dynamic_shared_memory_type = mmap"
 		while (($#)); do
 			arg=$1
 			shift
@@ -242,7 +248,7 @@ cluster_start() {
 	((EUID == 0)) && { chown postgres:postgres "$CREDITS_TMP" || return 1; }
 	export CREDITS_PGDATA=$CREDITS_TMP/data
 	port=$(_credits_free_port "$CREDITS_PORT_MIN" "$CREDITS_PORT_MAX") || return 1
-	credits_log "starting a throwaway PostgreSQL 15 cluster in $CREDITS_TMP (port $port)"
+	credits_log "starting a throwaway PostgreSQL $CREDITS_PG_VERSION cluster in $CREDITS_TMP (port $port)"
 	_credits_init_cluster "$CREDITS_TMP" "$port" "$@" || return 1
 	_credits_start_cluster "$CREDITS_TMP" || return 1
 	export PGHOST=$CREDITS_TMP/sock PGPORT=$port
@@ -287,5 +293,41 @@ credits_run_limited() {
 	_CREDITS_CHILD=$!
 	wait "$_CREDITS_CHILD" || rc=$?
 	_CREDITS_CHILD=
+	return "$rc"
+}
+
+# credits_run_in_root VERSION SCRIPT [ARGS...]: run one of the repository's
+# scripts with PostgreSQL VERSION (17, 18) inside its Debian root
+# (scripts/pgroot.sh makes it on first use), on a copy of the working tree
+# made for this run.  /proc and /dev are mounted for the run and unmounted
+# on every exit path; the copy is removed.  Passes CI and TESTS through.
+credits_run_in_root() {
+	local v=$1 script=$2 root build rc=0 kv
+	local -a pass=()
+	shift 2
+	# The benchmark's settings go in too.
+	while IFS= read -r kv; do pass+=("$kv"); done < <(env | grep -E '^BENCH_[A-Z_]+=' || true)
+	root=$(bash "$CREDITS_ROOT/scripts/pgroot.sh" "$v") || {
+		credits_err "PostgreSQL $v: its Debian root could not be made"
+		return 1
+	}
+	mkdir -p "$root/build" || return 1
+	build=$(mktemp -d "$root/build/credits.XXXXXX") || return 1
+	tar -C "$CREDITS_ROOT" -c --exclude=.git --exclude='*.o' --exclude='*.bc' \
+		--exclude='*.so' --exclude=results --exclude='regression.*' . |
+		tar -C "$build" -x || { rm -rf "$build"; return 1; }
+	(
+		mounts=()
+		trap 'for m in "${mounts[@]}"; do umount -l "$m" 2>/dev/null || true; done' EXIT
+		trap 'exit 130' INT
+		trap 'exit 143' TERM
+		mount -t proc proc "$root/proc" && mounts+=("$root/proc")
+		mount --bind /dev "$root/dev" && mounts+=("$root/dev")
+		chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+			HOME=/root LANG=C.UTF-8 CI="${CI-}" TESTS="${TESTS-}" CREDITS_PG_VERSION="$v" \
+			CREDITS_IN_ROOT=1 CREDITS_MATRIX_INNER=1 "${pass[@]}" \
+			bash "${build#"$root"}/$script" "$@"
+	) || rc=$?
+	rm -rf "$build"
 	return "$rc"
 }

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# scripts/test.sh: the whole test suite (pg_regress, pgTAP, multi-session tests) on a throwaway cluster.
-# Usage: scripts/test.sh [all|regress|tap|concurrency]; TESTS="spend grant" limits pg_regress; ends with "N passed, N failed".
+# scripts/test.sh: the whole test suite (pg_regress, pgTAP, multi-session tests) on throwaway clusters,
+# on every PostgreSQL version of the matrix: 15 on the host, 17 and 18 in Debian roots (scripts/pgroot.sh).
+# Usage: scripts/test.sh [all|regress|tap|concurrency]; TESTS="spend grant" limits pg_regress;
+# CREDITS_PG_VERSIONS="15" (or "17", "15 18" ...) picks versions: all three by default for "all"
+# without TESTS, otherwise 15 alone.  Ends with "N passed, N failed" over every version.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -13,6 +16,42 @@ all | regress | tap | concurrency) ;;
 	exit 2
 	;;
 esac
+
+# The matrix: run this script once per version and add up the results.
+if [[ -z ${CREDITS_MATRIX_INNER-} ]]; then
+	if [[ $part == all && -z ${TESTS-} ]]; then
+		versions=${CREDITS_PG_VERSIONS:-15 17 18}
+	else
+		versions=${CREDITS_PG_VERSIONS:-$CREDITS_PG_VERSION}
+	fi
+	total_p=0 total_f=0 summary=()
+	for v in $versions; do
+		start=$SECONDS
+		out=$(mktemp /tmp/credits-matrix.XXXXXX)
+		printf '\n##### PostgreSQL %s #####\n' "$v"
+		rc=0
+		if [[ $v == 15 ]]; then
+			CREDITS_MATRIX_INNER=1 CREDITS_PG_VERSION=15 bash "$CREDITS_ROOT/scripts/test.sh" "$part" 2>&1 | tee "$out" || rc=$?
+		else
+			TESTS="${TESTS-}" credits_run_in_root "$v" scripts/test.sh "$part" 2>&1 | tee "$out" || rc=$?
+		fi
+		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)
+		rm -f "$out"
+		if [[ -z $line ]]; then
+			line="0 passed, 1 failed"
+		fi
+		p=${line%% passed*} f=${line#*, } f=${f%% failed*}
+		((rc != 0 && f == 0)) && f=1
+		total_p=$((total_p + p)) total_f=$((total_f + f))
+		summary+=("PostgreSQL $v: $p passed, $f failed in $((SECONDS - start)) s")
+	done
+	printf '\n##### matrix #####\n'
+	printf '%s\n' "${summary[@]}"
+	echo
+	echo "$total_p passed, $total_f failed"
+	((total_f == 0))
+	exit
+fi
 
 PASSED=0
 FAILED=0
@@ -63,8 +102,9 @@ run_regress() {
 		cat "$out"
 	fi
 
-	p=$(grep -cE '^(test +| +)?[^ ]+ +\.\.\. +(ok|failed \(ignored\))( |$)' "$out" || true)
-	f=$(grep -cE '^(test +| +)?[^ ]+ +\.\.\. +FAILED( |$)' "$out" || true)
+	# PostgreSQL 15 prints "test x ... ok"; 16 and later print TAP, "ok 1 - x" / "not ok 2 - x".
+	p=$(grep -cE '^(test +| +)?[^ ]+ +\.\.\. +(ok|failed \(ignored\))( |$)|^ok [0-9]+ +[-+] ' "$out" || true)
+	f=$(grep -cE '^(test +| +)?[^ ]+ +\.\.\. +FAILED( |$)|^not ok [0-9]+ +[-+] ' "$out" || true)
 	if ((rc != 0 && f == 0)); then
 		# pg_regress (or the build) failed before reporting any failing test.
 		echo "pg_regress exited with status $rc without reporting a failed test"

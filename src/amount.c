@@ -67,7 +67,7 @@ typedef struct CreditAmountSumState
 	int128		total;			/* exact sum of the inputs, in millionths */
 } CreditAmountSumState;
 
-static void report_out_of_range(void) pg_attribute_noreturn();
+pg_noreturn static void report_out_of_range(void);
 
 static void
 report_out_of_range(void)

@@ -9,6 +9,8 @@
 #include "postgres.h"
 #include "fmgr.h"
 
+#include "compat.h"
+
 typedef int64 CreditAmount;
 
 /* millionths per whole credit */

@@ -26,7 +26,7 @@ PG_FUNCTION_INFO_V1(credits_grant_many);
 /* Accounts per batch: one lock statement and one movement statement each. */
 #define BULK_BATCH 10000
 /* credits.progress_every: a NOTICE every so many accounts or lots */
-int			credits_progress_every = 100000;
+static int	credits_progress_every = 100000;
 
 static CreditsStmt stmt_accounts_due = {"T",
 	"SELECT DISTINCT account COLLATE \"C\", credit_type COLLATE \"C\" "
@@ -366,7 +366,8 @@ credits_grant_many(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);
-	credits_type_info(credit_type, &info);
+	/* the scale cannot change until this transaction ends (credit_types.c) */
+	credits_lock_type(credit_type, &info);
 	credits_check_scale(amount, &info, credit_type, "amount");
 
 	values[0] = PG_GETARG_DATUM(0);

@@ -130,11 +130,11 @@ credits_cache_loaded(CreditsCache *cache, uint64 start)
 
 #define CREDIT_TYPE_CODE_LEN 64
 
-typedef struct TypeCacheEntry
+typedef struct CreditTypeCacheEntry
 {
 	char		code[CREDIT_TYPE_CODE_LEN];	/* hash key */
 	CreditTypeInfo info;
-} TypeCacheEntry;
+} CreditTypeCacheEntry;
 
 static CreditsCache type_cache = {"credit_type"};
 static CreditsCache rate_cache = {"rate"};
@@ -210,7 +210,7 @@ credits_load_types(void)
 								ALLOCSET_SMALL_SIZES);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = CREDIT_TYPE_CODE_LEN;
-	ctl.entrysize = sizeof(TypeCacheEntry);
+	ctl.entrysize = sizeof(CreditTypeCacheEntry);
 	ctl.hcxt = cxt;
 	hash = hash_create("credits credit types", 16, &ctl,
 					   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
@@ -219,7 +219,7 @@ credits_load_types(void)
 	{
 		bool		isnull;
 		char	   *code = TextDatumGetCString(credits_col(i, 1, &isnull));
-		TypeCacheEntry *e;
+		CreditTypeCacheEntry *e;
 		Datum		d;
 
 		if (strlen(code) >= CREDIT_TYPE_CODE_LEN)
@@ -248,7 +248,7 @@ credits_load_types(void)
 bool
 credits_lookup_type(const char *code, CreditTypeInfo *info)
 {
-	TypeCacheEntry *e = NULL;
+	CreditTypeCacheEntry *e = NULL;
 
 	if (!credits_cache_valid(&type_cache))
 		credits_load_types();

@@ -115,7 +115,7 @@ extern void credits_check_future_expiry(TimestampTz expires_at);
 extern TimestampTz credits_ledger_instant(bool has_last_at, TimestampTz last_at);
 extern void credits_require_enabled(const char *action);
 extern bool credits_enabled_now(void);
-extern void credits_disabled_error(const char *action) pg_attribute_noreturn();
+pg_noreturn extern void credits_disabled_error(const char *action);
 extern void credits_lock_account(AccountState *acct, Datum account,
 								 Datum credit_type, bool create);
 extern void credits_save_account(AccountState *acct);
@@ -153,8 +153,12 @@ extern int64 credits_take_from_lots(AccountState *acct, const char *kind,
 									CreditAmount amount, int64 related_id,
 									Datum reference, bool reference_null,
 									Datum reason, bool reason_null);
-extern void credits_insufficient(AccountState *acct, CreditAmount available,
-								 CreditAmount required) pg_attribute_noreturn();
+pg_noreturn extern void credits_insufficient(AccountState *acct,
+											 CreditAmount available,
+											 CreditAmount required);
+
+/* credit_types.c */
+extern void credits_lock_type(Datum credit_type, CreditTypeInfo *info);
 
 /*
  * config.c: a backend cache of the configuration table credits.<table>,
@@ -228,6 +232,11 @@ extern Datum credits_entry_payload(const EntryPayload *p);
 /* idempotency.c */
 #include "lib/stringinfo.h"
 extern void credits_idem_field(StringInfo buf, const char *value);
+extern void credits_idem_timestamptz(StringInfo buf, bool isnull,
+									 TimestampTz value);
+extern void credits_idem_numeric(StringInfo buf, bool isnull,
+								 struct NumericData *value);
+extern void credits_idem_interval(StringInfo buf, bool isnull, Datum value);
 extern bool credits_idem_lookup(Datum account, Datum key, const char *request,
 								int64 *result);
 extern void credits_idem_store(Datum account, Datum key, const char *operation,

@@ -44,8 +44,10 @@ credits_grant(PG_FUNCTION_ARGS)
 	SPI_connect();
 	credits_check_access(account, CREDITS_ACCESS_AGENCY);
 	credits_type_info(credit_type, &info);
-	credits_check_scale(amount, &info, credit_type, "amount");
 	credits_lock_account(&acct, account, credit_type, true);
+	/* the scale as it stands once the type's lock is held (credit_types.c) */
+	credits_type_info(credit_type, &info);
+	credits_check_scale(amount, &info, credit_type, "amount");
 
 	if (has_key)
 	{
@@ -53,7 +55,7 @@ credits_grant(PG_FUNCTION_ARGS)
 		credits_idem_field(&request, "grant");
 		credits_idem_field(&request, TextDatumGetCString(credit_type));
 		credits_idem_field(&request, credit_amount_format(amount));
-		credits_idem_field(&request, has_expiry ? timestamptz_to_str(expires_at) : NULL);
+		credits_idem_timestamptz(&request, !has_expiry, expires_at);
 		credits_idem_field(&request, reason_null ? NULL : TextDatumGetCString(PG_GETARG_DATUM(4)));
 		credits_idem_field(&request, reference_null ? NULL : TextDatumGetCString(PG_GETARG_DATUM(5)));
 		if (credits_idem_lookup(account, PG_GETARG_DATUM(6), request.data, &lot_id))

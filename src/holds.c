@@ -183,7 +183,9 @@ credits_close_hold(AccountState *acct, HoldState *hold, const char *status,
  * every running balance stays "previous plus in, minus out".  Held credits
  * are honoured even if their lot expired or was voided meanwhile; what is
  * not captured of such a lot leaves again at once (expire/void).
- * Capturing is paying: while credits are disabled it raises CR002.
+ * What is released and not captured settles the account's outstanding
+ * clawback shortfalls first (credits_settle_shortfalls).  Capturing is
+ * paying: while credits are disabled it raises CR002.
  */
 Datum
 credits_capture(PG_FUNCTION_ARGS)
@@ -233,7 +235,22 @@ credits_capture(PG_FUNCTION_ARGS)
 	if (credits_take_parts(&acct, capture_id, parts, n, amount) != amount)
 		elog(ERROR, "credits: hold " INT64_FORMAT " does not cover its amount",
 			 hold_id);
+	/* What the capture left in each lot (it took in the parts' order) ... */
+	{
+		CreditAmount left = amount;
+		int			i;
+
+		for (i = 0; i < n; i++)
+		{
+			CreditAmount take = Min(left, parts[i].amount);
+
+			parts[i].amount -= take;
+			left -= take;
+		}
+	}
+	/* ... is what came back: it settles outstanding clawback shortfalls. */
 	credits_settle_lots(&acct, parts, n);
+	credits_settle_shortfalls(&acct, parts, n);
 	credits_close_hold(&acct, &hold, "captured", amount, release_id,
 					   capture_id);
 	SPI_finish();
@@ -243,7 +260,8 @@ credits_capture(PG_FUNCTION_ARGS)
 /*
  * credits_release(hold_id) gives the held credits back to their lots; those
  * of lots that expired or were voided meanwhile expire or are voided again
- * at once.  Always allowed, even while credits are disabled.
+ * at once, and the rest settle the account's outstanding clawback
+ * shortfalls first.  Always allowed, even while credits are disabled.
  */
 Datum
 credits_release(PG_FUNCTION_ARGS)
@@ -267,6 +285,7 @@ credits_release(PG_FUNCTION_ARGS)
 	release_id = credits_return_to_lots(&acct, "release", hold_id, parts, n,
 										hold.reference, false, (Datum) 0, true);
 	credits_settle_lots(&acct, parts, n);
+	credits_settle_shortfalls(&acct, parts, n);
 	credits_close_hold(&acct, &hold, "released", 0, release_id, 0);
 	SPI_finish();
 	PG_RETURN_VOID();

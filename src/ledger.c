@@ -13,8 +13,14 @@
 
 #include "credits.h"
 
+/*
+ * Creating (or finding) the account row is what every grant-like call does
+ * first; it also takes the credit type's lock shared, so that the type's
+ * scale cannot change until the caller commits (see credit_types.c).
+ */
 static CreditsStmt stmt_account_create = {"tt",
-		"INSERT INTO credits.account (account, credit_type) VALUES ($1, $2) "
+		"INSERT INTO credits.account (account, credit_type) SELECT $1, $2 "
+		"FROM pg_advisory_xact_lock_shared(hashtext('credits.credit_type'), hashtext($2)) "
 		"ON CONFLICT DO NOTHING"};
 
 /*

@@ -169,10 +169,11 @@ credits_return_to_lots(AccountState *acct, const char *kind, int64 related_id,
  * Credits given back to a lot that was voided, forfeited by a reset or has
  * expired leave again at once, so that they never count as available: as a
  * void or expire entry of the lot, or a reset entry with one allocation.
- * Lots that still count are left alone.
+ * Lots that still count are left alone.  The parts of the lots that were
+ * emptied get amount 0: what is left in parts is what really came back.
  */
 void
-credits_settle_lots(AccountState *acct, const LotPart *parts, int n)
+credits_settle_lots(AccountState *acct, LotPart *parts, int n)
 {
 	TimestampTz now = acct->now;
 	int			i;
@@ -190,6 +191,7 @@ credits_settle_lots(AccountState *acct, const LotPart *parts, int n)
 		credits_run(&stmt_lot_settle, values, NULL, false, 0);
 		if (SPI_processed == 0)
 			continue;
+		parts[i].amount = 0;
 		amount = credits_col_amount(0, 1);
 		kind = TextDatumGetCString(credits_col(0, 2, &isnull));
 		if (strcmp(kind, "reset") == 0)
@@ -297,6 +299,6 @@ credits_interval_text(Datum interval)
 {
 	Interval   *iv = DatumGetIntervalP(interval);
 
-	return CStringGetTextDatum(psprintf("%+d mons %+d days " "%+" INT64_MODIFIER "d microseconds",
-										iv->month, iv->day, iv->time));
+	return CStringGetTextDatum(psprintf("%+d mons %+d days %+lld microseconds",
+										iv->month, iv->day, CREDITS_INT64_ARG(iv->time)));
 }

@@ -31,8 +31,7 @@ extern int64 credits_return_to_lots(AccountState *acct, const char *kind,
 									const LotPart *parts, int n,
 									Datum reference, bool reference_null,
 									Datum reason, bool reason_null);
-extern void credits_settle_lots(AccountState *acct, const LotPart *parts,
-								int n);
+extern void credits_settle_lots(AccountState *acct, LotPart *parts, int n);
 extern int64 credits_reset_balance(AccountState *acct, int64 related_id,
 								   Datum reference, bool reference_null,
 								   Datum reason, bool reason_null);
@@ -44,6 +43,10 @@ extern int64 credits_grant_by_mode(AccountState *acct, GrantMode mode,
 								   const char *source, int64 related_id,
 								   int64 *reset_entry_id);
 extern void credits_check_interval(Datum interval, const char *what);
+
+/* rules.c */
+extern void credits_settle_shortfalls(AccountState *acct, LotPart *back,
+									  int n);
 extern Datum credits_interval_text(Datum interval);
 
 #endif							/* CREDITS_LIFECYCLE_H */

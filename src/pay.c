@@ -90,7 +90,25 @@ credits_pay(PG_FUNCTION_ARGS)
 	{
 		covered = credits_credits_to_money(available, rate, minor_unit);
 		applied = credits_money_to_credits(covered, rate, info.scale);
-		Assert(applied <= available);
+		/*
+		 * Rounding up to the scale never passes what is available while
+		 * the balance is at the scale, which a scale that cannot change
+		 * under existing lots guarantees.  A balance finer than its scale
+		 * (a ledger edited by hand) would take more than the lots hold.
+		 */
+		if (applied > available)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("balance of account \"%s\" is finer than the scale of credit type \"%s\"",
+							TextDatumGetCString(account),
+							TextDatumGetCString(credit_type)),
+					 errdetail("%s credits are available; covering %s %s takes %s.",
+							   credit_amount_format(available),
+							   DatumGetCString(DirectFunctionCall1(numeric_out,
+																   NumericGetDatum(covered))),
+							   TextDatumGetCString(currency),
+							   credit_amount_format(applied)),
+					 errhint("credits_verify() lists the amounts finer than their scale.")));
 	}
 	due = DatumGetNumeric(DirectFunctionCall2(numeric_sub,
 											  NumericGetDatum(amount),

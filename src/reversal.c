@@ -40,7 +40,8 @@ PG_FUNCTION_INFO_V1(credits_void);
 /*
  * credits_reverse(entry_id, reason) returns the reversal entry's id.  The
  * reversal (in) has the same allocations as the reversed entry; credits of
- * lots that expired or were voided meanwhile leave again at once.  Refunds
+ * lots that expired or were voided meanwhile leave again at once, and the
+ * rest settle the account's outstanding clawback shortfalls first.  Refunds
  * keep working while credits are disabled.
  */
 Datum
@@ -104,6 +105,7 @@ credits_reverse(PG_FUNCTION_ARGS)
 										 reference, reference_null,
 										 reason, reason_null);
 	credits_settle_lots(&acct, parts, n);
+	credits_settle_shortfalls(&acct, parts, n);
 	credits_save_account(&acct);
 	SPI_finish();
 	PG_RETURN_INT64(reversal_id);

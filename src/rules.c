@@ -2,8 +2,10 @@
  * rules.c
  *	  Issuing credits for paid invoices: credits_issue() applies the rule of
  *	  a service (add or reset) once per invoice reference, and
- *	  credits_clawback() deducts what a refunded invoice issued.  Rules
- *	  themselves are defined in SQL (credits_define_rule).
+ *	  credits_clawback() deducts what a refunded invoice issued; what it
+ *	  could not deduct (the shortfall) is settled later by credits that come
+ *	  back to the account (credits_settle_shortfalls).  Rules themselves are
+ *	  defined in SQL (credits_define_rule).
  *
  *	  Lock order: the account row first (credits_lock_account), then the
  *	  invoice reference (a transaction-level advisory lock, which makes "one
@@ -13,8 +15,11 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 
 #include "credits.h"
@@ -45,7 +50,23 @@ static CreditsStmt stmt_issue_read = {"tt",
 
 static CreditsStmt stmt_issue_clawed = {"ttiaa",
 		"UPDATE credits.issue SET clawback_entry_id = $3, deducted = $4, "
+		"shortfall = $5, shortfall_due = nullif($5, 0), clawed_back_at = now() "
+		"WHERE account = $1 AND reference = $2"};
+
+/* The same in a database still on 1.0's tables (no shortfall_due). */
+static CreditsStmt stmt_issue_clawed_1_0 = {"ttiaa",
+		"UPDATE credits.issue SET clawback_entry_id = $3, deducted = $4, "
 		"shortfall = $5, clawed_back_at = now() "
+		"WHERE account = $1 AND reference = $2"};
+
+/* Outstanding shortfalls, oldest clawback first (index issue_shortfall_due). */
+static CreditsStmt stmt_shortfalls_due = {"tt",
+		"SELECT reference, shortfall_due, clawback_entry_id FROM credits.issue "
+		"WHERE account = $1 AND credit_type = $2 AND shortfall_due IS NOT NULL "
+		"ORDER BY clawback_entry_id"};
+
+static CreditsStmt stmt_shortfall_settled = {"tta",
+		"UPDATE credits.issue SET shortfall_due = nullif($3, 0) "
 		"WHERE account = $1 AND reference = $2"};
 
 static CreditsStmt stmt_lot_remaining = {"ti",
@@ -54,6 +75,22 @@ static CreditsStmt stmt_lot_remaining = {"ti",
 PG_FUNCTION_INFO_V1(credits_issue);
 PG_FUNCTION_INFO_V1(credits_clawback);
 PG_FUNCTION_INFO_V1(credits_check_interval_sql);
+
+/*
+ * Does credits.issue keep what is still due of a shortfall?  Not while the
+ * database still runs 1.0's SQL with this library (the update may follow the
+ * installation): clawbacks then work as in 1.0, and nothing settles their
+ * shortfalls until ALTER EXTENSION credits UPDATE adds the column.  A few
+ * catalog cache look-ups, no statement.
+ */
+static bool
+credits_shortfalls_kept(void)
+{
+	Oid			nsp = get_namespace_oid("credits", true);
+	Oid			rel = OidIsValid(nsp) ? get_relname_relid("issue", nsp) : InvalidOid;
+
+	return OidIsValid(rel) && get_attnum(rel, "shortfall_due") != InvalidAttrNumber;
+}
 
 static bool
 text_datums_equal(Datum a, bool a_null, Datum b, bool b_null)
@@ -280,7 +317,8 @@ credits_clawback(PG_FUNCTION_ARGS)
 		values[2] = Int64GetDatum(entry_id);
 		values[3] = CreditAmountGetDatum(deducted);
 		values[4] = CreditAmountGetDatum(shortfall);
-		credits_run(&stmt_issue_clawed, values, NULL, false, 0);
+		credits_run(credits_shortfalls_kept() ? &stmt_issue_clawed
+					: &stmt_issue_clawed_1_0, values, NULL, false, 0);
 		credits_save_account(&acct);
 	}
 	SPI_finish();
@@ -294,6 +332,87 @@ credits_clawback(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnulls);
 	}
 	return (Datum) 0;
+}
+
+/* An outstanding shortfall, copied out of SPI's result. */
+typedef struct ShortfallDue
+{
+	Datum		reference;
+	CreditAmount due;
+	int64		clawback_entry_id;
+} ShortfallDue;
+
+/*
+ * Credits came back to the account (a released hold, the uncaptured rest of
+ * a hold, a reversed spend): back lists the lots they came back to and how
+ * much each still holds of them, in spend order (lots that no longer count
+ * have 0, see credits_settle_lots).  They settle the account's outstanding
+ * clawback shortfalls first, oldest clawback first: one clawback entry (out)
+ * per invoice, referencing it and related to its first clawback entry,
+ * recording the shortfall still due after it, and taking from those lots
+ * soonest-expiring first.  Only credits that come back settle: credits
+ * granted later (a new purchase, the next invoice) do not.  The caller holds
+ * the account lock, as credits_clawback does to record a shortfall.
+ */
+void
+credits_settle_shortfalls(AccountState *acct, LotPart *back, int n)
+{
+	CreditAmount total = 0;
+	Datum		values[3];
+	ShortfallDue *dues;
+	int			ndues;
+	int			i;
+	int			j;
+
+	for (i = 0; i < n; i++)
+		total = credit_amount_add(total, back[i].amount);
+	if (total <= 0 || !credits_shortfalls_kept())
+		return;
+
+	values[0] = acct->account;
+	values[1] = acct->credit_type;
+	credits_run(&stmt_shortfalls_due, values, NULL, false, 0);
+	ndues = (int) SPI_processed;
+	if (ndues == 0)
+		return;
+	dues = palloc(sizeof(ShortfallDue) * ndues);
+	for (j = 0; j < ndues; j++)
+	{
+		bool		isnull;
+
+		dues[j].reference = datumCopy(credits_col(j, 1, &isnull), false, -1);
+		dues[j].due = credits_col_amount(j, 2);
+		dues[j].clawback_entry_id = credits_col_int64(j, 3);
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	for (j = 0; j < ndues && total > 0; j++)
+	{
+		CreditAmount settle = Min(dues[j].due, total);
+		CreditAmount left = settle;
+		int64		entry_id;
+
+		entry_id = credits_append_entry_ex(acct, "clawback", settle, true, 0,
+										   dues[j].clawback_entry_id,
+										   dues[j].reference, false,
+										   CStringGetTextDatum("shortfall settled"),
+										   false, true, dues[j].due - settle);
+		for (i = 0; i < n && left > 0; i++)
+		{
+			CreditAmount take = Min(left, back[i].amount);
+
+			if (take <= 0)
+				continue;
+			credits_take_lot(acct, entry_id, back[i].lot_id, take);
+			back[i].amount -= take;
+			left -= take;
+		}
+		values[0] = acct->account;
+		values[1] = dues[j].reference;
+		values[2] = CreditAmountGetDatum(dues[j].due - settle);
+		credits_run(&stmt_shortfall_settled, values, NULL, false, 0);
+		total -= settle;
+	}
 }
 
 /* credits.check_interval(value, what): credits_check_interval() for SQL. */

@@ -313,8 +313,10 @@ credits_subscribe(PG_FUNCTION_ARGS)
 	/* Credits granted every period are minted: the agency's. */
 	credits_check_access(account, CREDITS_ACCESS_AGENCY);
 	credits_type_info(credit_type, &info);
-	credits_check_scale(credits, &info, credit_type, "credits");
 	credits_lock_account(&acct, account, credit_type, true);
+	/* the scale as it stands once the type's lock is held (credit_types.c) */
+	credits_type_info(credit_type, &info);
+	credits_check_scale(credits, &info, credit_type, "credits");
 	credits_record_due_now(&acct);
 	sub_id = credits_subscription_insert(&acct, PG_GETARG_DATUM(1), (Datum) 0,
 										 (Datum) 0, PG_GETARG_DATUM(2),
@@ -368,8 +370,10 @@ credits_subscribe_service(PG_FUNCTION_ARGS)
 	/* Buying a service is spending: a portal may, for its own account. */
 	credits_check_access(account, CREDITS_ACCESS_CLIENT);
 	credits_type_info(credit_type, &info);
-	credits_check_scale(price, &info, credit_type, "price");
 	credits_lock_account(&acct, account, credit_type, true);
+	/* the scale as it stands once the type's lock is held (credit_types.c) */
+	credits_type_info(credit_type, &info);
+	credits_check_scale(price, &info, credit_type, "price");
 	credits_require_enabled("buying a subscription");
 	credits_record_due_now(&acct);
 	if (acct.balance < price)

@@ -24,6 +24,22 @@ BEGIN
 END
 $$;
 
+-- The type's lock, taken shared by what creates amounts of the type (rules,
+-- packages; grants take it in C): its scale cannot change until the caller
+-- commits.  Returns the scale, read after the lock; 42704 for an unknown
+-- type.  See src/credit_types.c.
+CREATE FUNCTION credits.lock_type(code text) RETURNS int
+AS 'MODULE_PATHNAME', 'credits_lock_type_sql'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, credits, pg_temp;
+
+-- What of a type exists (lots, rules, packages, subscriptions, holds,
+-- pending credit requests), seen under a fresh snapshot, or NULL.
+CREATE FUNCTION credits.type_in_use(code text) RETURNS text
+AS 'MODULE_PATHNAME', 'credits_type_in_use'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, credits, pg_temp;
+
 -- All credit types, the implicit CRD included.
 CREATE VIEW credits.credit_types AS
 	SELECT code, name, scale, currency FROM credits.credit_type
@@ -39,6 +55,7 @@ SET search_path = pg_catalog, credits, pg_temp
 AS $$
 DECLARE
 	old credits.credit_types%ROWTYPE;
+	in_use text;
 BEGIN
 	IF code IS NULL OR name IS NULL OR scale IS NULL THEN
 		RAISE EXCEPTION '% must not be null',
@@ -66,15 +83,22 @@ BEGIN
 	END IF;
 
 	PERFORM credits.check_access(NULL, 'agency');
-	-- Serialize definitions of one code; grants only read the row.
+	-- Serialize definitions of one code, and a change of scale or currency
+	-- against everything that creates amounts of the type: grants, issues,
+	-- purchases, subscriptions, rules and packages hold this lock shared
+	-- until they commit (src/credit_types.c).  So the check below sees them
+	-- all, committed or not, and those that come later see the new scale.
 	PERFORM pg_advisory_xact_lock(hashtext('credits.credit_type'), hashtext(code));
 	SELECT * INTO old FROM credits.credit_types t WHERE t.code = credits_define_type.code;
 	IF FOUND AND (old.scale IS DISTINCT FROM credits_define_type.scale
-				  OR old.currency IS DISTINCT FROM credits_define_type.currency)
-	   AND EXISTS (SELECT 1 FROM credits.lot l WHERE l.credit_type = credits_define_type.code) THEN
-		RAISE EXCEPTION 'cannot change the scale or currency of credit type "%"', code
-			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = 'Credits of this type exist; only its name can change.';
+				  OR old.currency IS DISTINCT FROM credits_define_type.currency) THEN
+		in_use := credits.type_in_use(code);
+		IF in_use IS NOT NULL THEN
+			RAISE EXCEPTION 'cannot change the scale or currency of credit type "%"', code
+				USING ERRCODE = 'invalid_parameter_value',
+					  DETAIL = format('%s of this type exist; only its name can change.', in_use),
+					  HINT = 'Amounts of a type are kept at its scale: a new scale or currency is a new credit type.';
+		END IF;
 	END IF;
 	INSERT INTO credits.credit_type AS t (code, name, scale, currency)
 	VALUES (code, name, scale, currency)
@@ -84,7 +108,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION credits_define_type(text, text, int, text) IS
-	'defines a credit type (or renames it); scale is its number of decimal places, currency makes it monetary';
+	'defines a credit type (or renames it); scale is its number of decimal places, currency makes it monetary; neither changes while anything of the type exists';
 
 CREATE FUNCTION credits_set_enabled(enabled boolean) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER

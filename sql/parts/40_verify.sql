@@ -184,6 +184,78 @@ $$;
 COMMENT ON FUNCTION credits_verify() IS
 	'checks every ledger invariant; no rows means the ledger is consistent';
 
+-- No amount is finer than its credit type's scale: lots, entries, accounts,
+-- allocations, holds, rules, packages, subscriptions, credit requests and
+-- issued invoices (a scale never changes while any of them exists).
+CREATE FUNCTION credits.verify_scale()
+RETURNS TABLE(check_name text, account text, detail text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY
+	WITH amounts(account, credit_type, what, amount) AS (
+		SELECT l.account, l.credit_type, format('lot %s: amount', l.lot_id), l.amount
+		FROM credits.lot l
+		UNION ALL
+		SELECT l.account, l.credit_type, format('lot %s: remaining', l.lot_id), l.remaining
+		FROM credits.lot l
+		UNION ALL
+		SELECT e.account, e.credit_type, format('entry %s (%s): amount', e.entry_id, e.kind), e.amount
+		FROM credits.entry e
+		UNION ALL
+		SELECT e.account, e.credit_type, format('entry %s (%s): running balance', e.entry_id, e.kind),
+			   e.running_balance
+		FROM credits.entry e
+		UNION ALL
+		SELECT e.account, e.credit_type, format('entry %s (%s): shortfall', e.entry_id, e.kind),
+			   e.shortfall
+		FROM credits.entry e WHERE e.shortfall IS NOT NULL
+		UNION ALL
+		SELECT al.account, l.credit_type, format('allocation of entry %s to lot %s', al.entry_id, al.lot_id),
+			   al.amount
+		FROM credits.allocation al
+		JOIN credits.lot l ON l.account = al.account AND l.lot_id = al.lot_id
+		UNION ALL
+		SELECT a.account, a.credit_type, 'account balance', a.balance FROM credits.account a
+		UNION ALL
+		SELECT a.account, a.credit_type, 'account held', a.held FROM credits.account a
+		UNION ALL
+		SELECT h.account, h.credit_type, format('hold %s: amount', h.hold_id), h.amount
+		FROM credits.hold h
+		UNION ALL
+		SELECT h.account, h.credit_type, format('hold %s: captured', h.hold_id), h.captured
+		FROM credits.hold h
+		UNION ALL
+		SELECT NULL, r.credit_type, format('rule %s: credits', r.rule_id), r.credits
+		FROM credits.rule r
+		UNION ALL
+		SELECT NULL, p.credit_type, format('package %s: credits', p.name), p.credits
+		FROM credits.package p
+		UNION ALL
+		SELECT s.account, s.credit_type, format('subscription %s: %s', s.subscription_id,
+			   CASE WHEN s.service IS NULL THEN 'credits' ELSE 'price' END),
+			   coalesce(s.credits, s.price)
+		FROM credits.subscription s
+		UNION ALL
+		SELECT q.account, q.credit_type, format('credit request %s: credits', q.request_id), q.credits
+		FROM credits.request q
+		UNION ALL
+		SELECT i.account, i.credit_type, format('invoice %s: %s', i.reference, x.what), x.amount
+		FROM credits.issue i
+		CROSS JOIN LATERAL (VALUES ('credits', i.credits), ('deducted', i.deducted),
+								   ('shortfall', i.shortfall)) x(what, amount)
+		WHERE x.amount IS NOT NULL
+	)
+	SELECT 'amount_within_scale', a.account,
+		   format('type %s (scale %s): %s is %s', a.credit_type, t.scale, a.what, a.amount)
+	FROM amounts a
+	JOIN credits.credit_types t ON t.code = a.credit_type
+	WHERE a.amount::numeric <> trunc(a.amount::numeric, t.scale);
+END
+$$;
+REVOKE ALL ON FUNCTION credits.verify_scale() FROM PUBLIC;
+
 -- A digest of everything the ledger holds: every row of every table of the
 -- extension, in a fixed order.  Equal digests mean identical ledgers:
 -- compare a restored database with its source, or the ledger before and

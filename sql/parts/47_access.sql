@@ -47,7 +47,7 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
 	SELECT ARRAY['credits_balance', 'credits_history', 'credits_history_page',
-		'credits_statement', 'credits_expiring', 'credits_usage',
+		'credits_statement', 'credits_lots', 'credits_summary', 'credits_expiring', 'credits_usage',
 		'credits_events_since', 'credits_requests', 'credits_spend', 'credits_pay',
 		'credits_purchase', 'credits_subscribe_service', 'credits_cancel_subscription']
 $$;

@@ -319,6 +319,8 @@ BEGIN
 		RAISE EXCEPTION 'package name must not be empty'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- Lock the type first: its scale holds until this transaction ends.
+	PERFORM credits.lock_type(credit_type);
 	PERFORM credits.check_credits(credits, credit_type, 'credits');
 	PERFORM credits.check_money(price, 'price');
 	IF trunc(price, credits.currency_minor_unit(currency)) <> price THEN
@@ -661,7 +663,8 @@ COMMENT ON FUNCTION credits_reject_request(bigint, text, text) IS
 CREATE FUNCTION credits.list_requests(for_account text, for_status text)
 RETURNS TABLE(request_id bigint, account text, package text, credits @extschema@.credit_amount,
 			  amount numeric, currency text, method text, status text,
-			  created_at timestamptz, decided_at timestamptz)
+			  created_at timestamptz, decided_at timestamptz,
+			  reference text, decided_by text, reason text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
@@ -677,7 +680,8 @@ BEGIN
 	END IF;
 	RETURN QUERY
 		SELECT r.request_id, r.account, r.package, r.credits, r.amount, r.currency,
-			   r.method, r.status, r.created_at, r.decided_at
+			   r.method, r.status, r.created_at, r.decided_at,
+			   r.reference, r.decided_by, r.reason
 		FROM credits.request r
 		WHERE (for_account IS NULL OR r.account = for_account)
 		  AND (for_status IS NULL OR r.status = for_status)
@@ -689,12 +693,13 @@ REVOKE ALL ON FUNCTION credits.list_requests(text, text) FROM PUBLIC;
 CREATE FUNCTION credits_requests(account text DEFAULT NULL, status text DEFAULT NULL)
 RETURNS TABLE(request_id bigint, account text, package text, credits @extschema@.credit_amount,
 			  amount numeric, currency text, method text, status text,
-			  created_at timestamptz, decided_at timestamptz)
+			  created_at timestamptz, decided_at timestamptz,
+			  reference text, decided_by text, reason text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$ SELECT * FROM credits.list_requests($1, $2) $$;
 COMMENT ON FUNCTION credits_requests(text, text) IS
-	'credit requests to review, oldest first; NULL filters match every account (a client portal''s own) or status';
+	'credit requests to review, oldest first, with the payment reference, who decided and why a request was rejected; NULL filters match every account (a client portal''s own) or status';
 
 /*
  * Paying invoices

@@ -42,11 +42,21 @@ CREATE TABLE credits.issue (
 	deducted	@extschema@.credit_amount,
 	shortfall	@extschema@.credit_amount,
 	clawed_back_at timestamptz,
+	-- The part of the shortfall not yet settled by credits that came back
+	-- to the account since (NULL: none): each settlement is a clawback
+	-- entry related to clawback_entry_id.
+	shortfall_due @extschema@.credit_amount,
 	PRIMARY KEY (account, reference),
 	CHECK ((clawback_entry_id IS NULL) = (clawed_back_at IS NULL)),
-	CHECK (clawback_entry_id IS NULL OR deducted + shortfall = credits)
+	CHECK (clawback_entry_id IS NULL OR deducted + shortfall = credits),
+	CONSTRAINT issue_shortfall_due_check
+		CHECK (shortfall_due IS NULL OR (shortfall_due > 0 AND shortfall_due <= shortfall))
 );
 CREATE INDEX issue_by_reference ON credits.issue (reference);
+-- The account's outstanding shortfalls: looked up whenever credits come
+-- back (a release, a reversal), and nearly always empty.
+CREATE INDEX issue_shortfall_due ON credits.issue (account, credit_type)
+	WHERE shortfall_due IS NOT NULL;
 
 -- The latest reset of an (account, credit type): it forfeited every lot up
 -- to lots_upto, so credits that come back to those lots later (a released
@@ -217,7 +227,8 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'The mode is "add" (credits accumulate) or "reset" (the unused balance is replaced).';
 	END IF;
-	s := credits.type_scale(credit_type);
+	-- Locks the type: its scale holds until this transaction ends.
+	s := credits.lock_type(credit_type);
 	IF credits::numeric * 10 ^ s <> trunc(credits::numeric * 10 ^ s) THEN
 		RAISE EXCEPTION 'credits % is finer than the scale of credit type "%"', credits, credit_type
 			USING ERRCODE = 'invalid_parameter_value';
@@ -253,7 +264,44 @@ AS 'MODULE_PATHNAME', 'credits_clawback'
 LANGUAGE C VOLATILE SECURITY DEFINER ROWS 1
 SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_clawback(text) IS
-	'deducts what a refunded invoice issued, never below zero; returns what was deducted and the shortfall; once';
+	'deducts what a refunded invoice issued, never below zero; returns what was deducted and the shortfall (settled later by credits that come back to the account); once';
+
+CREATE FUNCTION credits_rules(service text DEFAULT NULL)
+RETURNS TABLE(rule_id bigint, service text, variant text, credits @extschema@.credit_amount,
+			  mode text, credit_type text, expires_after interval)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+	SELECT credits.check_access(NULL, 'agency');
+	SELECT r.rule_id, r.service, r.variant, r.credits, r.mode, r.credit_type, r.expires_after
+	FROM credits.rule r
+	WHERE credits_rules.service IS NULL OR r.service = credits_rules.service
+	ORDER BY r.service, r.variant NULLS FIRST
+$$;
+COMMENT ON FUNCTION credits_rules(text) IS
+	'the rules, optionally of one service: what a paid invoice of each service (and variant) issues';
+
+CREATE FUNCTION credits_invoices(account text DEFAULT NULL, reference text DEFAULT NULL)
+RETURNS TABLE(reference text, account text, service text, variant text, quantity int,
+			  credit_type text, credits @extschema@.credit_amount, lot_id bigint,
+			  issued_at timestamptz, deducted @extschema@.credit_amount,
+			  shortfall @extschema@.credit_amount, clawed_back_at timestamptz,
+			  shortfall_due @extschema@.credit_amount)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+	SELECT credits.check_access(NULL, 'agency');
+	SELECT i.reference, i.account, i.service, i.variant, i.quantity, i.credit_type,
+		   i.credits, i.lot_id, i.issued_at, i.deducted, i.shortfall, i.clawed_back_at,
+		   coalesce(i.shortfall_due, CASE WHEN i.clawback_entry_id IS NOT NULL
+										  THEN '0'::@extschema@.credit_amount END)
+	FROM credits.issue i
+	WHERE (credits_invoices.account IS NULL OR i.account = credits_invoices.account)
+	  AND (credits_invoices.reference IS NULL OR i.reference = credits_invoices.reference)
+	ORDER BY i.issued_at, i.reference
+$$;
+COMMENT ON FUNCTION credits_invoices(text, text) IS
+	'invoices that issued credits, optionally of one account or reference: what each issued, what its clawback deducted and how much of the shortfall is still due';
 
 /*
  * Trigger function for the application's own invoices table: when a row
@@ -263,10 +311,14 @@ COMMENT ON FUNCTION credits_clawback(text) IS
  *   reference=<col> (default reference), variant=<col> (default none),
  *   quantity=<col> (default none: 1), paid_column=<col> (default status),
  *   paid_value=<text> (default paid), refunded_value=<text> (default none).
+ *   missing_rule=skip|error (default skip).
  * A row is paid when paid_column's text equals paid_value; an empty
  * paid_column issues on every firing (let the trigger's WHEN clause
  * decide).  A paid row whose paid_column becomes refunded_value is clawed
- * back.
+ * back.  An invoice of a service without a rule is an ordinary invoice:
+ * it issues nothing and its refund claws nothing back, without error;
+ * missing_rule=error makes both 42704 (credits_issue's and
+ * credits_clawback's own errors), failing the invoice's change.
  */
 CREATE FUNCTION credits_issue_trigger() RETURNS trigger
 LANGUAGE plpgsql
@@ -274,7 +326,7 @@ SET search_path = pg_catalog, credits, pg_temp
 AS $$
 DECLARE
 	opt jsonb := '{"account": "account", "service": "service", "reference": "reference",
-				   "paid_column": "status", "paid_value": "paid"}';
+				   "paid_column": "status", "paid_value": "paid", "missing_rule": "skip"}';
 	arg text;
 	col text;
 	new_row jsonb;
@@ -295,13 +347,18 @@ BEGIN
 		FOREACH arg IN ARRAY TG_ARGV LOOP
 			col := split_part(arg, '=', 1);
 			IF strpos(arg, '=') = 0 OR col NOT IN ('account', 'service', 'reference', 'variant',
-					'quantity', 'paid_column', 'paid_value', 'refunded_value') THEN
+					'quantity', 'paid_column', 'paid_value', 'refunded_value', 'missing_rule') THEN
 				RAISE EXCEPTION 'invalid credits_issue_trigger() argument "%"', arg
 					USING ERRCODE = 'invalid_parameter_value',
-						  HINT = 'Arguments are name=value pairs; the names are account, service, reference, variant, quantity, paid_column, paid_value and refunded_value.';
+						  HINT = 'Arguments are name=value pairs; the names are account, service, reference, variant, quantity, paid_column, paid_value, refunded_value and missing_rule.';
 			END IF;
 			opt := opt || jsonb_build_object(col, substr(arg, strpos(arg, '=') + 1));
 		END LOOP;
+		IF opt->>'missing_rule' NOT IN ('skip', 'error') THEN
+			RAISE EXCEPTION 'invalid credits_issue_trigger() argument "missing_rule=%"', opt->>'missing_rule'
+				USING ERRCODE = 'invalid_parameter_value',
+					  HINT = 'missing_rule is skip (an invoice of a service without a rule issues nothing) or error (42704).';
+		END IF;
 	END IF;
 
 	new_row := to_jsonb(NEW);
@@ -323,6 +380,16 @@ BEGIN
 	END IF;
 
 	IF paid_now AND NOT paid_before THEN
+		-- An ordinary invoice (no rule for its service, or no service at
+		-- all) issues nothing.  Rules are never deleted, so one seen here
+		-- is still there for credits_issue().
+		IF opt->>'missing_rule' = 'skip' AND NOT EXISTS (
+				SELECT FROM @extschema@.credits_rules(new_row->>(opt->>'service')) r
+				WHERE new_row->>(opt->>'service') IS NOT NULL
+				  AND (r.variant IS NULL
+					   OR r.variant = CASE WHEN opt ? 'variant' THEN new_row->>(opt->>'variant') END)) THEN
+			RETURN NULL;
+		END IF;
 		PERFORM @extschema@.credits_issue(
 			account => new_row->>(opt->>'account'),
 			service => new_row->>(opt->>'service'),
@@ -331,13 +398,18 @@ BEGIN
 			quantity => CASE WHEN opt ? 'quantity' THEN (new_row->>(opt->>'quantity'))::int ELSE 1 END);
 	ELSIF paid_before AND opt ? 'refunded_value'
 		  AND new_row->>(opt->>'paid_column') = opt->>'refunded_value' THEN
-		PERFORM @extschema@.credits_clawback(reference => new_row->>(opt->>'reference'));
+		-- Only an invoice that issued credits has something to claw back.
+		IF opt->>'missing_rule' = 'error' OR EXISTS (
+				SELECT FROM @extschema@.credits_invoices(NULL::text, new_row->>(opt->>'reference'))
+				WHERE new_row->>(opt->>'reference') IS NOT NULL) THEN
+			PERFORM @extschema@.credits_clawback(reference => new_row->>(opt->>'reference'));
+		END IF;
 	END IF;
 	RETURN NULL;
 END
 $$;
 COMMENT ON FUNCTION credits_issue_trigger() IS
-	'AFTER INSERT OR UPDATE row trigger for an invoices table: issues credits when a row becomes paid (and claws back when it becomes refunded), in the same transaction';
+	'AFTER INSERT OR UPDATE row trigger for an invoices table: issues credits when a row becomes paid (and claws back when it becomes refunded), in the same transaction; an invoice of a service without a rule issues nothing';
 
 /*
  * Holds
@@ -579,9 +651,43 @@ BEGIN
 				  e.reference, count(*), max(i.clawback_entry_id))
 	FROM credits.entry e
 	LEFT JOIN credits.issue i ON i.account = e.account AND i.reference = e.reference
-	WHERE e.kind = 'clawback'
+	WHERE e.kind = 'clawback' AND e.related_id IS NULL
 	GROUP BY e.account, e.reference
 	HAVING count(*) <> 1 OR max(i.clawback_entry_id) IS NULL;
+
+	-- A shortfall is settled by later clawback entries related to the first
+	-- one (same invoice, account and type), each recording what is still due
+	-- after it; the shortfall minus what settled it is never negative and is
+	-- what the invoice still has due.
+	RETURN QUERY
+	SELECT 'clawback_settlement', s.account,
+		   format('entry %s settles %s of clawback entry %s (invoice %s, shortfall %s), records %s still due, history gives %s',
+				  s.entry_id, s.amount, s.related_id, s.reference, i.shortfall, s.shortfall,
+				  i.shortfall - s.settled)
+	FROM (SELECT e.account, e.credit_type, e.entry_id, e.amount, e.related_id, e.reference,
+				 e.shortfall,
+				 sum(e.amount) OVER (PARTITION BY e.account, e.related_id ORDER BY e.seq) AS settled
+		  FROM credits.entry e
+		  WHERE e.kind = 'clawback' AND e.related_id IS NOT NULL) s
+	LEFT JOIN credits.issue i ON i.account = s.account AND i.clawback_entry_id = s.related_id
+	WHERE i.reference IS NULL OR i.reference IS DISTINCT FROM s.reference
+	   OR i.credit_type <> s.credit_type
+	   OR s.shortfall IS DISTINCT FROM i.shortfall - s.settled
+	   OR i.shortfall - s.settled < 0;
+	RETURN QUERY
+	SELECT 'clawback_shortfall_due', i.account,
+		   format('invoice %s: shortfall %s, settled %s, due %s', i.reference, i.shortfall,
+				  coalesce(s.settled, 0), i.shortfall_due)
+	FROM credits.issue i
+	LEFT JOIN (SELECT e.account, e.related_id, sum(e.amount) AS settled
+			   FROM credits.entry e
+			   WHERE e.kind = 'clawback' AND e.related_id IS NOT NULL
+			   GROUP BY 1, 2) s
+		ON s.account = i.account AND s.related_id = i.clawback_entry_id
+	WHERE (i.clawback_entry_id IS NULL AND (i.shortfall_due IS NOT NULL OR s.settled IS NOT NULL))
+	   OR (i.clawback_entry_id IS NOT NULL
+		   AND (i.shortfall - coalesce(s.settled, 0) < 0
+				OR i.shortfall - coalesce(s.settled, 0) <> coalesce(i.shortfall_due, 0)));
 
 	-- A voided lot is empty and has its void entry; only voided lots have
 	-- void entries.

@@ -108,9 +108,9 @@ GRANT EXECUTE ON FUNCTION
 	credits_balance, credits_history, credits_history_page, credits_statement,
 	credits_enabled, credits_rate, credits_rates, credits_convert,
 	credits_packages, credits_price, credits_price_tiers,
-	credits_requests, credits_holds, credits_subscriptions,
+	credits_requests, credits_holds, credits_subscriptions, credits_rules, credits_invoices,
 	credits_events_since, credits_usage, credits_expiring, credits_liability,
-	credits_verify, credits_fingerprint
+	credits_verify, credits_fingerprint, credits_lots, credits_types, credits_summary
 TO credits_reader;
 GRANT SELECT ON credits_balances TO credits_reader;
 -- The view's row filter (a portal caller sees its own rows) runs as its reader.

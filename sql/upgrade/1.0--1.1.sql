@@ -40,6 +40,23 @@ CREATE TRIGGER portal_role_changed
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON credits.portal_role
 	FOR EACH STATEMENT EXECUTE FUNCTION credits.portal_changed('portal_role');
 
+-- credits_requests() gains reference, decided_by and reason (issue: what an
+-- application needs); a function's result columns change only by dropping
+-- it (the generated part recreates it with its grants).
+DROP FUNCTION credits_requests(text, text);
+DROP FUNCTION credits.list_requests(text, text);
+
+-- Clawbacks (rules): a shortfall is settled later by credits that come back
+-- to the account.  Shortfalls recorded by 1.0 are due from now on.
+ALTER TABLE credits.issue ADD COLUMN shortfall_due @extschema@.credit_amount;
+UPDATE credits.issue SET shortfall_due = shortfall
+WHERE clawback_entry_id IS NOT NULL
+  AND shortfall::pg_catalog.numeric OPERATOR(pg_catalog.>) 0::pg_catalog.numeric;
+ALTER TABLE credits.issue ADD CONSTRAINT issue_shortfall_due_check
+	CHECK (shortfall_due IS NULL OR (shortfall_due > 0 AND shortfall_due <= shortfall));
+CREATE INDEX issue_shortfall_due ON credits.issue (account, credit_type)
+	WHERE shortfall_due IS NOT NULL;
+
 -- Entry times follow entry order: an account's entries are dated no earlier
 -- than its latest entry (account.last_at), so credits_balance(at) is the
 -- running balance of the last entry at or before at.  last_at starts as the

@@ -148,6 +148,8 @@ SELECT credits_define_rule(service => 'basic'::text, credits => '10'::credit_amo
 SELECT credits_issue(account => 'a'::text, service => 'pro'::text, reference => 'INV-1'::text);
 SELECT credits_issue(account => 'a'::text, service => 'basic'::text, reference => 'INV-2'::text, quantity => 3::int);
 SELECT * FROM credits_clawback(reference => 'INV-2'::text);
+SELECT count(*) FROM credits_rules(service => 'pro'::text);
+SELECT count(*) FROM credits_invoices(account => 'a'::text, reference => 'INV-2'::text);
 SELECT * FROM credits_purchase(account => 'a'::text, package => 'Starter'::text, method => 'stripe'::text, reference => 'ch_1'::text);
 SELECT request_id AS req1 FROM credits_purchase(account => 'a'::text, package => 'Starter'::text, method => 'bank_transfer'::text) \gset
 SELECT request_id AS req2 FROM credits_purchase(account => 'a'::text, package => 'Starter'::text, method => 'crypto'::text) \gset
@@ -185,7 +187,8 @@ SELECT credits_portal_remove_role(role_name => :'victim'::name);
 CREATE TABLE public.hj_invoice (number text, account text, service text, status text);
 CREATE TRIGGER hj_issue AFTER INSERT OR UPDATE ON public.hj_invoice
 	FOR EACH ROW EXECUTE FUNCTION credits_issue_trigger('reference=number');
-INSERT INTO public.hj_invoice VALUES ('INV-7', 'a', 'basic', 'paid'), ('INV-8', 'a', 'basic', 'open');
+INSERT INTO public.hj_invoice VALUES ('INV-7', 'a', 'basic', 'paid'), ('INV-8', 'a', 'basic', 'open'),
+	('INV-9', 'a', 'no-rule', 'paid');
 UPDATE public.hj_invoice SET status = 'paid' WHERE number = 'INV-8';
 SQL
 # (An old version breaks on the traps; go on past its errors to see what ran.)

@@ -94,13 +94,33 @@ for v in $older; do
 	# SQL: it must come through the update intact, and a session that saw the
 	# old tables must work with the new ones right after the update.
 	q "$OLD" -c "CREATE EXTENSION credits VERSION '$v'" \
-		-c "SELECT credits_grant('u-1', 100), credits_spend('u-1', 30)" \
-		-c "SELECT credits_grant_many(ARRAY['u-2'], 5), credits_expire()" \
+		-c "SELECT credits_grant('u-1', 100), credits_spend('u-1', 30)" >/dev/null
+	# An idempotency key as 1.0 stored it: the expiry as text in the writing
+	# session's time zone.
+	keyed=$(q "$OLD" -c "SELECT credits_grant('u-2', 5, expires_at => '2031-03-01 12:00+00',
+	                                          idempotency_key => 'old-key')")
+	q "$OLD" -c "UPDATE credits.idempotency SET request = '5:grant;3:CRD;1:5;22:2031-03-01 13:00:00+01;-;-;'
+	             WHERE account = 'u-2' AND idempotency_key = 'old-key'"
+	# A clawback whose shortfall the old version recorded (with this
+	# library, before the update: as 1.0 did).
+	spent=$(q "$OLD" -c "SELECT credits_define_rule('pack', 100, 'add')" \
+		-c "SELECT credits_issue('u-3', 'pack', 'INV-U3')" -c "SELECT credits_spend('u-3', 100)" | tail -1)
+	[[ $(q "$OLD" -c "SELECT shortfall FROM credits_clawback('INV-U3')") == 100 ]] \
+		|| fail "$v: the clawback before the update"
+	# A session that saw the old tables keeps working right after the update.
+	q "$OLD" -c "SELECT credits_grant_many(ARRAY['u-4'], 5), credits_expire()" \
 		-c "SELECT credits_balance('u-1', at => now() - interval '1 s')" \
 		-c "ALTER EXTENSION credits UPDATE" \
-		-c "SELECT credits_spend('u-2', 1), credits_grant_many(ARRAY['u-2'], 1)" >/dev/null
+		-c "SELECT credits_spend('u-4', 1), credits_grant_many(ARRAY['u-4'], 1)" >/dev/null
 	[[ $(q "$OLD" -c "SELECT credits_balance('u-1')") == 70 ]] || fail "$v: balance changed by the update"
-	[[ $(q "$OLD" -c "SELECT credits_balance('u-2')") == 5 ]] || fail "$v: u-2 has the wrong balance"
+	[[ $(q "$OLD" -c "SELECT credits_balance('u-4')") == 5 ]] || fail "$v: u-4 has the wrong balance"
+	# That shortfall is due after the update: a reversal settles it.
+	q "$OLD" -c "SELECT credits_reverse($spent)" >/dev/null
+	[[ $(q "$OLD" -c "SELECT credits_balance('u-3') || ' ' || shortfall_due FROM credits_invoices('u-3')") == "0 0" ]] \
+		|| fail "$v: a shortfall recorded before the update was not settled by a reversal after it"
+	again=$(q "$OLD" -c "SET TimeZone = 'America/Chicago'" \
+		-c "SELECT credits_grant('u-2', 5, expires_at => '2031-03-01 12:00+00', idempotency_key => 'old-key')")
+	[[ $again == "$keyed" ]] || fail "$v: a key stored before the update is not the same call after it"
 	[[ $(q "$OLD" -c "SELECT count(*) FROM credits_verify()") == 0 ]] || fail "$v: credits_verify() after the update"
 	got=$(q "$OLD" -c "SELECT extversion FROM pg_extension WHERE extname = 'credits'")
 	[[ $got == "$newest" ]] || fail "$v updated to $got, not $newest"

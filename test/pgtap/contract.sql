@@ -1,6 +1,6 @@
--- pgTAP: every function of ../shared/API.md exists with its exact parameter
--- names, order, types, defaults and return shape.  Generated from API.md;
--- regenerate it when the contract grows.
+-- pgTAP: every function of the public contract (the README's reference)
+-- exists with its exact parameter names, order, types, defaults and return
+-- shape.  Extend it when the contract grows.
 BEGIN;
 CREATE EXTENSION pgtap;
 CREATE EXTENSION credits;
@@ -110,7 +110,7 @@ SELECT is(format_type((SELECT prorettype FROM pg_proc WHERE oid = pg_temp.contra
 SELECT isnt(pg_temp.contract_fn('credits_requests', ARRAY['text', 'text']::text[]), NULL, 'credits_requests(text, text) exists (extra parameters, if any, have defaults)');
 SELECT is((SELECT coalesce(proargnames[1:2], '{}')::text[] FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_requests', ARRAY['text', 'text']::text[])), ARRAY['account', 'status']::text[], 'credits_requests parameter names and order');
 SELECT cmp_ok((SELECT pronargdefaults::int - (pronargs - 2) FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_requests', ARRAY['text', 'text']::text[])), '>=', 2, 'credits_requests has the contract''s defaults');
-SELECT is((SELECT string_agg(x.name || ' ' || format_type(x.typ, NULL), ', ' ORDER BY x.ord) FROM pg_proc p, unnest(p.proargnames[p.pronargs+1:], p.proallargtypes[p.pronargs+1:]) WITH ORDINALITY AS x(name, typ, ord) WHERE p.oid = pg_temp.contract_fn('credits_requests', ARRAY['text', 'text']::text[])), 'request_id bigint, account text, package text, credits credit_amount, amount numeric, currency text, method text, status text, created_at timestamp with time zone, decided_at timestamp with time zone', 'credits_requests returns TABLE(request_id bigint, account text, package text, credits credit_amount, amount numeric, currency text, method text, status text, created_at timestamp with time zone, decided_at timestamp with time zone)');
+SELECT is((SELECT string_agg(x.name || ' ' || format_type(x.typ, NULL), ', ' ORDER BY x.ord) FROM pg_proc p, unnest(p.proargnames[p.pronargs+1:], p.proallargtypes[p.pronargs+1:]) WITH ORDINALITY AS x(name, typ, ord) WHERE p.oid = pg_temp.contract_fn('credits_requests', ARRAY['text', 'text']::text[])), 'request_id bigint, account text, package text, credits credit_amount, amount numeric, currency text, method text, status text, created_at timestamp with time zone, decided_at timestamp with time zone, reference text, decided_by text, reason text', 'credits_requests returns TABLE(request_id bigint, account text, package text, credits credit_amount, amount numeric, currency text, method text, status text, created_at timestamp with time zone, decided_at timestamp with time zone, reference text, decided_by text, reason text)');
 SELECT isnt(pg_temp.contract_fn('credits_pay', ARRAY['text', 'numeric', 'text', 'text', 'boolean', 'text']::text[]), NULL, 'credits_pay(text, numeric, text, text, boolean, text) exists (extra parameters, if any, have defaults)');
 SELECT is((SELECT coalesce(proargnames[1:6], '{}')::text[] FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_pay', ARRAY['text', 'numeric', 'text', 'text', 'boolean', 'text']::text[])), ARRAY['account', 'amount', 'currency', 'reference', 'partial', 'credit_type']::text[], 'credits_pay parameter names and order');
 SELECT cmp_ok((SELECT pronargdefaults::int - (pronargs - 6) FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_pay', ARRAY['text', 'numeric', 'text', 'text', 'boolean', 'text']::text[])), '>=', 2, 'credits_pay has the contract''s defaults');

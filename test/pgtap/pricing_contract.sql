@@ -30,8 +30,9 @@ SELECT is((pg_temp.names('credits_reject_request(bigint, text, text)'))[1:2],
 		  ARRAY['request_id', 'reason'], 'credits_reject_request parameters (decided_by added at the end)');
 SELECT is(pg_temp.names('credits_requests(text, text)'),
 		  ARRAY['account', 'status', 'request_id', 'account', 'package', 'credits', 'amount',
-				'currency', 'method', 'status', 'created_at', 'decided_at'],
-		  'credits_requests parameters and result columns');
+				'currency', 'method', 'status', 'created_at', 'decided_at',
+				'reference', 'decided_by', 'reason'],
+		  'credits_requests parameters and result columns (1.1 adds reference, decided_by, reason)');
 SELECT is(pg_temp.names('credits_pay(text, numeric, text, text, boolean, text)'),
 		  ARRAY['account', 'amount', 'currency', 'reference', 'partial', 'credit_type',
 				'credits_applied', 'amount_covered', 'amount_due'],

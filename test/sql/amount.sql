@@ -427,7 +427,16 @@ SELECT id % 3 AS g, sum(a) FROM amount_t WHERE id > 0 GROUP BY 1 ORDER BY 1;
 RESET enable_hashagg;
 -- min and max use the btree index
 CREATE INDEX amount_t_btree ON amount_t (a);
-EXPLAIN (COSTS OFF) SELECT min(a), max(a) FROM amount_t;
+-- (PostgreSQL 15 labels an InitPlan "(returns $0)", 17 does not: strip it.)
+DO $$
+DECLARE
+	line text;
+BEGIN
+	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) SELECT min(a), max(a) FROM amount_t' LOOP
+		RAISE NOTICE '%', regexp_replace(line, ' \(returns \$\d+\)', '');
+	END LOOP;
+END
+$$;
 SELECT min(a), max(a) FROM amount_t;
 DROP TABLE amount_t;
 

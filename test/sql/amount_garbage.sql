@@ -25,11 +25,19 @@ CREATE FUNCTION pg_temp.amount_is_valid(s text) RETURNS boolean
 LANGUAGE sql AS $$
 	SELECT (pg_temp.amount_input(s)).state = 'ok'
 $$;
--- show(s): s as a JSON string, cut after 24 characters
+-- show(s): s as a JSON string, cut after 24 characters, with every
+-- character beyond ASCII written \uXXXX (psql versions measure the width of
+-- zero-width characters differently, which would shift the table).
+CREATE FUNCTION pg_temp.ascii_only(s text) RETURNS text
+LANGUAGE sql AS $$
+	SELECT string_agg(CASE WHEN ascii(c) > 126 THEN '\u' || lpad(to_hex(ascii(c)), 4, '0') ELSE c END,
+					  '' ORDER BY i)
+	FROM unnest(string_to_array(s, NULL)) WITH ORDINALITY AS x(c, i)
+$$;
 CREATE FUNCTION pg_temp.show(s text) RETURNS text
 LANGUAGE sql AS $$
-	SELECT CASE WHEN length(s) <= 24 THEN to_json(s)::text
-		ELSE to_json(left(s, 12))::text || '... (' || length(s) || ' chars)' END
+	SELECT pg_temp.ascii_only(CASE WHEN length(s) <= 24 THEN to_json(s)::text
+		ELSE to_json(left(s, 12))::text || '... (' || length(s) || ' chars)' END)
 $$;
 
 -- The usual garbage: all 22P02, with a message that quotes the input

@@ -79,6 +79,74 @@ SELECT credits_set_enabled(false);
 SELECT * FROM credits_clawback('inv-7');
 SELECT credits_set_enabled(true);
 
+-- A recorded shortfall is settled first by credits that come back to the
+-- account later, as clawback entries of the invoice.
+-- 1. Held: the whole issue is held when the invoice is refunded, so the
+-- clawback deducts nothing; releasing the hold brings the credits back and
+-- they go to the refund at once, not to the client.
+SELECT credits_issue('k-hc', 'pack', 'INV-HC') > 0;
+SELECT credits_hold('k-hc', 100, 'order-hc') AS hold_hc \gset
+SELECT * FROM credits_clawback('INV-HC');
+SELECT credits_release(:hold_hc);
+SELECT credits_balance('k-hc');
+SELECT kind, direction, amount, running_balance, reference, reason FROM credits_history('k-hc');
+SELECT kind, amount, shortfall FROM credits.entry WHERE account = 'k-hc' AND kind = 'clawback' ORDER BY seq;
+SELECT reference, deducted, shortfall, shortfall_due FROM credits_invoices('k-hc');
+SELECT * FROM credits_clawback('INV-HC');
+-- 2. Spent, then the spend reversed: the reversed credits settle it.
+SELECT credits_issue('k-rv', 'pack', 'INV-RV') > 0;
+SELECT credits_spend('k-rv', 100, 'order-rv') AS spend_rv \gset
+SELECT * FROM credits_clawback('INV-RV');
+SELECT credits_reverse(:spend_rv) > 0 AS reversed;
+SELECT credits_balance('k-rv');
+SELECT kind, direction, amount, running_balance, reference FROM credits_history('k-rv');
+-- 3. A capture of less than was held releases the rest: the rest settles
+-- the shortfall (70 of 100; 30 stays due).
+SELECT credits_issue('k-pc', 'pack', 'INV-PC') > 0;
+SELECT credits_hold('k-pc', 100, 'order-pc') AS hold_pc \gset
+SELECT * FROM credits_clawback('INV-PC');
+SELECT credits_capture(:hold_pc, 30) > 0 AS captured;
+SELECT credits_balance('k-pc');
+SELECT kind, direction, amount, running_balance, reference FROM credits_history('k-pc');
+SELECT reference, shortfall, shortfall_due FROM credits_invoices('k-pc');
+-- 4. In several steps, and only by credits that come back: a later grant
+-- is the client's own, the next returns settle the rest, oldest clawback
+-- first, and once settled, returns are the client's again.  Settlements
+-- take from the lots the credits came back to, soonest-expiring first.
+SELECT credits_issue('k-st', 'pack', 'INV-ST1') > 0;
+SELECT credits_issue('k-st', 'bundle', 'INV-ST2') > 0;
+SELECT credits_grant('k-st', 30, expires_at => now() + interval '10 days', reason => 'ten-days') > 0;
+SELECT credits_spend('k-st', 40, 'order-s1') AS spend_s1 \gset
+SELECT credits_spend('k-st', 140, 'order-s2') AS spend_s2 \gset
+SELECT pg_temp.lots_of(:spend_s2) AS s2_from;
+SELECT * FROM credits_clawback('INV-ST1');
+SELECT * FROM credits_clawback('INV-ST2');
+SELECT credits_reverse(:spend_s1) > 0 AS reversed;
+SELECT reference, shortfall, shortfall_due FROM credits_invoices('k-st') ORDER BY reference;
+SELECT credits_grant('k-st', 25, reason => 'new-purchase') > 0;
+SELECT credits_balance('k-st');
+SELECT credits_reverse(:spend_s2) AS rev_s2 \gset
+SELECT entry_id AS settle_st2 FROM credits.entry
+WHERE account = 'k-st' AND kind = 'clawback' AND reference = 'INV-ST2' AND related_id IS NOT NULL \gset
+SELECT pg_temp.lots_of(:settle_st2) AS st2_settled_from;
+SELECT reference, shortfall, shortfall_due FROM credits_invoices('k-st') ORDER BY reference;
+SELECT credits_balance('k-st');
+SELECT kind, direction, amount, running_balance, reference FROM credits_history('k-st');
+SELECT credits_hold('k-st', 10, 'order-s3') AS hold_s3 \gset
+SELECT credits_release(:hold_s3);
+SELECT credits_balance('k-st');
+SELECT * FROM credits_clawback('INV-ST1');
+SELECT * FROM credits_clawback('INV-ST2');
+-- 5. Credits that come back to a lot that no longer counts (voided,
+-- expired) leave again at once and settle nothing.
+SELECT credits_issue('k-vd', 'pack', 'INV-VD') AS lot_vd \gset
+SELECT credits_hold('k-vd', 100, 'order-vd') AS hold_vd \gset
+SELECT * FROM credits_clawback('INV-VD');
+SELECT credits_void(:lot_vd, 'fraud');
+SELECT credits_release(:hold_vd);
+SELECT kind, direction, amount, running_balance, reference FROM credits_history('k-vd');
+SELECT reference, shortfall, shortfall_due FROM credits_invoices('k-vd');
+
 -- An invoice that never issued credits: 42704; NULL: 22004.  Nothing
 -- changes.
 SELECT credits_fingerprint() AS before \gset
@@ -90,8 +158,9 @@ SELECT * FROM credits_clawback(NULL);
 SELECT credits_fingerprint() = :'before' AS unchanged;
 
 -- What each invoice issued and what its clawback deducted.
-SELECT reference, account, credits, deducted, shortfall, clawed_back_at IS NOT NULL AS clawed_back
-FROM credits.issue ORDER BY reference;
+SELECT reference, account, credits, deducted, shortfall, shortfall_due,
+	   clawed_back_at IS NOT NULL AS clawed_back
+FROM credits_invoices() ORDER BY reference;
 
 SELECT * FROM credits_verify();
 DROP EXTENSION credits;

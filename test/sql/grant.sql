@@ -76,6 +76,52 @@ SELECT credits_grant('idem', 11, idempotency_key => 'g-1');
 SELECT credits_grant('idem-2', 11, idempotency_key => 'g-1') <> :first_lot AS other_account;
 SELECT credits_balance('idem'), credits_balance('idem-2');
 
+-- Arguments are compared by value: the same expiry instant sent by a
+-- session in another time zone and date style is the same call (same lot,
+-- no CR003); another instant, even a microsecond later, is CR003.
+SET TimeZone = 'UTC';
+SELECT credits_grant('idem-tz', 5, expires_at => '2031-03-01 12:00:00+00',
+					 idempotency_key => 'tz-1') AS tz_lot \gset
+SET TimeZone = 'Asia/Kolkata';
+SET DateStyle = 'SQL, DMY';
+SET IntervalStyle = 'sql_standard';
+SET extra_float_digits = 3;
+SELECT credits_grant('idem-tz', 5, expires_at => '2031-03-01 17:30:00',
+					 idempotency_key => 'tz-1') = :tz_lot AS same_lot_in_kolkata;
+SET TimeZone = 'America/New_York';
+SELECT credits_grant('idem-tz', '5.0', expires_at => '01/03/2031 07:00:00',
+					 idempotency_key => 'tz-1') = :tz_lot AS same_lot_in_new_york;
+\set VERBOSITY sqlstate
+SELECT credits_grant('idem-tz', 5, expires_at => '01/03/2031 07:00:00.000001',
+					 idempotency_key => 'tz-1');
+SELECT credits_grant('idem-tz', 5, expires_at => '01/03/2031 08:00:00',
+					 idempotency_key => 'tz-1');
+SELECT credits_grant('idem-tz', 5, idempotency_key => 'tz-1');
+\set VERBOSITY default
+RESET TimeZone;
+RESET DateStyle;
+RESET IntervalStyle;
+RESET extra_float_digits;
+SELECT count(*) AS lots FROM credits.lot WHERE account = 'idem-tz';
+-- A key stored by version 1.0 holds the expiry as text in the time zone of
+-- the session that wrote it (with its UTC offset); replayed now, from any
+-- time zone, it is still recognized as the same call.
+SELECT credits_grant('idem-10', 7, expires_at => '2031-03-01 12:00:00+00', reason => 'r;1',
+					 idempotency_key => 'v10') AS v10_lot \gset
+UPDATE credits.idempotency SET request = '5:grant;3:CRD;1:7;22:2031-03-01 13:00:00+01;3:r;1;-;'
+WHERE account = 'idem-10' AND idempotency_key = 'v10';
+SET TimeZone = 'Pacific/Auckland';
+SELECT credits_grant('idem-10', 7, expires_at => '2031-03-01 12:00:00+00', reason => 'r;1',
+					 idempotency_key => 'v10') = :v10_lot AS same_lot_as_1_0;
+\set VERBOSITY sqlstate
+SELECT credits_grant('idem-10', 7, expires_at => '2031-03-01 12:00:01+00', reason => 'r;1',
+					 idempotency_key => 'v10');
+SELECT credits_grant('idem-10', 7, expires_at => '2031-03-01 12:00:00+00', reason => 'r;2',
+					 idempotency_key => 'v10');
+\set VERBOSITY default
+RESET TimeZone;
+SELECT count(*) AS lots FROM credits.lot WHERE account = 'idem-10';
+
 -- A grant rolled back with the application's transaction leaves nothing.
 SELECT credits_fingerprint() AS before \gset
 BEGIN;

@@ -118,6 +118,9 @@ SELECT * FROM credits_history('bob');
 SELECT * FROM credits_history_page('bob');
 SELECT * FROM credits_statement('bob', now() - interval '1 day');
 SELECT * FROM credits_expiring(account => 'bob');
+SELECT * FROM credits_lots('bob');
+SELECT * FROM credits_lots('bob', include_closed => true);
+SELECT * FROM credits_summary('bob');
 SELECT * FROM credits_usage(now() - interval '1 day', now() + interval '1 day', 'bob');
 SELECT * FROM credits_requests('bob');
 SELECT * FROM credits_requests('bob', 'pending');
@@ -147,6 +150,7 @@ SELECT credits_grant_many(ARRAY['bob'], 1);
 SELECT credits_set_low_balance('bob', NULL);
 SELECT * FROM credits_holds('bob');
 SELECT * FROM credits_subscriptions('bob');
+SELECT * FROM credits_invoices('bob');
 SELECT credits_accept_request(:bob_request);
 SELECT credits_reject_request(:bob_request);
 INSERT INTO invoices VALUES ('bob', 'pro', 'INV-B3', 'paid');
@@ -169,6 +173,7 @@ SELECT credits_grant_many(ARRAY['alice'], 1);
 SELECT credits_set_low_balance('alice', 5);
 SELECT * FROM credits_holds('alice');
 SELECT * FROM credits_subscriptions('alice');
+SELECT * FROM credits_invoices('alice');
 SELECT credits_accept_request(:alice_request);
 SELECT credits_reject_request(:alice_request);
 INSERT INTO invoices VALUES ('alice', 'pro', 'INV-A2', 'paid');
@@ -177,12 +182,15 @@ UPDATE invoices SET status = 'refunded' WHERE reference = 'INV-A';
 -- ... and those about no account or every account.
 SELECT * FROM credits_holds();
 SELECT * FROM credits_subscriptions();
+SELECT * FROM credits_invoices();
+SELECT * FROM credits_rules();
 SELECT credits_enabled();
 SELECT credits_set_enabled(false);
 SELECT credits_define_type('FREE', 'free');
 SELECT credits_set_rate('USD', 1000);
 SELECT credits_rate('USD');
 SELECT * FROM credits_rates();
+SELECT * FROM credits_types();
 SELECT credits_convert(1.00, 'USD');
 SELECT credits_define_package('Starter', 1000000, 'USD', 0.01);
 SELECT * FROM credits_packages();
@@ -235,6 +243,8 @@ SELECT line, kind, amount, balance
 FROM credits_statement('alice', now() - interval '1 day', now() + interval '1 second');
 SELECT account, remaining FROM credits_expiring();
 SELECT account, remaining FROM credits_expiring(account => 'alice');
+SELECT amount, remaining, source FROM credits_lots('alice', include_closed => true);
+SELECT credit_type, available, held FROM credits_summary('alice');
 SELECT account, granted, spent, net
 FROM credits_usage(now() - interval '1 day', now() + interval '1 day');
 SELECT account, granted, spent, net
@@ -308,9 +318,11 @@ WHERE p.pronamespace = e.extnamespace AND p.proname LIKE 'credits\_%'
 		'credits_enabled', 'credits_set_enabled', 'credits_define_type', 'credits_set_rate',
 		'credits_rate', 'credits_rates', 'credits_convert', 'credits_define_package',
 		'credits_packages', 'credits_define_price_tier', 'credits_price',
-		'credits_price_tiers', 'credits_define_rule', 'credits_expire', 'credits_run_due',
+		'credits_price_tiers', 'credits_define_rule', 'credits_rules', 'credits_invoices',
+		'credits_expire', 'credits_run_due',
 		'credits_liability', 'credits_verify', 'credits_fingerprint',
-		'credits_prune_events', 'credits_portal_add_role', 'credits_portal_remove_role')
+		'credits_prune_events', 'credits_portal_add_role', 'credits_portal_remove_role',
+		'credits_lots', 'credits_summary', 'credits_types')
 ORDER BY 1::text;
 
 SELECT * FROM credits_verify();

@@ -87,6 +87,9 @@ SELECT credits_fingerprint() = :'before' AS unchanged;
 SELECT request_id = :bank_request_id AS is_bank, status, decided_at IS NOT NULL AS decided
 FROM credits_requests(account => 'c-2') ORDER BY request_id;
 SELECT count(*) FROM credits_requests(status => 'rejected');
+-- The review list shows the payment reference, who decided and why.
+SELECT request_id = :bank_request_id AS is_bank, method, status, reference, decided_by, reason
+FROM credits_requests(account => 'c-2') ORDER BY request_id;
 -- A reason is optional.
 SELECT request_id AS r3 FROM credits_purchase('c-3', 'Forever', 'crypto') \gset
 SELECT credits_reject_request(request_id => :r3);

@@ -170,12 +170,45 @@ SELECT credits_balance('t-1');
 INSERT INTO invoices VALUES ('INV-101', 't-1', 'pro', 'yearly', 1, 'paid');
 SELECT credits_balance('t-1');
 SELECT kind, amount, running_balance, reference FROM credits_history('t-1');
--- If issuing fails (no rule), marking the invoice paid fails with it:
--- same transaction, nothing half done.
+-- An ordinary invoice (its service has no rule) issues nothing, without
+-- error: the application's payment goes through, and so does its refund.
+SELECT credits_fingerprint() AS before \gset
 INSERT INTO invoices (number, customer, product) VALUES ('INV-102', 't-2', 'unknown-product');
 UPDATE invoices SET status = 'paid' WHERE number = 'INV-102';
-SELECT status FROM invoices WHERE number = 'INV-102';
-SELECT credits_balance('t-2');
+INSERT INTO invoices VALUES ('INV-104', 't-2', 'consulting', NULL, 1, 'paid');
+SELECT number, status FROM invoices WHERE customer = 't-2' ORDER BY number;
+UPDATE invoices SET status = 'refunded' WHERE number = 'INV-104';
+SELECT status FROM invoices WHERE number = 'INV-104';
+SELECT credits_fingerprint() = :'before' AS nothing_issued;
+-- A variant without a rule of its own falls back to the service's rule, as
+-- credits_issue() does; a service with only variant rules issues nothing
+-- for another variant.
+SELECT credits_define_rule('seo', 7, 'add', variant => 'gold') > 0;
+INSERT INTO invoices VALUES ('INV-105', 't-2', 'seo', 'silver', 1, 'paid');
+INSERT INTO invoices VALUES ('INV-106', 't-2', 'seo', 'gold', 1, 'paid');
+INSERT INTO invoices VALUES ('INV-107', 't-2', 'starter', 'any', 1, 'paid');
+SELECT reference, service, variant, credits FROM credits_invoices('t-2');
+SELECT service, variant, credits, mode FROM credits_rules('seo');
+SELECT count(*) AS rules FROM credits_rules();
+-- credits_issue() called directly still refuses a service without a rule.
+\set VERBOSITY sqlstate
+SELECT credits_issue('t-2', 'consulting', 'INV-104');
+\set VERBOSITY default
+-- missing_rule=error: such an invoice fails, and marking it paid fails
+-- with it (same transaction, nothing half done).
+CREATE TABLE credit_invoices (number text PRIMARY KEY, account text, service text,
+							  status text NOT NULL DEFAULT 'open');
+CREATE TRIGGER credit_invoices_issue AFTER INSERT OR UPDATE ON credit_invoices FOR EACH ROW
+	EXECUTE FUNCTION credits_issue_trigger('reference=number', 'missing_rule=error');
+INSERT INTO credit_invoices VALUES ('CI-1', 't-2', 'unknown-product');
+UPDATE credit_invoices SET status = 'paid' WHERE number = 'CI-1';
+SELECT status FROM credit_invoices WHERE number = 'CI-1';
+INSERT INTO credit_invoices VALUES ('CI-2', 't-2', 'starter', 'paid');
+SELECT reference, credits FROM credits_invoices(reference => 'CI-2');
+CREATE TABLE bad0 (account text, service text, reference text, status text);
+CREATE TRIGGER bad0_issue AFTER INSERT ON bad0 FOR EACH ROW
+	EXECUTE FUNCTION credits_issue_trigger('missing_rule=ignore');
+INSERT INTO bad0 VALUES ('t-5', 'starter', 'x-0', 'paid');
 -- ... and a rolled-back payment issues nothing.
 BEGIN;
 UPDATE invoices SET status = 'paid' WHERE number = 'INV-100';
@@ -218,7 +251,7 @@ CREATE TRIGGER bad3_before BEFORE INSERT ON bad3 FOR EACH ROW
 	EXECUTE FUNCTION credits_issue_trigger();
 INSERT INTO bad3 VALUES ('t-5', 'starter', 'x-3', 'paid');
 SELECT credits_balance('t-5');
-DROP TABLE invoices, orders, bills, bad1, bad2, bad3;
+DROP TABLE invoices, credit_invoices, orders, bills, bad0, bad1, bad2, bad3;
 
 SELECT * FROM credits_verify();
 DROP EXTENSION credits;

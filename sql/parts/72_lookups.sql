@@ -1,0 +1,74 @@
+/*
+ * Lookups an application's screens need (1.1): an account's lots, the
+ * credit types, and one summary row per credit type of an account.  They
+ * only read; client portals may call credits_lots and credits_summary for
+ * their own account.  NULL arguments answer no rows, like the other reads.
+ */
+
+-- An account's lots in spend order (soonest expiry first, never-expiring
+-- last, then oldest grant, then lot id).  Without include_closed only the
+-- lots a spend could take from now; with it every lot, closed ones in the
+-- same order, with remaining 0 (voided, emptied, or past their expiry
+-- whether or not the expiry was recorded yet).
+CREATE FUNCTION credits_lots(account text, credit_type text DEFAULT 'CRD',
+							 include_closed boolean DEFAULT false)
+RETURNS TABLE(lot_id bigint, credit_type text, amount @extschema@.credit_amount,
+			  remaining @extschema@.credit_amount, granted_at timestamptz,
+			  expires_at timestamptz, source text, reason text, reference text,
+			  voided_at timestamptz)
+LANGUAGE sql STABLE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+	SELECT credits.check_access($1, 'client');
+	SELECT credits.type_scale($2);
+	SELECT l.lot_id, l.credit_type, l.amount::@extschema@.credit_amount,
+		   CASE WHEN l.is_open AND (l.expires_at IS NULL OR l.expires_at > now())
+				THEN l.remaining ELSE 0 END::@extschema@.credit_amount,
+		   l.granted_at, l.expires_at, l.source, l.reason, l.reference, l.voided_at
+	FROM credits.lot l
+	WHERE l.account = $1 AND l.credit_type = $2
+	  AND ($3 OR (l.is_open AND (l.expires_at IS NULL OR l.expires_at > now())))
+	ORDER BY l.expires_at, l.granted_at, l.lot_id
+$$;
+COMMENT ON FUNCTION credits_lots(text, text, boolean) IS
+	'an account''s lots in spend order; closed ones too (remaining 0) with include_closed';
+
+-- The credit types, the implicit CRD included (not for client portals).
+CREATE FUNCTION credits_types()
+RETURNS TABLE(code text, name text, scale int, currency text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+	SELECT credits.check_access(NULL, 'agency');
+	SELECT t.code, t.name, t.scale, t.currency FROM credits.credit_types t ORDER BY t.code
+$$;
+COMMENT ON FUNCTION credits_types() IS 'the credit types (code, name, scale, currency), CRD included';
+
+-- One row per credit type the account has ever had, even at 0: what is
+-- available now (expired credits never count, recorded or not), what is
+-- held, and the available part of lots expiring within 30 days.
+CREATE FUNCTION credits_summary(account text)
+RETURNS TABLE(credit_type text, name text, available @extschema@.credit_amount,
+			  held @extschema@.credit_amount, expiring_30_days @extschema@.credit_amount)
+LANGUAGE sql STABLE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+	SELECT credits.check_access($1, 'client');
+	SELECT a.credit_type, coalesce(t.name, a.credit_type),
+		   (a.balance - coalesce(x.expired, 0))::@extschema@.credit_amount,
+		   a.held::@extschema@.credit_amount,
+		   coalesce(x.expiring, 0)::@extschema@.credit_amount
+	FROM credits.account a
+	LEFT JOIN credits.credit_types t ON t.code = a.credit_type
+	LEFT JOIN LATERAL (
+		SELECT sum(l.remaining) FILTER (WHERE l.expires_at <= now()) AS expired,
+			   sum(l.remaining) FILTER (WHERE l.expires_at > now()) AS expiring
+		FROM credits.lot l
+		WHERE l.account = a.account AND l.credit_type = a.credit_type AND l.is_open
+		  AND l.expires_at <= now() + interval '30 days'
+	) x ON true
+	WHERE a.account = $1
+	ORDER BY a.credit_type
+$$;
+COMMENT ON FUNCTION credits_summary(text) IS
+	'per credit type of an account: available, held, and available credits expiring within 30 days';
