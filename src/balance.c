@@ -64,7 +64,10 @@ PG_FUNCTION_INFO_V1(credits_balance);
  * credits_balance(account, credit_type, at): the running balance of the
  * account's last entry at or before at, less what expired by at.  At or
  * after the latest entry that is the account's lots as they are, minus
- * those expired by at; before it, history answers.  Entries never go back
+ * those expired by at; before it, history answers -- unless at is now or
+ * later for the caller (at or after its transaction's start): then every
+ * entry it can see counts, also those of transactions that started later
+ * and committed meanwhile.  Entries never go back
  * in time along their seq, so "the last entry at or before at" is a prefix
  * of the history.
  */
@@ -92,7 +95,8 @@ credits_balance(PG_FUNCTION_ARGS)
 		bool		isnull;
 		Datum		last_at = credits_col(0, 2, &isnull);
 
-		if (!isnull && at < DatumGetTimestampTz(last_at))
+		if (!isnull && at < DatumGetTimestampTz(last_at) &&
+			at < GetCurrentTransactionStartTimestamp())
 			credits_run(&stmt_balance_past, values, NULL, true, 1);
 		if (SPI_processed > 0)
 			balance = credits_col_amount(0, 1);

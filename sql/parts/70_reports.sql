@@ -72,6 +72,7 @@ BEGIN
 			  FROM credits.entry x
 			  JOIN credits.lot l ON l.account = x.account AND l.lot_id = x.lot_id
 			  WHERE x.kind = 'expire' AND x.at > expired_unrecorded.at
+				AND expired_unrecorded.at < now()
 				AND l.expires_at <= expired_unrecorded.at
 				AND (only_account IS NULL OR x.account = only_account)
 				AND (only_type IS NULL OR x.credit_type = only_type)) c
@@ -81,7 +82,7 @@ BEGIN
 	LEFT JOIN LATERAL (
 		SELECT e.seq FROM credits.entry e
 		WHERE e.account = c.account AND e.credit_type = c.credit_type
-		  AND e.at <= expired_unrecorded.at
+		  AND (e.at <= expired_unrecorded.at OR expired_unrecorded.at >= now())
 		ORDER BY e.seq DESC LIMIT 1) k ON true
 	LEFT JOIN LATERAL (
 		SELECT sum(CASE credits.direction(e.kind) WHEN 'in' THEN 1 ELSE -1 END
@@ -137,7 +138,7 @@ BEGIN
 				   coalesce(sum(e.amount::numeric) FILTER (WHERE e.kind = 'reset'), 0) AS reset,
 				   coalesce(sum(e.amount::numeric) FILTER (WHERE e.kind = 'clawback'), 0) AS clawed_back
 			FROM credits.entry e
-			WHERE e.at > from_at AND e.at <= to_at
+			WHERE e.at > from_at AND from_at < now() AND (e.at <= to_at OR to_at >= now())
 			  AND (usage.account IS NULL OR e.account = usage.account)
 			  AND (usage.credit_type IS NULL OR e.credit_type = usage.credit_type)
 			GROUP BY e.account, e.credit_type
@@ -215,7 +216,8 @@ COMMENT ON FUNCTION credits_expiring(interval, text) IS
 
 -- The unused part of every lot at an instant: its grant plus every later
 -- movement in or out of it up to then, holds and releases excepted (held
--- credits are still unused).  Lots expired by then count nothing.
+-- credits are still unused).  Lots expired by then count nothing.  As for
+-- credits_balance, an instant now or later counts every entry.
 CREATE FUNCTION credits.lot_unused(at timestamptz, only_account text, only_type text)
 RETURNS TABLE(account text, credit_type text, lot_id bigint, unused @extschema@.credit_amount,
 			  amount @extschema@.credit_amount, cost numeric, cost_currency text)
@@ -229,15 +231,15 @@ AS $$
 		SELECT CASE credits.direction(e.kind) WHEN 'in' THEN e.amount ELSE -e.amount END AS signed
 		FROM credits.entry e
 		WHERE e.account = l.account AND e.lot_id = l.lot_id
-		  AND e.kind NOT IN ('grant', 'hold', 'release') AND e.at <= $1
+		  AND e.kind NOT IN ('grant', 'hold', 'release') AND (e.at <= $1 OR $1 >= now())
 		UNION ALL
 		SELECT CASE credits.direction(e.kind) WHEN 'in' THEN al.amount ELSE -al.amount END
 		FROM credits.allocation al
 		JOIN credits.entry e ON e.account = al.account AND e.entry_id = al.entry_id
 		WHERE al.account = l.account AND al.lot_id = l.lot_id
-		  AND e.kind NOT IN ('hold', 'release') AND e.at <= $1
+		  AND e.kind NOT IN ('hold', 'release') AND (e.at <= $1 OR $1 >= now())
 	) m ON true
-	WHERE l.granted_at <= $1 AND (l.expires_at IS NULL OR l.expires_at > $1)
+	WHERE (l.granted_at <= $1 OR $1 >= now()) AND (l.expires_at IS NULL OR l.expires_at > $1)
 	  AND ($2 IS NULL OR (l.account = $2 AND l.credit_type = $3))
 	GROUP BY l.account, l.credit_type, l.lot_id, l.amount, l.cost, l.cost_currency
 $$;
@@ -261,14 +263,13 @@ BEGIN
 			FROM credits.lot l
 			JOIN credits.account a ON a.account = l.account AND a.credit_type = l.credit_type
 			WHERE l.is_open AND a.held = 0
-			  AND (a.last_at IS NULL OR a.last_at <= liability_lots.at)
 			  AND (l.expires_at IS NULL OR l.expires_at > liability_lots.at)
 			UNION ALL
 			SELECT u.account, u.credit_type, u.cost_currency, u.unused::numeric,
 				   coalesce(u.cost * u.unused::numeric / u.amount::numeric, 0)
 			FROM credits.account a,
 				 LATERAL credits.lot_unused(liability_lots.at, a.account, a.credit_type) u
-			WHERE (a.held > 0 OR a.last_at > liability_lots.at) AND u.unused > 0;
+			WHERE a.held > 0 AND u.unused > 0;
 	ELSE
 		RETURN QUERY
 			SELECT u.account, u.credit_type, u.cost_currency, u.unused::numeric,
@@ -402,7 +403,7 @@ BEGIN
 			FROM credits.entry x
 			WHERE x.account = credits_statement.account
 			  AND x.credit_type = credits_statement.credit_type
-			  AND x.at > from_at AND x.at <= to_at),
+			  AND x.at > from_at AND from_at < now() AND (x.at <= to_at OR to_at >= now())),
 		lines AS (
 			-- an expire entry shows only what had not expired by from_at
 			SELECT x.at, x.seq, x.entry_id, x.kind, x.reference, x.reason, x.lot_id,

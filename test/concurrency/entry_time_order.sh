@@ -6,7 +6,8 @@
 # dated before it: otherwise credits_balance at an instant between the two
 # transactions' starts would count A's change before B's grant (120 instead
 # of 100) and credits_statement would invent a line to make up the
-# difference.  A changes the account through the fast spend, the general
+# difference.  Yet inside A, credits_balance at now() is the latest state
+# A sees.  A changes the account through the fast spend, the general
 # path (a spend with an idempotency key, a hold) and the set-based grant.
 set -euo pipefail
 DB=credits_time_order_$$
@@ -31,11 +32,16 @@ for round in "${rounds[@]}"; do
 	q "SELECT credits_grant('$acc', 100, reason => 'opening')" >/dev/null
 	session_open "A$acc"
 	# A's transaction starts now and changes the account two seconds later.
-	session_send "A$acc" "SET credits.notify = off; BEGIN; SELECT pg_sleep(2); $change; COMMIT;"
+	session_send "A$acc" "SET credits.notify = off; BEGIN; SELECT pg_sleep(2); $change;
+SELECT 'balance now ' || credits_balance('$acc'); COMMIT;"
 	sleep 1
 	q "SET credits.notify = off; SELECT credits_grant('$acc', 50, reason => 'B')" >/dev/null
 	session_run "A$acc" "SELECT 'A done';" 20 || fail "$acc: A never finished"
 	session_out "A$acc" | grep -q ERROR && { session_out "A$acc"; fail "$acc: A failed"; }
+	# Inside A, after its change, "now" is the latest state A can see: B's
+	# grant (dated after A's start) and A's own entry count.
+	session_out "A$acc" | grep -qx "balance now $after" ||
+		{ session_out "A$acc"; fail "$acc: A's own balance is not $after"; }
 	session_close "A$acc"
 
 	# A's entry is numbered after B's grant and not dated before it.
