@@ -1,5 +1,5 @@
 /*
- * expiry.c
+ * balance.c
  *	  Balances: credits_balance() answers the available balance at any time,
  *	  never counting credits whose expiry has passed, recorded or not.
  *	  (credits_expire() records due expirations across accounts: bulk.c.)
@@ -13,16 +13,22 @@
 
 #include "credits.h"
 
+/*
+ * The balance at an instant no earlier than the account's latest entry
+ * (last_at): the account's lots as they are, minus those expired by then.
+ * Also returns last_at, which says whether that is the case.
+ */
 static CreditsStmt stmt_balance_now = {"ttT",
 		"SELECT CASE WHEN a.next_expiry IS NULL OR a.next_expiry > $3 "
 		"THEN a.balance ELSE a.balance - coalesce((SELECT sum(l.remaining) "
 		"FROM credits.lot l WHERE l.account = $1 AND l.credit_type = $2 "
-		"AND l.is_open AND l.expires_at <= $3), 0) END "
+		"AND l.is_open AND l.expires_at <= $3), 0) END, "
+		"{{a.last_at|now()}} "
 		"FROM credits.account a WHERE a.account = $1 AND a.credit_type = $2"};
 
 /*
- * The balance at a past instant: the running balance of the last entry at or
- * before it, minus what the lots expired by then still held at that entry
+ * The balance at an instant before the account's latest entry: the running
+ * balance of the last entry at or before it, minus what the lots expired by then still held at that entry
  * (their expiry may have been recorded only later, or never).  A lot's
  * remainder at that entry is its grant plus every movement into or out of
  * it up to that entry: credits that came back to it later and left again
@@ -55,8 +61,15 @@ static CreditsStmt stmt_balance_past = {"ttT",
 PG_FUNCTION_INFO_V1(credits_balance);
 
 /*
- * credits_balance(account, credit_type, at): at now or later, the account's
- * lots as they are, minus those expired by at; before now, from history.
+ * credits_balance(account, credit_type, at): the running balance of the
+ * account's last entry at or before at, less what expired by at.  At or
+ * after the latest entry that is the account's lots as they are, minus
+ * those expired by at; before it, history answers -- unless at is now or
+ * later for the caller (at or after its transaction's start): then every
+ * entry it can see counts, also those of transactions that started later
+ * and committed meanwhile.  Entries never go back
+ * in time along their seq, so "the last entry at or before at" is a prefix
+ * of the history.
  */
 Datum
 credits_balance(PG_FUNCTION_ARGS)
@@ -77,12 +90,18 @@ credits_balance(PG_FUNCTION_ARGS)
 	SPI_connect();
 	credits_check_access(values[0], CREDITS_ACCESS_CLIENT);
 	credits_type_info(values[1], &info);
-	if (at >= GetCurrentTransactionStartTimestamp())
-		credits_run(&stmt_balance_now, values, NULL, true, 1);
-	else
-		credits_run(&stmt_balance_past, values, NULL, true, 1);
+	credits_run(&stmt_balance_now, values, NULL, true, 1);
 	if (SPI_processed > 0)
-		balance = credits_col_amount(0, 1);
+	{
+		bool		isnull;
+		Datum		last_at = credits_col(0, 2, &isnull);
+
+		if (!isnull && at < DatumGetTimestampTz(last_at) &&
+			at < GetCurrentTransactionStartTimestamp())
+			credits_run(&stmt_balance_past, values, NULL, true, 1);
+		if (SPI_processed > 0)
+			balance = credits_col_amount(0, 1);
+	}
 	SPI_finish();
 	PG_RETURN_CREDIT_AMOUNT(balance);
 }

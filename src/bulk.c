@@ -34,7 +34,7 @@ static CreditsStmt stmt_accounts_due = {"T",
 	"FROM credits.lot WHERE is_open AND expires_at <= $1 ORDER BY 1, 2"};
 
 static CreditsStmt stmt_lock_many = {"SS",
-	"SELECT a.account FROM credits.account a "
+	"SELECT {{a.last_at|NULL::timestamptz}} FROM credits.account a "
 	"JOIN unnest($1::text[], $2::text[]) u(account, credit_type) "
 	"ON a.account = u.account AND a.credit_type = u.credit_type "
 	"ORDER BY a.account COLLATE \"C\", a.credit_type COLLATE \"C\" "
@@ -53,15 +53,19 @@ static CreditsStmt stmt_lock_many_free = {"SS",
 	"FOR UPDATE OF a SKIP LOCKED"};
 
 /*
- * Every open lot of the (locked) accounts due by $3 expires: its remainder
- * leaves in an expire entry, in spend order, with the running balance each
- * step; then the accounts' balances, entry numbers and next expiry, and the
+ * Every open lot of the (locked) accounts due by $3 -- and by the account's
+ * ledger instant: $4 is the transaction's start, see credits_ledger_instant
+ * -- expires: its remainder leaves in an expire entry, in spend order, with
+ * the running balance each step, dated the ledger instant; then the
+ * accounts' balances, entry numbers, last_at and next expiry, and the
  * low_balance / balance_depleted events where a balance crossed its
  * threshold or reached zero.  Mirrors credits_record_due().
  */
-static CreditsStmt stmt_expire_batch = {"SST",
+static CreditsStmt stmt_expire_batch = {"SSTT",
 	"WITH acc AS (SELECT a.account, a.credit_type, a.balance, a.last_seq, "
-	"  a.low_threshold FROM credits.account a "
+	"  a.low_threshold, greatest({{a.last_at|NULL}}, $4) AS at, "
+	"  least(greatest({{a.last_at|NULL}}, $4), $3) AS due_by "
+	"  FROM credits.account a "
 	"  JOIN (SELECT DISTINCT * FROM unnest($1::text[], $2::text[])) "
 	"    u(account, credit_type) "
 	"  ON a.account = u.account AND a.credit_type = u.credit_type), "
@@ -69,37 +73,40 @@ static CreditsStmt stmt_expire_batch = {"SST",
 	"due AS MATERIALIZED (SELECT l.account, l.credit_type, l.lot_id, l.remaining, "
 	"  acc.last_seq + row_number() OVER w AS seq, "
 	"  acc.balance - sum(l.remaining) OVER w AS running_balance, "
-	"  acc.low_threshold, nextval('credits.entry_id_seq') AS entry_id "
+	"  acc.low_threshold, nextval('credits.entry_id_seq') AS entry_id, "
+	"  acc.at, acc.due_by "
 	"  FROM credits.lot l JOIN acc "
 	"  ON l.account = acc.account AND l.credit_type = acc.credit_type "
-	"  WHERE l.is_open AND l.expires_at <= $3 "
+	"  WHERE l.is_open AND l.expires_at <= acc.due_by "
 	"  WINDOW w AS (PARTITION BY l.account, l.credit_type "
 	"    ORDER BY l.expires_at, l.granted_at, l.lot_id)), "
 	"upd AS (UPDATE credits.lot l SET remaining = 0, is_open = false FROM due "
 	"  WHERE l.lot_id = due.lot_id AND l.account = due.account), "
 	"ent AS (INSERT INTO credits.entry (entry_id, account, credit_type, seq, kind, "
-	"  amount, running_balance, lot_id) "
+	"  amount, running_balance, lot_id, at) "
 	"  SELECT entry_id, account, credit_type, seq, 'expire', remaining, "
-	"  running_balance, lot_id FROM due ORDER BY account, credit_type, seq), "
-	"ev AS (INSERT INTO credits.event (id, account, type, aggregatetype, "
+	"  running_balance, lot_id, at FROM due ORDER BY account, credit_type, seq), "
+	"ev AS (INSERT INTO credits.event (id, account, at, type, aggregatetype, "
 	"  aggregateid, payload, entry_id) "
-	"  SELECT credits.new_event_id('account.credits.expired'), d.account, "
+	"  SELECT credits.new_event_id('account.credits.expired'), d.account, d.at, "
 	"  'account.credits.expired', 'account', d.account, jsonb_build_object("
 	"  'account', d.account, 'credit_type', d.credit_type, 'entry_id', d.entry_id, "
 	"  'kind', 'expire', 'amount', d.remaining::numeric, "
 	"  'balance', d.running_balance::numeric, 'reference', NULL, 'reason', NULL, "
 	"  'lot_id', d.lot_id), d.entry_id "
 	"  FROM (SELECT * FROM due ORDER BY account, credit_type, seq) d RETURNING 1), "
-	"tot AS (SELECT account, credit_type, sum(remaining) AS total, count(*) AS cnt "
-	"  FROM due GROUP BY account, credit_type), "
+	"tot AS (SELECT account, credit_type, sum(remaining) AS total, count(*) AS cnt, "
+	"  min(at) AS at, min(due_by) AS due_by FROM due GROUP BY account, credit_type), "
 	"au AS (UPDATE credits.account a SET balance = a.balance - tot.total, "
-	"  last_seq = a.last_seq + tot.cnt, next_expiry = (SELECT min(l.expires_at) "
+	"  last_seq = a.last_seq + tot.cnt, {{last_at = tot.at,|}} "
+	"  next_expiry = (SELECT min(l.expires_at) "
 	"    FROM credits.lot l WHERE l.account = a.account "
-	"    AND l.credit_type = a.credit_type AND l.is_open AND l.expires_at > $3) "
+	"    AND l.credit_type = a.credit_type AND l.is_open "
+	"    AND l.expires_at > tot.due_by) "
 	"  FROM tot WHERE a.account = tot.account AND a.credit_type = tot.credit_type), "
-	"bev AS (INSERT INTO credits.event (id, account, type, aggregatetype, "
+	"bev AS (INSERT INTO credits.event (id, account, at, type, aggregatetype, "
 	"  aggregateid, payload, entry_id) "
-	"  SELECT credits.new_event_id(x.type), x.account, x.type, 'account', x.account, "
+	"  SELECT credits.new_event_id(x.type), x.account, x.at, x.type, 'account', x.account, "
 	"  jsonb_build_object('account', x.account, 'credit_type', x.credit_type, "
 	"  'balance', x.running_balance::numeric, 'threshold', x.low_threshold::numeric, "
 	"  'entry_id', x.entry_id), x.entry_id "
@@ -120,25 +127,28 @@ static CreditsStmt stmt_create_accounts = {"St",
 
 /*
  * A grant to each account of the (locked) list, duplicates included: one
- * lot, grant entry and event each, in list order; then the accounts.
+ * lot, grant entry and event each, in list order, dated the account's
+ * ledger instant ($7 is the transaction's start); then the accounts.
  * Mirrors credits_add_lot().
  */
-static CreditsStmt stmt_grant_batch = {"StaTtt",
+static CreditsStmt stmt_grant_batch = {"StaTttT",
 	"WITH g AS (SELECT u.account, u.ord FROM unnest($1::text[]) "
 	"  WITH ORDINALITY u(account, ord)), "
-	"acc AS (SELECT a.account, a.balance, a.last_seq FROM credits.account a "
+	"acc AS (SELECT a.account, a.balance, a.last_seq, "
+	"  greatest({{a.last_at|NULL}}, $7) AS at FROM credits.account a "
 	"  WHERE a.credit_type = $2 AND a.account IN (SELECT account FROM g)), "
 	"lots AS (INSERT INTO credits.lot (account, credit_type, amount, remaining, "
-	"  is_open, expires_at, reason, reference, source) "
-	"  SELECT g.account, $2, $3, $3, true, $4, $5, $6, 'grant' FROM g "
+	"  is_open, expires_at, reason, reference, source, granted_at) "
+	"  SELECT g.account, $2, $3, $3, true, $4, $5, $6, 'grant', a.at "
+	"  FROM g JOIN acc a ON a.account = g.account "
 	"  ORDER BY g.ord RETURNING account, lot_id), "
 	"num AS (SELECT l.account, l.lot_id, "
 	"  row_number() OVER (PARTITION BY l.account ORDER BY l.lot_id) AS n "
 	"  FROM lots l), "
 	"ent AS (INSERT INTO credits.entry (account, credit_type, seq, kind, amount, "
-	"  running_balance, lot_id, reference, reason) "
+	"  running_balance, lot_id, reference, reason, at) "
 	"  SELECT n.account, $2, a.last_seq + n.n, 'grant', $3, a.balance + $3 * n.n, "
-	"  n.lot_id, $6, $5 FROM num n JOIN acc a ON a.account = n.account "
+	"  n.lot_id, $6, $5, a.at FROM num n JOIN acc a ON a.account = n.account "
 	"  ORDER BY n.account, n.n "
 	"  RETURNING account, entry_id, at, seq, running_balance, lot_id), "
 	"ev AS (INSERT INTO credits.event (id, account, at, type, aggregatetype, "
@@ -152,7 +162,9 @@ static CreditsStmt stmt_grant_batch = {"StaTtt",
 	"  FROM (SELECT * FROM ent ORDER BY account, seq) e), "
 	"tot AS (SELECT account, count(*) AS cnt FROM g GROUP BY account), "
 	"au AS (UPDATE credits.account a SET balance = a.balance + $3 * tot.cnt, "
-	"  last_seq = a.last_seq + tot.cnt, next_expiry = CASE "
+	"  last_seq = a.last_seq + tot.cnt, "
+	"  {{last_at = greatest(a.last_at, $7),|}} "
+	"  next_expiry = CASE "
 	"    WHEN $4::timestamptz IS NULL THEN a.next_expiry "
 	"    WHEN a.next_expiry IS NULL OR $4 < a.next_expiry THEN $4 "
 	"    ELSE a.next_expiry END "
@@ -189,22 +201,39 @@ credits_text_array(Datum *elems, int n)
 }
 
 /*
- * Record the due expirations (expires_at <= as_of) of the listed accounts
- * (text[] accounts and credit_types, the same length): locks them in the
- * fixed order, then expires their due lots in one statement.  Returns how
- * many lots expired.  Inside SPI.
+ * Record the due expirations (expires_at <= as_of, and no later than each
+ * account's ledger instant: DT_NOEND for "due by the ledger instant") of
+ * the listed accounts (text[] accounts and credit_types, the same length):
+ * locks them in the fixed order, then expires their due lots in one
+ * statement.  Returns how many lots expired; *latest (if not NULL)
+ * receives the latest ledger instant among the accounts.  Inside SPI.
  */
 int64
-credits_expire_accounts(Datum accounts, Datum credit_types, TimestampTz as_of)
+credits_expire_accounts(Datum accounts, Datum credit_types, TimestampTz as_of,
+						TimestampTz *latest)
 {
-	Datum		values[3];
+	Datum		values[4];
 	bool		isnull;
+	TimestampTz start = GetCurrentTransactionStartTimestamp();
+	uint64		i;
 
 	values[0] = accounts;
 	values[1] = credit_types;
 	credits_run(&stmt_lock_many, values, NULL, false, 0);
+	if (latest)
+	{
+		*latest = start;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			Datum		d = credits_col(i, 1, &isnull);
+
+			if (!isnull && DatumGetTimestampTz(d) > *latest)
+				*latest = DatumGetTimestampTz(d);
+		}
+	}
 	SPI_freetuptable(SPI_tuptable);
 	values[2] = TimestampTzGetDatum(as_of);
+	values[3] = TimestampTzGetDatum(start);
 	credits_run(&stmt_expire_batch, values, NULL, false, 0);
 	return DatumGetInt64(credits_col(0, 1, &isnull));
 }
@@ -222,12 +251,13 @@ static void
 credits_expire_batch_step(void *arg)
 {
 	ExpireBatch *b = (ExpireBatch *) arg;
-	Datum		values[3];
+	Datum		values[4];
 	bool		isnull;
 
 	values[0] = b->accounts;
 	values[1] = b->credit_types;
 	values[2] = TimestampTzGetDatum(b->as_of);
+	values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	credits_run(&stmt_expire_batch, values, NULL, false, 0);
 	b->expired = DatumGetInt64(credits_col(0, 1, &isnull));
 }
@@ -464,10 +494,10 @@ credits_grant_many(PG_FUNCTION_ARGS)
 	CreditAmount amount;
 	bool		has_expiry = !PG_ARGISNULL(3);
 	TimestampTz expires_at = has_expiry ? PG_GETARG_TIMESTAMPTZ(3) : 0;
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz latest;
 	CreditTypeInfo info;
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	Portal		portal;
 	int64		count = 0;
 	uint64		next_report = credits_progress_every;
@@ -517,7 +547,15 @@ credits_grant_many(PG_FUNCTION_ARGS)
 		values[0] = accounts;
 		values[1] = credit_type;
 		credits_run(&stmt_create_accounts, values, NULL, false, 0);
-		credits_expire_accounts(accounts, types, now);
+		credits_expire_accounts(accounts, types, DT_NOEND, &latest);
+		/* as credits_add_lot: no lot born expired at its grant's instant */
+		if (has_expiry && expires_at <= latest)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("expires_at must be in the future"),
+					 errdetail("The value given was %s; the grant is recorded at %s.",
+							   timestamptz_to_str(expires_at),
+							   timestamptz_to_str(latest))));
 
 		values[0] = accounts;
 		values[1] = credit_type;
@@ -528,6 +566,7 @@ credits_grant_many(PG_FUNCTION_ARGS)
 		nulls[4] = PG_ARGISNULL(4) ? 'n' : ' ';
 		values[5] = PG_GETARG_DATUM(5);
 		nulls[5] = PG_ARGISNULL(5) ? 'n' : ' ';
+		values[6] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 		credits_run(&stmt_grant_batch, values, nulls, false, 0);
 		count += DatumGetInt64(credits_col(0, 1, &isnull));
 		if ((uint64) count >= next_report)

@@ -29,9 +29,11 @@
 typedef struct CreditsStmt
 {
 	const char *argtypes;
-	const char *sql;
+	const char *sql;			/* may spell {{1.1 text|1.0 text}} */
 	SPIPlanPtr	plan;
 	uint32		generation;
+	bool		has_variants;	/* sql has {{...|...}} (known once planned) */
+	bool		planned_10;		/* plan is of the 1.0 text */
 } CreditsStmt;
 
 /* plans.c */
@@ -41,6 +43,7 @@ extern int	credits_run(CreditsStmt *stmt, Datum *values, const char *nulls,
 extern int	credits_run_latest(CreditsStmt *stmt, Datum *values,
 							   const char *nulls, long tcount);
 extern Oid	credits_amount_typid(void);
+extern bool credits_catalog_10(void);
 extern Portal credits_cursor_open(CreditsStmt *stmt, Datum *values,
 								  const char *nulls);
 extern ErrorData *credits_try(void (*fn) (void *arg), void *arg);
@@ -67,7 +70,10 @@ typedef struct CreditTypeInfo
 /*
  * The lock row of one (account, credit type) and the figures it carries.
  * balance is the sum of the remainders of the account's lots, which may
- * still include lots whose expiry is due but not yet recorded.
+ * still include lots whose expiry is due but not yet recorded.  now is the
+ * ledger instant of the call: every entry, event and lot it writes is dated
+ * now, and expirations due by now are recorded first (see
+ * credits_ledger_instant).
  */
 typedef struct AccountState
 {
@@ -77,6 +83,9 @@ typedef struct AccountState
 	CreditAmount balance;
 	CreditAmount held;
 	int64		last_seq;
+	bool		has_last_at;
+	TimestampTz last_at;		/* at of the latest entry */
+	TimestampTz now;			/* the instant of the entries this call writes */
 	bool		has_next_expiry;
 	TimestampTz next_expiry;	/* lower bound of open lots' expires_at */
 	bool		has_low_threshold;
@@ -85,6 +94,8 @@ typedef struct AccountState
 	CreditAmount saved_balance;
 	CreditAmount saved_held;
 	int64		saved_last_seq;
+	bool		saved_has_last_at;
+	TimestampTz saved_last_at;
 	bool		saved_has_next_expiry;
 	TimestampTz saved_next_expiry;
 } AccountState;
@@ -105,6 +116,7 @@ extern void credits_check_scale(CreditAmount amount, const CreditTypeInfo *info,
 								Datum credit_type, const char *what);
 extern void credits_check_positive(CreditAmount amount, const char *what);
 extern void credits_check_future_expiry(TimestampTz expires_at);
+extern TimestampTz credits_ledger_instant(bool has_last_at, TimestampTz last_at);
 extern void credits_require_enabled(const char *action);
 extern bool credits_enabled_now(void);
 pg_noreturn extern void credits_disabled_error(const char *action);
@@ -194,7 +206,7 @@ extern void credits_events_init(void);
 extern int64 credits_next_event_id(void);
 extern void credits_bulk_init(void);
 extern int64 credits_expire_accounts(Datum accounts, Datum credit_types,
-									 TimestampTz as_of);
+									 TimestampTz as_of, TimestampTz *latest);
 extern void credits_report_left(const char *what, uint64 busy, uint64 failed);
 extern void credits_notify_event(int64 event_id, const char *type);
 extern int64 credits_emit_event(Datum account, const char *type,

@@ -29,23 +29,25 @@ static CreditsStmt stmt_account_create = {"tt",
  * which in a REPEATABLE READ transaction can predate a change.
  */
 static CreditsStmt stmt_account_lock = {"tt",
-		"SELECT a.balance, a.held, a.last_seq, a.next_expiry, a.low_threshold "
+		"SELECT a.balance, a.held, a.last_seq, a.next_expiry, a.low_threshold, "
+		"{{a.last_at|NULL::timestamptz}} "
 		"FROM credits.account a "
 		"WHERE a.account = $1 AND a.credit_type = $2 FOR UPDATE OF a"};
 
-static CreditsStmt stmt_account_update = {"ttaaiT",
+static CreditsStmt stmt_account_update = {"ttaaiTT",
 		"UPDATE credits.account SET balance = $3, held = $4, last_seq = $5, "
-		"next_expiry = $6 WHERE account = $1 AND credit_type = $2"};
+		"next_expiry = $6{{, last_at = $7|}} "
+		"WHERE account = $1 AND credit_type = $2"};
 
 /*
- * An entry and its outbox event, in one statement; the entry id and the
- * event's payload come from C (payload.c).
+ * An entry and its outbox event, in one statement; the entry id, its
+ * instant and the event's payload come from C (payload.c).
  */
-static CreditsStmt stmt_entry_insert = {"ttitaaiittitaji",
+static CreditsStmt stmt_entry_insert = {"ttitaaiittitajiT",
 	"WITH e AS (INSERT INTO credits.entry (entry_id, account, credit_type, seq, "
 	"kind, amount, running_balance, lot_id, related_id, reference, reason, "
-	"shortfall) VALUES ($15, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $13) "
-	"RETURNING at) "
+	"shortfall, at) VALUES ($15, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $13, "
+	"$16) RETURNING at) "
 	"INSERT INTO credits.event (id, account, at, type, aggregatetype, "
 	"aggregateid, payload, entry_id) "
 	"SELECT $11, $1, e.at, $12, 'account', $1, $14, $15 FROM e"};
@@ -57,7 +59,7 @@ static CreditsStmt stmt_entry_insert = {"ttitaaiittitaji",
  * not cover the amount it changes nothing and returns no row.  The caller
  * holds the account lock, so the lots it reads are current.
  */
-static CreditsStmt stmt_take_one_lot = {"ttaititttiaaTji",
+static CreditsStmt stmt_take_one_lot = {"ttaititttiaaTjiT",
 	"WITH lot AS MATERIALIZED (SELECT lot_id, remaining FROM credits.lot "
 	"  WHERE account = $1 AND credit_type = $2 AND is_open "
 	"  ORDER BY expires_at, granted_at, lot_id LIMIT 1), "
@@ -66,8 +68,8 @@ static CreditsStmt stmt_take_one_lot = {"ttaititttiaaTji",
 	"  WHERE l.account = $1 AND l.lot_id = lot.lot_id AND lot.remaining >= $3 "
 	"  RETURNING l.lot_id), "
 	"ent AS (INSERT INTO credits.entry (entry_id, account, credit_type, seq, "
-	"  kind, amount, running_balance, related_id, reference, reason) "
-	"  SELECT $15, $1, $2, $4, $5, $3, $12, $6, $7, $8 FROM upd "
+	"  kind, amount, running_balance, related_id, reference, reason, at) "
+	"  SELECT $15, $1, $2, $4, $5, $3, $12, $6, $7, $8, $16 FROM upd "
 	"  RETURNING at), "
 	"ev AS (INSERT INTO credits.event (id, account, at, type, aggregatetype, "
 	"  aggregateid, payload, entry_id) "
@@ -75,25 +77,26 @@ static CreditsStmt stmt_take_one_lot = {"ttaititttiaaTji",
 	"al AS (INSERT INTO credits.allocation (account, entry_id, lot_id, amount) "
 	"  SELECT $1, $15, upd.lot_id, $3 FROM ent, upd), "
 	"acc AS (UPDATE credits.account a SET balance = $12, held = $11, "
-	"  last_seq = $4, next_expiry = $13 FROM ent "
+	"  last_seq = $4, next_expiry = $13{{, last_at = $16|}} FROM ent "
 	"  WHERE a.account = $1 AND a.credit_type = $2) "
 	"SELECT 1 FROM ent"};
 
 /* Balance events: balance_depleted and low_balance. */
-static CreditsStmt stmt_balance_event = {"itttaai",
+static CreditsStmt stmt_balance_event = {"itttaaiT",
 	"INSERT INTO credits.event (id, account, type, aggregatetype, aggregateid, "
-	"payload, entry_id) VALUES ($1, $2, $3, 'account', $2, jsonb_build_object("
+	"payload, entry_id, at) VALUES ($1, $2, $3, 'account', $2, jsonb_build_object("
 	"'account', $2, 'credit_type', $4, 'balance', $5::numeric, "
-	"'threshold', $6::numeric, 'entry_id', $7), $7)"};
+	"'threshold', $6::numeric, 'entry_id', $7), $7, $8)"};
 
 static CreditsStmt stmt_alloc_insert = {"tiia",
 		"INSERT INTO credits.allocation (account, entry_id, lot_id, amount) "
 		"VALUES ($1, $2, $3, $4)"};
 
-static CreditsStmt stmt_lot_insert = {"ttaTtttnt",
+static CreditsStmt stmt_lot_insert = {"ttaTtttntT",
 		"INSERT INTO credits.lot (account, credit_type, amount, remaining, "
-		"is_open, expires_at, reason, reference, source, cost, cost_currency) "
-		"VALUES ($1, $2, $3, $3, true, $4, $5, $6, $7, $8, $9) RETURNING lot_id"};
+		"is_open, expires_at, reason, reference, source, cost, cost_currency, "
+		"granted_at) VALUES ($1, $2, $3, $3, true, $4, $5, $6, $7, $8, $9, $10) "
+		"RETURNING lot_id"};
 
 static CreditsStmt stmt_lot_take = {"tia",
 		"UPDATE credits.lot SET remaining = remaining - $3, "
@@ -159,7 +162,9 @@ credits_type_info(Datum credit_type, CreditTypeInfo *info)
 
 /*
  * A lot's expiry must lie after the start of the transaction that grants it:
- * a lot that is born expired would never be spendable.
+ * a lot that is born expired would never be spendable.  This is the early
+ * check, before any lock; credits_add_lot checks again against the ledger
+ * instant of the grant, which is never earlier.
  */
 void
 credits_check_future_expiry(TimestampTz expires_at)
@@ -170,6 +175,21 @@ credits_check_future_expiry(TimestampTz expires_at)
 				 errmsg("expires_at must be in the future"),
 				 errdetail("The value given was %s.",
 						   timestamptz_to_str(expires_at))));
+}
+
+/*
+ * The ledger instant of a call that locked an account whose latest entry is
+ * dated last_at: the transaction's start (now()), or last_at when an entry
+ * of a transaction that started later was recorded first.  So an account's
+ * entries never go back in time along their seq, and a transaction sees its
+ * own entries at now() unless it had to move past a later one.
+ */
+TimestampTz
+credits_ledger_instant(bool has_last_at, TimestampTz last_at)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+
+	return has_last_at && last_at > now ? last_at : now;
 }
 
 void
@@ -242,6 +262,7 @@ credits_lock_account(AccountState *acct, Datum account, Datum credit_type,
 	memset(acct, 0, sizeof(*acct));
 	acct->account = account;
 	acct->credit_type = credit_type;
+	acct->now = credits_ledger_instant(false, 0);
 	if (create)
 		credits_run(&stmt_account_create, values, NULL, false, 0);
 	credits_run(&stmt_account_lock, values, NULL, false, 1);
@@ -260,7 +281,11 @@ credits_lock_account(AccountState *acct, Datum account, Datum credit_type,
 		d = credits_col(0, 5, &isnull);
 		acct->has_low_threshold = !isnull;
 		acct->low_threshold = isnull ? 0 : DatumGetCreditAmount(d);
+		d = credits_col(0, 6, &isnull);
+		acct->has_last_at = !isnull;
+		acct->last_at = isnull ? 0 : DatumGetTimestampTz(d);
 	}
+	acct->now = credits_ledger_instant(acct->has_last_at, acct->last_at);
 	credits_mark_saved(acct);
 }
 
@@ -271,6 +296,8 @@ credits_mark_saved(AccountState *acct)
 	acct->saved_balance = acct->balance;
 	acct->saved_held = acct->held;
 	acct->saved_last_seq = acct->last_seq;
+	acct->saved_has_last_at = acct->has_last_at;
+	acct->saved_last_at = acct->last_at;
 	acct->saved_has_next_expiry = acct->has_next_expiry;
 	acct->saved_next_expiry = acct->next_expiry;
 }
@@ -279,13 +306,15 @@ credits_mark_saved(AccountState *acct)
 void
 credits_save_account(AccountState *acct)
 {
-	Datum		values[6];
-	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	Assert(acct->exists);
 	if (acct->balance == acct->saved_balance &&
 		acct->held == acct->saved_held &&
 		acct->last_seq == acct->saved_last_seq &&
+		acct->has_last_at == acct->saved_has_last_at &&
+		(!acct->has_last_at || acct->last_at == acct->saved_last_at) &&
 		acct->has_next_expiry == acct->saved_has_next_expiry &&
 		(!acct->has_next_expiry || acct->next_expiry == acct->saved_next_expiry))
 		return;
@@ -297,6 +326,9 @@ credits_save_account(AccountState *acct)
 	values[5] = TimestampTzGetDatum(acct->next_expiry);
 	if (!acct->has_next_expiry)
 		nulls[5] = 'n';
+	values[6] = TimestampTzGetDatum(acct->last_at);
+	if (!acct->has_last_at)
+		nulls[6] = 'n';
 	credits_run(&stmt_account_update, values, nulls, false, 0);
 	credits_mark_saved(acct);
 }
@@ -330,8 +362,8 @@ credits_event_type(const char *kind)
 static void
 credits_balance_event(AccountState *acct, const char *type, int64 entry_id)
 {
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	int64		id = credits_next_event_id();
 
 	values[0] = Int64GetDatum(id);
@@ -343,6 +375,7 @@ credits_balance_event(AccountState *acct, const char *type, int64 entry_id)
 	if (!acct->has_low_threshold)
 		nulls[5] = 'n';
 	values[6] = Int64GetDatum(entry_id);
+	values[7] = TimestampTzGetDatum(acct->now);
 	credits_run(&stmt_balance_event, values, nulls, false, 0);
 	credits_notify_event(id, type);
 }
@@ -380,8 +413,8 @@ credits_append_entry_ex(AccountState *acct, const char *kind,
 						Datum reason, bool reason_null,
 						bool has_shortfall, CreditAmount shortfall)
 {
-	Datum		values[15];
-	char		nulls[15];
+	Datum		values[16];
+	char		nulls[16];
 	const char *event_type = credits_event_type(kind);
 	CreditAmount before = acct->balance;
 	EntryPayload p;
@@ -392,6 +425,8 @@ credits_append_entry_ex(AccountState *acct, const char *kind,
 	acct->balance = out ? credit_amount_sub(acct->balance, amount)
 		: credit_amount_add(acct->balance, amount);
 	acct->last_seq++;
+	acct->has_last_at = true;
+	acct->last_at = acct->now;
 	event_id = credits_next_event_id();
 	entry_id = credits_next_entry_id();
 
@@ -435,6 +470,7 @@ credits_append_entry_ex(AccountState *acct, const char *kind,
 		nulls[12] = 'n';
 	values[13] = credits_entry_payload(&p);
 	values[14] = Int64GetDatum(entry_id);
+	values[15] = TimestampTzGetDatum(acct->now);
 	credits_run(&stmt_entry_insert, values, nulls, false, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "credits: entry was not written");
@@ -548,15 +584,14 @@ credits_record_due(AccountState *acct, TimestampTz as_of)
 
 /*
  * Every call that changes an account first records the account's due
- * expirations, so that no running balance counts credits already gone.
+ * expirations, so that no running balance counts credits already gone:
+ * those due by the call's ledger instant, the instant of its entries.
  */
 void
 credits_record_due_now(AccountState *acct)
 {
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
-
-	if (acct->exists && acct->has_next_expiry && acct->next_expiry <= now)
-		credits_record_due(acct, now);
+	if (acct->exists && acct->has_next_expiry && acct->next_expiry <= acct->now)
+		credits_record_due(acct, acct->now);
 }
 
 /*
@@ -572,11 +607,19 @@ credits_add_lot(AccountState *acct, CreditAmount amount,
 				Datum reference, bool reference_null,
 				const char *source, Datum cost, Datum cost_currency)
 {
-	Datum		values[9];
-	char		nulls[9];
+	Datum		values[10];
+	char		nulls[10];
 	bool		isnull;
 	int64		lot_id;
 
+	/* born expired at its own grant's instant: never spendable */
+	if (has_expiry && expires_at <= acct->now)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expires_at must be in the future"),
+				 errdetail("The value given was %s; the grant is recorded at %s.",
+						   timestamptz_to_str(expires_at),
+						   timestamptz_to_str(acct->now))));
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = acct->account;
 	values[1] = acct->credit_type;
@@ -597,6 +640,7 @@ credits_add_lot(AccountState *acct, CreditAmount amount,
 	values[8] = cost_currency;
 	if (cost_currency == (Datum) 0)
 		nulls[8] = 'n';
+	values[9] = TimestampTzGetDatum(acct->now);
 	credits_run(&stmt_lot_insert, values, nulls, false, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "credits: lot was not written");
@@ -693,8 +737,8 @@ credits_take_one_lot(AccountState *acct, const char *kind,
 					 Datum reference, bool reference_null,
 					 Datum reason, bool reason_null)
 {
-	Datum		values[15];
-	char		nulls[15];
+	Datum		values[16];
+	char		nulls[16];
 	const char *event_type = credits_event_type(kind);
 	CreditAmount before = acct->balance;
 	CreditAmount after = credit_amount_sub(acct->balance, amount);
@@ -740,11 +784,14 @@ credits_take_one_lot(AccountState *acct, const char *kind,
 		nulls[12] = 'n';
 	values[13] = credits_entry_payload(&p);
 	values[14] = Int64GetDatum(entry_id);
+	values[15] = TimestampTzGetDatum(acct->now);
 	credits_run(&stmt_take_one_lot, values, nulls, false, 0);
 	if (SPI_processed == 0)
 		return 0;
 	acct->balance = after;
 	acct->last_seq++;
+	acct->has_last_at = true;
+	acct->last_at = acct->now;
 	credits_mark_saved(acct);
 	credits_notify_event(event_id, event_type);
 	credits_balance_events(acct, before, entry_id);

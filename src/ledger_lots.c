@@ -60,12 +60,12 @@ static CreditsStmt stmt_lot_settle = {"tiT",
  * the highest lot id it has now.  Lots are only created under the account
  * lock, so every later lot has a higher id.
  */
-static CreditsStmt stmt_reset_mark = {"tt",
-		"INSERT INTO credits.account_reset (account, credit_type, lots_upto) "
-		"SELECT $1, $2, coalesce(max(lot_id), 0) FROM credits.lot "
+static CreditsStmt stmt_reset_mark = {"ttT",
+		"INSERT INTO credits.account_reset (account, credit_type, lots_upto, "
+		"reset_at) SELECT $1, $2, coalesce(max(lot_id), 0), $3 FROM credits.lot "
 		"WHERE account = $1 AND credit_type = $2 "
 		"ON CONFLICT (account, credit_type) DO UPDATE "
-		"SET lots_upto = excluded.lots_upto, reset_at = now()"};
+		"SET lots_upto = excluded.lots_upto, reset_at = excluded.reset_at"};
 
 /* "add" or "reset"; anything else is 22023. */
 GrantMode
@@ -124,7 +124,7 @@ credits_return_to_lots(AccountState *acct, const char *kind, int64 related_id,
 					   Datum reference, bool reference_null,
 					   Datum reason, bool reason_null)
 {
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz now = acct->now;
 	CreditAmount total = 0;
 	int64		entry_id;
 	int			i;
@@ -175,7 +175,7 @@ credits_return_to_lots(AccountState *acct, const char *kind, int64 related_id,
 void
 credits_settle_lots(AccountState *acct, LotPart *parts, int n)
 {
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz now = acct->now;
 	int			i;
 
 	for (i = 0; i < n; i++)
@@ -223,12 +223,13 @@ credits_reset_balance(AccountState *acct, int64 related_id,
 {
 	CreditAmount amount = acct->balance;
 	int64		entry_id;
-	Datum		values[2];
+	Datum		values[3];
 
 	if (!acct->exists)
 		return 0;
 	values[0] = acct->account;
 	values[1] = acct->credit_type;
+	values[2] = TimestampTzGetDatum(acct->now);
 	credits_run(&stmt_reset_mark, values, NULL, false, 0);
 	if (amount <= 0)
 		return 0;

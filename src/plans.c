@@ -11,6 +11,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_type.h"
 #include "utils/builtins.h"
@@ -29,6 +30,15 @@ static uint32 amount_hash = 0;
 static bool plans_stale = false;
 
 /*
+ * Whether the ledger's tables are still those of version 1.0 (no
+ * credits.account.last_at), as between installing this library and ALTER
+ * EXTENSION credits UPDATE: -1 unknown, else 0 or 1, found again after any
+ * change to credits.account.
+ */
+static int	catalog_10 = -1;
+static Oid	account_relid = InvalidOid;
+
+/*
  * When the credit_amount type goes away (DROP EXTENSION) every kept plan is
  * tied to a dead type OID: forget them at the next call.  Plans are only
  * freed when next used, never from inside this callback, which can run while
@@ -43,10 +53,69 @@ credits_type_inval(Datum arg, int cacheid, uint32 hashvalue)
 		plans_stale = true;
 }
 
+static void
+credits_account_inval(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == account_relid)
+		catalog_10 = -1;
+}
+
 void
 credits_plans_init(void)
 {
 	CacheRegisterSyscacheCallback(TYPEOID, credits_type_inval, (Datum) 0);
+	CacheRegisterRelcacheCallback(credits_account_inval, (Datum) 0);
+}
+
+/*
+ * True while the tables are those of version 1.0.  The library serves a
+ * database that still runs the old SQL, so statements that use columns
+ * added since then spell both forms: {{1.1 text|1.0 text}}.
+ */
+bool
+credits_catalog_10(void)
+{
+	if (catalog_10 < 0)
+	{
+		Oid			nsp = get_namespace_oid("credits", true);
+
+		account_relid = OidIsValid(nsp) ? get_relname_relid("account", nsp)
+			: InvalidOid;
+		catalog_10 = OidIsValid(account_relid) &&
+			get_attnum(account_relid, "last_at") == InvalidAttrNumber;
+	}
+	return catalog_10 == 1;
+}
+
+/* The statement's text for the catalog at hand: each {{new|old}} resolved. */
+static char *
+credits_stmt_text(const char *sql, bool old)
+{
+	StringInfoData buf;
+	const char *p = sql;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		const char *open = strstr(p, "{{");
+		const char *bar;
+		const char *close;
+
+		if (open == NULL)
+			break;
+		bar = strchr(open, '|');
+		close = bar ? strstr(bar, "}}") : NULL;
+		if (close == NULL)
+			elog(ERROR, "credits: unterminated {{...|...}} in \"%s\"", sql);
+		appendBinaryStringInfo(&buf, p, open - p);
+		if (old)
+			appendBinaryStringInfo(&buf, bar + 1, close - bar - 1);
+		else
+			appendBinaryStringInfo(&buf, open + 2, bar - open - 2);
+		p = close + 2;
+	}
+	appendStringInfoString(&buf, p);
+	return buf.data;
 }
 
 static void
@@ -122,9 +191,13 @@ argtype_oid(char code)
 static SPIPlanPtr
 credits_stmt_plan(CreditsStmt *stmt)
 {
+	bool		old;
+
 	if (plans_stale)
 		credits_plans_reset();
-	if (stmt->plan != NULL && stmt->generation != plan_generation)
+	old = stmt->has_variants && credits_catalog_10();
+	if (stmt->plan != NULL &&
+		(stmt->generation != plan_generation || stmt->planned_10 != old))
 	{
 		SPI_freeplan(stmt->plan);
 		stmt->plan = NULL;
@@ -134,12 +207,17 @@ credits_stmt_plan(CreditsStmt *stmt)
 		int			nargs = strlen(stmt->argtypes);
 		Oid			argtypes[32];
 		SPIPlanPtr	plan;
+		char	   *sql;
 		int			i;
 
 		Assert(nargs <= 32);
 		for (i = 0; i < nargs; i++)
 			argtypes[i] = argtype_oid(stmt->argtypes[i]);
-		plan = SPI_prepare(stmt->sql, nargs, argtypes);
+		stmt->has_variants = strstr(stmt->sql, "{{") != NULL;
+		old = stmt->has_variants && credits_catalog_10();
+		sql = stmt->has_variants ? credits_stmt_text(stmt->sql, old)
+			: (char *) stmt->sql;
+		plan = SPI_prepare(sql, nargs, argtypes);
 		if (plan == NULL)
 			elog(ERROR, "credits: could not prepare \"%s\": %s",
 				 stmt->sql, SPI_result_code_string(SPI_result));
@@ -147,6 +225,7 @@ credits_stmt_plan(CreditsStmt *stmt)
 			elog(ERROR, "credits: could not keep \"%s\"", stmt->sql);
 		stmt->plan = plan;
 		stmt->generation = plan_generation;
+		stmt->planned_10 = old;
 	}
 	return stmt->plan;
 }

@@ -20,8 +20,10 @@ PG_FUNCTION_INFO_V1(credits_spend);
  *
  * Its first step updates the account row, which locks it; if another spend
  * holds the lock, the statement waits there, and EvalPlanQual then gives it
- * the row as the other spend committed it (balance, entry number and next
- * expiry re-checked on that row).  Everything else -- the lots, the entry,
+ * the row as the other spend committed it (balance, entry number, ledger
+ * instant and next expiry re-checked on that row).  The ledger instant is
+ * the transaction's start or the account's last_at, whichever is later (see
+ * credits_ledger_instant); no lot may be due by it.  Everything else -- the lots, the entry,
  * its event and allocation -- is written by credits.spend_lots(), a
  * volatile function whose statement runs with a newer snapshot, so a spend
  * that waited never works on stale lots and never has to start over.  When
@@ -30,12 +32,14 @@ PG_FUNCTION_INFO_V1(credits_spend);
  */
 static CreditsStmt stmt_spend_fast = {"ttaTt",
 	"WITH acc AS (UPDATE credits.account a SET balance = a.balance - $3, "
-	"  last_seq = a.last_seq + 1 "
+	"  last_seq = a.last_seq + 1{{, last_at = greatest(a.last_at, $4)|}} "
 	"  WHERE a.account = $1 AND a.credit_type = $2 AND a.balance >= $3 "
-	"  AND (a.next_expiry IS NULL OR a.next_expiry > $4) "
-	"  RETURNING a.balance, a.last_seq, a.low_threshold) "
-	"SELECT credits.spend_lots($1, $2, $3, acc.last_seq, acc.balance, $5), "
-	"  acc.balance, acc.low_threshold FROM acc"};
+	"  AND (a.next_expiry IS NULL "
+	"    OR a.next_expiry > {{greatest(a.last_at, $4)|$4}}) "
+	"  RETURNING a.balance, a.last_seq, a.low_threshold, "
+	"  {{a.last_at|$4}} AS last_at) "
+	"SELECT credits.spend_lots($1, $2, $3, acc.last_seq, acc.balance, $5"
+	"  {{, acc.last_at|}}), acc.balance, acc.low_threshold, acc.last_at FROM acc"};
 
 /*
  * The rest of the spend, in one statement: take the amount from the first
@@ -44,7 +48,7 @@ static CreditsStmt stmt_spend_fast = {"ttaTt",
  * event are written all the same and the allocations follow from the
  * general loop.
  */
-static CreditsStmt stmt_spend_lots = {"ttaiatiji",
+static CreditsStmt stmt_spend_lots = {"ttaiatijiT",
 	"WITH lot AS MATERIALIZED (SELECT lot_id FROM credits.lot "
 	"  WHERE account = $1 AND credit_type = $2 AND is_open "
 	"  ORDER BY expires_at, granted_at, lot_id LIMIT 1), "
@@ -53,8 +57,8 @@ static CreditsStmt stmt_spend_lots = {"ttaiatiji",
 	"  WHERE l.account = $1 AND l.lot_id = lot.lot_id AND l.remaining >= $3 "
 	"  RETURNING l.lot_id), "
 	"ent AS (INSERT INTO credits.entry (entry_id, account, credit_type, seq, "
-	"  kind, amount, running_balance, reference) "
-	"  VALUES ($9, $1, $2, $4, 'spend', $3, $5, $6) RETURNING at), "
+	"  kind, amount, running_balance, reference, at) "
+	"  VALUES ($9, $1, $2, $4, 'spend', $3, $5, $6, $10) RETURNING at), "
 	"ev AS (INSERT INTO credits.event (id, account, at, type, aggregatetype, "
 	"  aggregateid, payload, entry_id) "
 	"  SELECT $7, $1, ent.at, 'account.credits.spent', 'account', $1, $8, $9 "
@@ -65,16 +69,16 @@ static CreditsStmt stmt_spend_lots = {"ttaiatiji",
 PG_FUNCTION_INFO_V1(credits_spend_lots);
 
 /*
- * credits.spend_lots(account, credit_type, amount, seq, balance, reference)
- * writes the spend whose account row stmt_spend_fast has just updated (seq
- * and balance are the entry's number and running balance) and returns the
- * entry id.  Under that statement's account lock.
+ * credits.spend_lots(account, credit_type, amount, seq, balance, reference,
+ * at) writes the spend whose account row stmt_spend_fast has just updated
+ * (seq, balance and at are the entry's number, running balance and instant)
+ * and returns the entry id.  Under that statement's account lock.
  */
 Datum
 credits_spend_lots(PG_FUNCTION_ARGS)
 {
-	Datum		values[9];
-	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		values[10];
+	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	CreditAmount amount = PG_GETARG_CREDIT_AMOUNT(2);
 	int64		entry_id;
 	int64		event_id;
@@ -108,6 +112,9 @@ credits_spend_lots(PG_FUNCTION_ARGS)
 	values[6] = Int64GetDatum(event_id);
 	values[7] = credits_entry_payload(&p);
 	values[8] = Int64GetDatum(entry_id);
+	/* 1.0's SQL passes no instant: its entries were dated now() */
+	values[9] = PG_NARGS() > 6 ? PG_GETARG_DATUM(6)
+		: TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	credits_run(&stmt_spend_lots, values, nulls, false, 0);
 	if (SPI_processed == 0)
 	{
@@ -178,6 +185,7 @@ credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 	d = credits_col(0, 3, &isnull);
 	acct.has_low_threshold = !isnull;
 	acct.low_threshold = isnull ? 0 : DatumGetCreditAmount(d);
+	acct.now = DatumGetTimestampTz(credits_col(0, 4, &isnull));
 	credits_balance_events(&acct, credit_amount_add(after, amount), entry_id);
 	return entry_id;
 }

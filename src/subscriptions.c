@@ -992,7 +992,7 @@ credits_run_due(PG_FUNCTION_ARGS)
 		credits_lock_account(&acct, keys[i].account, keys[i].credit_type, false);
 		if (!acct.exists)
 			continue;
-		if (!credits_run_due_account(&acct, as_of, now, enabled, &counts,
+		if (!credits_run_due_account(&acct, as_of, acct.now, enabled, &counts,
 									 &expired))
 			failed_accounts++;
 	}

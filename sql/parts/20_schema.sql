@@ -48,6 +48,7 @@ CREATE TABLE credits.account (
 	balance		credit_amount NOT NULL DEFAULT 0,	-- sum of lot remainders
 	held		credit_amount NOT NULL DEFAULT 0,	-- sum of open holds
 	last_seq	bigint NOT NULL DEFAULT 0,			-- seq of the latest entry
+	last_at		timestamptz,	-- at of the latest entry: later entries are never earlier
 	next_expiry	timestamptz,	-- no open lot expires before this
 	low_threshold credit_amount,	-- low_balance event below this
 	created_at	timestamptz NOT NULL DEFAULT now(),

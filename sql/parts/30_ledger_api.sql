@@ -204,9 +204,10 @@ COMMENT ON FUNCTION credits_history_page(text, text, bigint, int, boolean) IS
 -- The second half of a spend's fast path (src/spend.c): writes the lots,
 -- entry, event and allocation under the account lock, with a new snapshot.
 CREATE FUNCTION credits.spend_lots(account text, credit_type text, amount @extschema@.credit_amount,
-								   seq bigint, balance @extschema@.credit_amount, reference text)
+								   seq bigint, balance @extschema@.credit_amount, reference text,
+								   at timestamptz)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_spend_lots'
 LANGUAGE C VOLATILE;
-REVOKE ALL ON FUNCTION credits.spend_lots(text, text, @extschema@.credit_amount, bigint, @extschema@.credit_amount, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION credits.spend_lots(text, text, @extschema@.credit_amount, bigint, @extschema@.credit_amount, text, timestamptz) FROM PUBLIC;
 

@@ -48,31 +48,51 @@ BEGIN
 		ON e.account = a.account AND e.credit_type = a.credit_type
 	WHERE coalesce(e.n, 0) <> a.last_seq OR coalesce(e.hi, 0) <> a.last_seq;
 
-	-- Each running balance is the previous one plus "in" or minus "out".
+	-- Each running balance is the previous one plus "in" or minus "out", and
+	-- no entry is dated before the one numbered ahead of it (one pass).
 	RETURN QUERY
-	SELECT 'running_balance_chain', c.account,
-		   format('type %s: entry %s (%s %s) has running balance %s after %s',
-				  c.credit_type, c.entry_id, c.kind, c.amount, c.running_balance,
-				  c.prev)
+	SELECT v.check_name, c.account, v.detail
 	FROM (SELECT e.account, e.credit_type, e.entry_id, e.kind, e.amount,
-				 e.running_balance,
-				 coalesce(lag(e.running_balance) OVER w, 0) AS prev
+				 e.running_balance, e.at,
+				 coalesce(lag(e.running_balance) OVER w, 0) AS prev,
+				 lag(e.at) OVER w AS prev_at
 		  FROM credits.entry e
-		  WINDOW w AS (PARTITION BY e.account, e.credit_type ORDER BY e.seq)) c
-	WHERE c.running_balance <> CASE credits.direction(c.kind)
-								  WHEN 'in' THEN c.prev + c.amount
-								  ELSE c.prev - c.amount END;
+		  WINDOW w AS (PARTITION BY e.account, e.credit_type ORDER BY e.seq)) c,
+		 LATERAL (VALUES
+			('running_balance_chain',
+			 CASE WHEN c.running_balance <> CASE credits.direction(c.kind)
+												WHEN 'in' THEN c.prev + c.amount
+												ELSE c.prev - c.amount END
+			 THEN format('type %s: entry %s (%s %s) has running balance %s after %s',
+						 c.credit_type, c.entry_id, c.kind, c.amount,
+						 c.running_balance, c.prev) END),
+			('entry_time_order',
+			 CASE WHEN c.at < c.prev_at
+			 THEN format('type %s: entry %s (%s) is dated %s, before the entry ahead of it (%s)',
+						 c.credit_type, c.entry_id, c.kind, c.at, c.prev_at) END)
+		 ) v(check_name, detail)
+	WHERE v.detail IS NOT NULL;
 
-	-- The latest running balance is the account's balance.
+	-- The latest running balance is the account's balance, and the latest
+	-- entry is no later than the account's last_at (later entries are dated
+	-- from it).
 	RETURN QUERY
-	SELECT 'latest_running_balance', a.account,
-		   format('type %s: latest running balance %s, balance %s',
-				  a.credit_type, e.running_balance, a.balance)
+	SELECT v.check_name, a.account, v.detail
 	FROM credits.account a
 	JOIN credits.entry e
 		ON e.account = a.account AND e.credit_type = a.credit_type
-	   AND e.seq = a.last_seq
-	WHERE e.running_balance <> a.balance;
+	   AND e.seq = a.last_seq,
+		 LATERAL (VALUES
+			('latest_running_balance',
+			 CASE WHEN e.running_balance <> a.balance
+			 THEN format('type %s: latest running balance %s, balance %s',
+						 a.credit_type, e.running_balance, a.balance) END),
+			('last_at_bound',
+			 CASE WHEN a.last_at IS NULL OR a.last_at < e.at
+			 THEN format('type %s: last_at %s, but the latest entry is dated %s',
+						 a.credit_type, coalesce(a.last_at::text, 'NULL'), e.at) END)
+		 ) v(check_name, detail)
+	WHERE v.detail IS NOT NULL;
 
 	-- A lot's remainder stays within 0..amount and is_open mirrors it.
 	RETURN QUERY

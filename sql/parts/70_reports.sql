@@ -16,10 +16,94 @@ CREATE INDEX entry_at_brin ON credits.entry USING brin (at);
 -- names with their result columns (which PL/pgSQL cannot declare; the public
 -- functions are SQL wrappers with the contract's RETURNS TABLE).
 CREATE TYPE credits.usage_row AS (account text, credit_type text, granted @extschema@.credit_amount,
-	spent @extschema@.credit_amount, expired @extschema@.credit_amount, voided @extschema@.credit_amount, net @extschema@.credit_amount);
+	spent @extschema@.credit_amount, expired @extschema@.credit_amount, voided @extschema@.credit_amount, net @extschema@.credit_amount,
+	reset @extschema@.credit_amount, clawed_back @extschema@.credit_amount);
 CREATE TYPE credits.expiring_row AS (account text, credit_type text, lot_id bigint,
 	remaining @extschema@.credit_amount, expires_at timestamptz);
 
+-- Report totals are summed as numeric, so no sum fails.  A total beyond the
+-- credit_amount range is returned over several rows of the same key: parts
+-- says how many (1 while every total fits), part(total, i, n) is the i-th
+-- share, whole chunks of 9 x 10^12 first.  The shares add up to the total.
+CREATE FUNCTION credits.amount_parts(totals numeric[]) RETURNS int
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+	SELECT CASE WHEN max(abs(t)) <= 9223372036854.775807 THEN 1
+				ELSE ceil(max(abs(t)) / 9000000000000)::int END
+	FROM unnest($1) t
+$$;
+REVOKE ALL ON FUNCTION credits.amount_parts(numeric[]) FROM PUBLIC;
+
+CREATE FUNCTION credits.amount_part(total numeric, i int, n int) RETURNS @extschema@.credit_amount
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+	SELECT (CASE WHEN $3 = 1 THEN $1
+				 ELSE sign($1) * least(greatest(abs($1) - ($2 - 1) * 9000000000000, 0),
+									   9000000000000) END)::@extschema@.credit_amount
+$$;
+REVOKE ALL ON FUNCTION credits.amount_part(numeric, int, int) FROM PUBLIC;
+
+-- The credits of lots expired by an instant that the balance then leaves
+-- out although no expire entry at or before it has removed them yet: per
+-- lot, what it held at the account's last entry at or before the instant
+-- (credits_balance subtracts the same).  Any change to an account records
+-- its due expirations first, so such a lot is still open, or its first
+-- expire entry after the instant took what it held then, less what came
+-- and went in between (a release into it, say).
+CREATE FUNCTION credits.expired_unrecorded(at timestamptz, only_account text, only_type text)
+RETURNS TABLE(account text, credit_type text, lot_id bigint, expires_at timestamptz, amount numeric)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+BEGIN
+	RETURN QUERY
+	WITH cand AS (
+		SELECT DISTINCT ON (c.account, c.lot_id) c.*
+		FROM (SELECT l.account, l.credit_type, l.lot_id, l.expires_at,
+					 l.remaining::numeric AS held, 9223372036854775807::bigint AS upto
+			  FROM credits.lot l
+			  WHERE l.is_open AND l.expires_at <= expired_unrecorded.at
+				AND (only_account IS NULL OR l.account = only_account)
+				AND (only_type IS NULL OR l.credit_type = only_type)
+			  UNION ALL
+			  SELECT x.account, x.credit_type, x.lot_id, l.expires_at, x.amount::numeric, x.seq
+			  FROM credits.entry x
+			  JOIN credits.lot l ON l.account = x.account AND l.lot_id = x.lot_id
+			  WHERE x.kind = 'expire' AND x.at > expired_unrecorded.at
+				AND expired_unrecorded.at < now()
+				AND l.expires_at <= expired_unrecorded.at
+				AND (only_account IS NULL OR x.account = only_account)
+				AND (only_type IS NULL OR x.credit_type = only_type)) c
+		ORDER BY c.account, c.lot_id, c.upto)
+	SELECT c.account, c.credit_type, c.lot_id, c.expires_at, c.held - coalesce(m.moved, 0)
+	FROM cand c
+	LEFT JOIN LATERAL (
+		SELECT e.seq FROM credits.entry e
+		WHERE e.account = c.account AND e.credit_type = c.credit_type
+		  AND (e.at <= expired_unrecorded.at OR expired_unrecorded.at >= now())
+		ORDER BY e.seq DESC LIMIT 1) k ON true
+	LEFT JOIN LATERAL (
+		SELECT sum(CASE credits.direction(e.kind) WHEN 'in' THEN 1 ELSE -1 END
+				   * coalesce(al.amount, e.amount)::numeric) AS moved
+		FROM credits.entry e
+		LEFT JOIN credits.allocation al
+			ON al.account = e.account AND al.entry_id = e.entry_id AND al.lot_id = c.lot_id
+		WHERE e.account = c.account AND e.credit_type = c.credit_type
+		  AND e.seq > coalesce(k.seq, 0) AND e.seq < c.upto
+		  AND (e.lot_id = c.lot_id OR al.lot_id IS NOT NULL)) m ON true
+	WHERE c.held - coalesce(m.moved, 0) > 0;
+END
+$$;
+REVOKE ALL ON FUNCTION credits.expired_unrecorded(timestamptz, text, text) FROM PUBLIC;
+
+-- Usage over (from_at, to_at]: the entries dated in it, by kind, plus the
+-- expirations it contains that no entry in it records (a lot that expired
+-- in the range, its expiry recorded later or not yet), less those that
+-- entries in it record but that happened before it.  So an expiry counts
+-- when the lot expired, and net is the change of credits_balance across the
+-- range.
 CREATE FUNCTION credits.usage(from_at timestamptz, to_at timestamptz,
 							  account text, credit_type text)
 RETURNS SETOF credits.usage_row
@@ -42,20 +126,45 @@ BEGIN
 		PERFORM credits.type_scale(usage.credit_type);
 	END IF;
 	RETURN QUERY
-		SELECT e.account, e.credit_type,
-			   coalesce(sum(e.amount) FILTER (WHERE e.kind = 'grant'), 0)::@extschema@.credit_amount,
-			   (coalesce(sum(e.amount) FILTER (WHERE e.kind IN ('spend', 'capture')), 0)
-				- coalesce(sum(e.amount) FILTER (WHERE e.kind = 'reversal'), 0))::@extschema@.credit_amount,
-			   coalesce(sum(e.amount) FILTER (WHERE e.kind = 'expire'), 0)::@extschema@.credit_amount,
-			   coalesce(sum(e.amount) FILTER (WHERE e.kind = 'void'), 0)::@extschema@.credit_amount,
-			   (coalesce(sum(e.amount) FILTER (WHERE credits.direction(e.kind) = 'in'), 0)
-				- coalesce(sum(e.amount) FILTER (WHERE credits.direction(e.kind) = 'out'), 0))::@extschema@.credit_amount
-		FROM credits.entry e
-		WHERE e.at >= from_at AND e.at < to_at
-		  AND (usage.account IS NULL OR e.account = usage.account)
-		  AND (usage.credit_type IS NULL OR e.credit_type = usage.credit_type)
-		GROUP BY e.account, e.credit_type
-		ORDER BY e.account, e.credit_type;
+		WITH moved AS (
+			SELECT e.account, e.credit_type, true AS has_entries,
+				   coalesce(sum(e.amount::numeric) FILTER (WHERE e.kind = 'grant'), 0) AS granted,
+				   coalesce(sum(CASE WHEN e.kind IN ('spend', 'capture') THEN e.amount::numeric
+									 WHEN e.kind = 'reversal' THEN -e.amount::numeric END), 0) AS spent,
+				   coalesce(sum(e.amount::numeric) FILTER (WHERE e.kind = 'expire'), 0) AS expired,
+				   coalesce(sum(e.amount::numeric) FILTER (WHERE e.kind = 'void'), 0) AS voided,
+				   sum(CASE credits.direction(e.kind) WHEN 'in' THEN e.amount::numeric
+						   ELSE -e.amount::numeric END) AS net,
+				   coalesce(sum(e.amount::numeric) FILTER (WHERE e.kind = 'reset'), 0) AS reset,
+				   coalesce(sum(e.amount::numeric) FILTER (WHERE e.kind = 'clawback'), 0) AS clawed_back
+			FROM credits.entry e
+			WHERE e.at > from_at AND from_at < now() AND (e.at <= to_at OR to_at >= now())
+			  AND (usage.account IS NULL OR e.account = usage.account)
+			  AND (usage.credit_type IS NULL OR e.credit_type = usage.credit_type)
+			GROUP BY e.account, e.credit_type
+			UNION ALL
+			SELECT x.account, x.credit_type, false, 0, 0, x.amount, 0, -x.amount, 0, 0
+			FROM credits.expired_unrecorded(to_at, usage.account, usage.credit_type) x
+			UNION ALL
+			SELECT x.account, x.credit_type, false, 0, 0, -x.amount, 0, x.amount, 0, 0
+			FROM credits.expired_unrecorded(from_at, usage.account, usage.credit_type) x),
+		total AS (
+			SELECT m.account, m.credit_type, sum(m.granted) AS granted, sum(m.spent) AS spent,
+				   sum(m.expired) AS expired, sum(m.voided) AS voided, sum(m.net) AS net,
+				   sum(m.reset) AS reset, sum(m.clawed_back) AS clawed_back
+			FROM moved m
+			GROUP BY m.account, m.credit_type
+			HAVING bool_or(m.has_entries) OR sum(m.expired) <> 0)
+		SELECT t.account, t.credit_type,
+			   credits.amount_part(t.granted, p.i, p.n), credits.amount_part(t.spent, p.i, p.n),
+			   credits.amount_part(t.expired, p.i, p.n), credits.amount_part(t.voided, p.i, p.n),
+			   credits.amount_part(t.net, p.i, p.n), credits.amount_part(t.reset, p.i, p.n),
+			   credits.amount_part(t.clawed_back, p.i, p.n)
+		FROM total t,
+			 LATERAL (SELECT q.n, generate_series(1, q.n) AS i
+					  FROM (SELECT credits.amount_parts(ARRAY[t.granted, t.spent, t.expired,
+								t.voided, t.net, t.reset, t.clawed_back]) AS n) q) p
+		ORDER BY t.account, t.credit_type, p.i;
 END
 $$;
 REVOKE ALL ON FUNCTION credits.usage(timestamptz, timestamptz, text, text) FROM PUBLIC;
@@ -63,12 +172,13 @@ REVOKE ALL ON FUNCTION credits.usage(timestamptz, timestamptz, text, text) FROM 
 CREATE FUNCTION credits_usage(from_at timestamptz, to_at timestamptz,
 							  account text DEFAULT NULL, credit_type text DEFAULT NULL)
 RETURNS TABLE(account text, credit_type text, granted @extschema@.credit_amount, spent @extschema@.credit_amount,
-			  expired @extschema@.credit_amount, voided @extschema@.credit_amount, net @extschema@.credit_amount)
+			  expired @extschema@.credit_amount, voided @extschema@.credit_amount, net @extschema@.credit_amount,
+			  reset @extschema@.credit_amount, clawed_back @extschema@.credit_amount)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$ SELECT * FROM credits.usage($1, $2, $3, $4) $$;
 COMMENT ON FUNCTION credits_usage(timestamptz, timestamptz, text, text) IS
-	'credits granted, spent (net of reversals), expired, voided and the net change per account and type, for entries in [from_at, to_at)';
+	'credits granted, spent (net of reversals), expired (when the lot expired), voided, forfeited by resets, clawed back, and the net change of the balance per account and type, over (from_at, to_at]';
 
 CREATE FUNCTION credits.expiring(within interval, account text)
 RETURNS SETOF credits.expiring_row
@@ -106,7 +216,8 @@ COMMENT ON FUNCTION credits_expiring(interval, text) IS
 
 -- The unused part of every lot at an instant: its grant plus every later
 -- movement in or out of it up to then, holds and releases excepted (held
--- credits are still unused).  Lots expired by then count nothing.
+-- credits are still unused).  Lots expired by then count nothing.  As for
+-- credits_balance, an instant now or later counts every entry.
 CREATE FUNCTION credits.lot_unused(at timestamptz, only_account text, only_type text)
 RETURNS TABLE(account text, credit_type text, lot_id bigint, unused @extschema@.credit_amount,
 			  amount @extschema@.credit_amount, cost numeric, cost_currency text)
@@ -120,26 +231,76 @@ AS $$
 		SELECT CASE credits.direction(e.kind) WHEN 'in' THEN e.amount ELSE -e.amount END AS signed
 		FROM credits.entry e
 		WHERE e.account = l.account AND e.lot_id = l.lot_id
-		  AND e.kind NOT IN ('grant', 'hold', 'release') AND e.at <= $1
+		  AND e.kind NOT IN ('grant', 'hold', 'release') AND (e.at <= $1 OR $1 >= now())
 		UNION ALL
 		SELECT CASE credits.direction(e.kind) WHEN 'in' THEN al.amount ELSE -al.amount END
 		FROM credits.allocation al
 		JOIN credits.entry e ON e.account = al.account AND e.entry_id = al.entry_id
 		WHERE al.account = l.account AND al.lot_id = l.lot_id
-		  AND e.kind NOT IN ('hold', 'release') AND e.at <= $1
+		  AND e.kind NOT IN ('hold', 'release') AND (e.at <= $1 OR $1 >= now())
 	) m ON true
-	WHERE l.granted_at <= $1 AND (l.expires_at IS NULL OR l.expires_at > $1)
+	WHERE (l.granted_at <= $1 OR $1 >= now()) AND (l.expires_at IS NULL OR l.expires_at > $1)
 	  AND ($2 IS NULL OR (l.account = $2 AND l.credit_type = $3))
 	GROUP BY l.account, l.credit_type, l.lot_id, l.amount, l.cost, l.cost_currency
 $$;
 REVOKE ALL ON FUNCTION credits.lot_unused(timestamptz, text, text) FROM PUBLIC;
 
+-- Every lot's unused credits at an instant and their share of its price.
+-- Now and later: accounts that hold nothing and whose latest entry is no
+-- later than the instant answer from their open lots as they stand, the
+-- others from their lots' movements (held credits are still unused); an
+-- earlier instant answers from the movements of every lot.
+CREATE FUNCTION credits.liability_lots(at timestamptz)
+RETURNS TABLE(account text, credit_type text, currency text, unused numeric, cost numeric)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+BEGIN
+	IF liability_lots.at >= now() THEN
+		RETURN QUERY
+			SELECT l.account, l.credit_type, l.cost_currency, l.remaining::numeric,
+				   coalesce(l.cost * l.remaining::numeric / l.amount::numeric, 0)
+			FROM credits.lot l
+			JOIN credits.account a ON a.account = l.account AND a.credit_type = l.credit_type
+			WHERE l.is_open AND a.held = 0
+			  AND (l.expires_at IS NULL OR l.expires_at > liability_lots.at)
+			UNION ALL
+			SELECT u.account, u.credit_type, u.cost_currency, u.unused::numeric,
+				   coalesce(u.cost * u.unused::numeric / u.amount::numeric, 0)
+			FROM credits.account a,
+				 LATERAL credits.lot_unused(liability_lots.at, a.account, a.credit_type) u
+			WHERE a.held > 0 AND u.unused > 0;
+	ELSE
+		RETURN QUERY
+			SELECT u.account, u.credit_type, u.cost_currency, u.unused::numeric,
+				   coalesce(u.cost * u.unused::numeric / u.amount::numeric, 0)
+			FROM credits.lot_unused(liability_lots.at, NULL, NULL) u
+			WHERE u.unused > 0;
+	END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION credits.liability_lots(timestamptz) FROM PUBLIC;
+
+-- One row per credit type and purchase currency, totals summed as numeric.
+-- A total beyond the credit_amount range comes over several rows of that
+-- type and currency, each for its own accounts (in account order) and each
+-- within the range; an account holding more than the range alone is split
+-- too, and counted in its first row only.  The rows add up to the totals.
 CREATE FUNCTION credits_liability(at timestamptz DEFAULT now())
 RETURNS TABLE(credit_type text, currency text, accounts bigint, outstanding @extschema@.credit_amount,
 			  cost_basis numeric)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
+DECLARE
+	g record;
+	r record;
+	n bigint;
+	sum_unused numeric;
+	sum_cost numeric;
+	part numeric;
+	share numeric;
+	first boolean;
 BEGIN
 	IF at IS NULL THEN
 		RAISE EXCEPTION 'at must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -149,43 +310,63 @@ BEGIN
 			DETAIL = format('The value given was %s.', at);
 	END IF;
 	PERFORM credits.check_access(NULL, 'agency');
-	IF at >= now() THEN
-		-- Now: the open lots as they stand; only accounts with open holds
-		-- need the movements to put their held credits back.
-		RETURN QUERY
-			WITH unused AS (
-				SELECT l.account, l.credit_type, l.remaining::@extschema@.credit_amount AS unused, l.amount::@extschema@.credit_amount, l.cost, l.cost_currency
-				FROM credits.lot l
-				JOIN credits.account a ON a.account = l.account AND a.credit_type = l.credit_type
-				WHERE l.is_open AND a.held = 0
-				  AND (l.expires_at IS NULL OR l.expires_at > credits_liability.at)
-				UNION ALL
-				SELECT u.account, u.credit_type, u.unused, u.amount, u.cost, u.cost_currency
-				FROM credits.account a,
-					 LATERAL credits.lot_unused(credits_liability.at, a.account, a.credit_type) u
-				WHERE a.held > 0)
-			SELECT u.credit_type, u.cost_currency, count(DISTINCT u.account),
-				   sum(u.unused)::@extschema@.credit_amount,
-				   round(coalesce(sum(u.cost * u.unused::numeric / u.amount::numeric), 0), 2)
-			FROM unused u
-			WHERE u.unused > 0
-			GROUP BY u.credit_type, u.cost_currency
-			ORDER BY u.credit_type, u.cost_currency NULLS FIRST;
-	ELSE
-		RETURN QUERY
-			SELECT u.credit_type, u.cost_currency, count(DISTINCT u.account),
-				   sum(u.unused)::@extschema@.credit_amount,
-				   round(coalesce(sum(u.cost * u.unused::numeric / u.amount::numeric), 0), 2)
-			FROM credits.lot_unused(credits_liability.at, NULL, NULL) u
-			WHERE u.unused > 0
-			GROUP BY u.credit_type, u.cost_currency
-			ORDER BY u.credit_type, u.cost_currency NULLS FIRST;
-	END IF;
+	FOR g IN
+		SELECT x.credit_type, x.currency, count(DISTINCT x.account) AS accounts,
+			   sum(x.unused) AS outstanding, sum(x.cost) AS cost
+		FROM credits.liability_lots(credits_liability.at) x
+		GROUP BY x.credit_type, x.currency
+		ORDER BY x.credit_type, x.currency NULLS FIRST
+	LOOP
+		credit_type := g.credit_type;
+		currency := g.currency;
+		IF g.outstanding <= 9223372036854.775807 THEN
+			accounts := g.accounts;
+			outstanding := g.outstanding::@extschema@.credit_amount;
+			cost_basis := round(g.cost, 2);
+			RETURN NEXT;
+			CONTINUE;
+		END IF;
+		n := 0; sum_unused := 0; sum_cost := 0;
+		FOR r IN
+			SELECT x.account, sum(x.unused) AS unused, sum(x.cost) AS cost
+			FROM credits.liability_lots(credits_liability.at) x
+			WHERE x.credit_type = g.credit_type AND x.currency IS NOT DISTINCT FROM g.currency
+			GROUP BY x.account
+			ORDER BY x.account
+		LOOP
+			first := true;
+			WHILE first OR r.unused > 0 LOOP
+				IF sum_unused > 0 AND sum_unused + r.unused > 9000000000000 THEN
+					accounts := n; outstanding := sum_unused::@extschema@.credit_amount;
+					cost_basis := round(sum_cost, 2);
+					RETURN NEXT;
+					n := 0; sum_unused := 0; sum_cost := 0;
+				END IF;
+				part := least(r.unused, 9000000000000 - sum_unused);
+				share := r.cost * part / r.unused;
+				n := n + CASE WHEN first THEN 1 ELSE 0 END;
+				sum_unused := sum_unused + part;
+				sum_cost := sum_cost + share;
+				r.unused := r.unused - part;
+				r.cost := r.cost - share;
+				first := false;
+			END LOOP;
+		END LOOP;
+		accounts := n; outstanding := sum_unused::@extschema@.credit_amount;
+		cost_basis := round(sum_cost, 2);
+		RETURN NEXT;
+	END LOOP;
 END
 $$;
 COMMENT ON FUNCTION credits_liability(timestamptz) IS
 	'unused credits outstanding at an instant and what clients paid for them (each lot''s unused share of its price), per credit type and purchase currency';
 
+-- A statement over (from_at, to_at]: the opening balance is the balance at
+-- from_at, the lines are the entries dated after from_at up to to_at and
+-- the expirations of that period that no entry of it records, and the
+-- closing balance is the balance at to_at, which the lines add up to.  An
+-- expiry counts when the lot expired: one recorded later than that shows
+-- in the period the lot expired in.
 CREATE FUNCTION credits_statement(account text, from_at timestamptz, to_at timestamptz DEFAULT now(),
 								  credit_type text DEFAULT 'CRD')
 RETURNS TABLE(line int, at timestamptz, kind text, direction text, amount @extschema@.credit_amount,
@@ -194,9 +375,7 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
 DECLARE
-	opening @extschema@.credit_amount;
-	closing @extschema@.credit_amount;
-	running @extschema@.credit_amount;
+	running numeric;
 	n int := 1;
 	e record;
 BEGIN
@@ -212,45 +391,68 @@ BEGIN
 	END IF;
 	-- The range may be open, credits_balance's instant may not: nothing was
 	-- available at -infinity, and a range from infinity is empty.
-	opening := CASE WHEN from_at = '-infinity' THEN 0
+	running := CASE WHEN from_at = '-infinity' THEN 0
 					ELSE @extschema@.credits_balance(account, credit_type,
 						CASE WHEN from_at = 'infinity' THEN now() ELSE from_at END) END;
 	line := n; at := from_at; kind := 'opening'; direction := NULL; amount := NULL;
-	balance := opening; reference := NULL; reason := 'opening balance'; entry_id := NULL;
+	balance := running; reference := NULL; reason := 'opening balance'; entry_id := NULL;
 	RETURN NEXT;
-	running := opening;
 	FOR e IN
-		SELECT x.entry_id, x.at, x.kind, x.amount, x.running_balance, x.reference, x.reason
-		FROM credits.entry x
-		WHERE x.account = credits_statement.account AND x.credit_type = credits_statement.credit_type
-		  AND x.at >= from_at AND x.at < to_at
-		ORDER BY x.seq
+		WITH before AS (
+			-- expired by from_at, already left out of the opening balance
+			SELECT u.lot_id, u.amount
+			FROM credits.expired_unrecorded(from_at, credits_statement.account,
+											credits_statement.credit_type) u),
+		entries AS (
+			SELECT x.seq, x.entry_id, x.at, x.kind, x.amount::numeric AS amount,
+				   x.reference, x.reason, x.lot_id,
+				   sum(x.amount::numeric) FILTER (WHERE x.kind = 'expire')
+					   OVER (PARTITION BY x.lot_id ORDER BY x.seq) AS expired_so_far
+			FROM credits.entry x
+			WHERE x.account = credits_statement.account
+			  AND x.credit_type = credits_statement.credit_type
+			  AND x.at > from_at AND from_at < now() AND (x.at <= to_at OR to_at >= now())),
+		lines AS (
+			-- an expire entry shows only what had not expired by from_at
+			SELECT x.at, x.seq, x.entry_id, x.kind, x.reference, x.reason, x.lot_id,
+				   CASE WHEN b.lot_id IS NULL THEN x.amount
+						ELSE greatest(0, least(x.amount, x.expired_so_far - b.amount)) END AS amount,
+				   x.kind <> 'expire' OR b.lot_id IS NULL
+					   OR x.expired_so_far - b.amount > 0 AS shown
+			FROM entries x
+			LEFT JOIN before b ON b.lot_id = x.lot_id AND x.kind = 'expire'
+			UNION ALL
+			-- expired in the period, recorded later or not yet
+			SELECT u.expires_at, NULL, NULL, 'expire', NULL,
+				   CASE WHEN u.expires_at <= now() THEN 'expired, not yet recorded'
+						ELSE 'expiring' END, u.lot_id,
+				   u.amount - greatest(0, coalesce(b.amount, 0) - coalesce(r.recorded, 0)), true
+			FROM credits.expired_unrecorded(to_at, credits_statement.account,
+											credits_statement.credit_type) u
+			LEFT JOIN before b ON b.lot_id = u.lot_id
+			LEFT JOIN (SELECT x.lot_id, sum(x.amount) AS recorded FROM entries x
+					   WHERE x.kind = 'expire' GROUP BY x.lot_id) r ON r.lot_id = u.lot_id)
+		SELECT l.* FROM lines l
+		WHERE l.shown AND (l.entry_id IS NOT NULL OR l.amount > 0)
+		ORDER BY l.at, l.seq NULLS LAST, l.lot_id
 	LOOP
 		n := n + 1;
 		line := n; at := e.at; kind := e.kind; direction := credits.direction(e.kind);
-		amount := e.amount; reference := e.reference; reason := e.reason; entry_id := e.entry_id;
+		amount := e.amount::@extschema@.credit_amount; reference := e.reference;
+		reason := e.reason; entry_id := e.entry_id;
 		running := CASE direction WHEN 'in' THEN running + e.amount ELSE running - e.amount END;
-		balance := running;
+		balance := running::@extschema@.credit_amount;
 		RETURN NEXT;
 	END LOOP;
-	-- Credits that expired in the period but whose expiry no change has
-	-- recorded yet: one line, so that the lines add up to the closing balance.
-	closing := @extschema@.credits_balance(account, credit_type, least(to_at, now()));
-	IF closing < running THEN
-		n := n + 1;
-		line := n; at := least(to_at, now()); kind := 'expire'; direction := 'out';
-		amount := running - closing; balance := closing; reference := NULL;
-		reason := 'expired, not yet recorded'; entry_id := NULL;
-		RETURN NEXT;
-	END IF;
 	n := n + 1;
 	line := n; at := to_at; kind := 'closing'; direction := NULL; amount := NULL;
-	balance := closing; reference := NULL; reason := 'closing balance'; entry_id := NULL;
+	balance := @extschema@.credits_balance(account, credit_type, to_at); reference := NULL;
+	reason := 'closing balance'; entry_id := NULL;
 	RETURN NEXT;
 END
 $$;
 COMMENT ON FUNCTION credits_statement(text, timestamptz, timestamptz, text) IS
-	'a client''s statement for a period: opening balance, every entry with its running balance, closing balance';
+	'a client''s statement for a period: opening balance at from_at, every entry after it up to to_at with its running balance, expirations of the period by when the lot expired, closing balance at to_at';
 
 -- A client portal sees its own account's rows only.  The filter is part of
 -- a security barrier, so no function of the reader's query sees another

@@ -73,3 +73,20 @@ UPDATE credits.subscription
 SET next_period_at = credits.period_start(starts_at, every, next_period, time_zone)
 WHERE next_period_at OPERATOR(pg_catalog.<>)
 	credits.period_start(starts_at, every, next_period, time_zone);
+
+-- Entry times follow entry order: an account's entries are dated no earlier
+-- than its latest entry (account.last_at), so credits_balance(at) is the
+-- running balance of the last entry at or before at.  last_at starts as the
+-- latest time of the account's history; spend_lots takes the instant.
+ALTER TABLE credits.account ADD COLUMN last_at timestamptz;
+UPDATE credits.account a SET last_at = e.last_at
+FROM (SELECT x.account, x.credit_type, max(x.at) AS last_at
+	  FROM credits.entry x GROUP BY x.account, x.credit_type) e
+WHERE e.account OPERATOR(pg_catalog.=) a.account
+  AND e.credit_type OPERATOR(pg_catalog.=) a.credit_type;
+DROP FUNCTION credits.spend_lots(text, text, credit_amount, bigint, credit_amount, text);
+
+-- Reports: credits_usage gains the columns reset and clawed_back (its OUT
+-- columns change, so it is dropped here and created again).
+DROP FUNCTION credits_usage(timestamptz, timestamptz, text, text);
+ALTER TYPE credits.usage_row ADD ATTRIBUTE reset credit_amount, ADD ATTRIBUTE clawed_back credit_amount;

@@ -90,7 +90,9 @@ fi
 for v in $older; do
 	"$PGBIN/dropdb" --if-exists "$OLD" >/dev/null 2>&1
 	"$PGBIN/createdb" "$OLD"
-	# An old ledger with data in it: it must come through the update intact.
+	# An old ledger with data in it, written by this library through the old
+	# SQL: it must come through the update intact, and a session that saw the
+	# old tables must work with the new ones right after the update.
 	q "$OLD" -c "CREATE EXTENSION credits VERSION '$v'" \
 		-c "SELECT credits_grant('u-1', 100), credits_spend('u-1', 30)" >/dev/null
 	# An idempotency key as 1.0 stored it: the expiry as text in the writing
@@ -112,11 +114,11 @@ for v in $older; do
 	# (Skipped where tzdata no longer ships the zone CET: no session can use it.)
 	has_cet=$(q "$OLD" -c "SELECT count(*) FROM pg_timezone_names WHERE name = 'CET'")
 	((has_cet)) && q "$OLD" -c "SET TimeZone = 'CET'" \
-		-c "SELECT credits_grant('u-4', 1)" \
-		-c "UPDATE credits.lot SET source = 'subscription' WHERE account = 'u-4'" \
+		-c "SELECT credits_grant('u-5', 1)" \
+		-c "UPDATE credits.lot SET source = 'subscription' WHERE account = 'u-5'" \
 		-c "INSERT INTO credits.subscription (account, credit_type, credits, every, mode, starts_at,
 				time_zone, next_period, next_period_at)
-			SELECT 'u-4', 'CRD', 1, '1 month', 'add', s, 'CET', 1,
+			SELECT 'u-5', 'CRD', 1, '1 month', 'add', s, 'CET', 1,
 				((s AT TIME ZONE 'CET') + interval '1 month') AT TIME ZONE 'CET'
 			FROM (SELECT make_timestamptz(extract(year FROM now())::int - 1, 3, 20, 9, 0, 0) AS s) x" \
 		-c "INSERT INTO credits.subscription_period (account, subscription_id, period, starts_at, outcome, lot_id)
@@ -124,10 +126,15 @@ for v in $older; do
 			FROM credits.subscription s JOIN credits.lot l ON l.account = s.account" >/dev/null
 	if ((has_cet)); then
 		[[ $(q "$OLD" -c "SET TimeZone = 'CET'" -c "SELECT to_char(next_period_at, 'MM-DD HH24:MI')
-			FROM credits.subscription WHERE account = 'u-4'") == "04-20 10:00" ]] || fail "$v: unexpected 1.0 schedule"
+			FROM credits.subscription WHERE account = 'u-5'") == "04-20 10:00" ]] || fail "$v: unexpected 1.0 schedule"
 	fi
-	q "$OLD" -c "ALTER EXTENSION credits UPDATE"
+	# A session that saw the old tables keeps working right after the update.
+	q "$OLD" -c "SELECT credits_grant_many(ARRAY['u-4'], 5), credits_expire()" \
+		-c "SELECT credits_balance('u-1', at => now() - interval '1 s')" \
+		-c "ALTER EXTENSION credits UPDATE" \
+		-c "SELECT credits_spend('u-4', 1), credits_grant_many(ARRAY['u-4'], 1)" >/dev/null
 	[[ $(q "$OLD" -c "SELECT credits_balance('u-1')") == 70 ]] || fail "$v: balance changed by the update"
+	[[ $(q "$OLD" -c "SELECT credits_balance('u-4')") == 5 ]] || fail "$v: u-4 has the wrong balance"
 	# That shortfall is due after the update: a reversal settles it.
 	q "$OLD" -c "SELECT credits_reverse($spent)" >/dev/null
 	[[ $(q "$OLD" -c "SELECT credits_balance('u-3') || ' ' || shortfall_due FROM credits_invoices('u-3')") == "0 0" ]] \
@@ -138,11 +145,11 @@ for v in $older; do
 	[[ $(q "$OLD" -c "SELECT count(*) FROM credits_verify()") == 0 ]] || fail "$v: credits_verify() after the update"
 	if ((has_cet)); then
 		[[ $(q "$OLD" -c "SET TimeZone = 'CET'" \
-			-c "SELECT to_char(next_renewal_at, 'MM-DD HH24:MI') FROM credits_subscriptions('u-4')") == "04-20 09:00" ]] \
+			-c "SELECT to_char(next_renewal_at, 'MM-DD HH24:MI') FROM credits_subscriptions('u-5')") == "04-20 09:00" ]] \
 			|| fail "$v: the CET subscription does not renew at 09:00 local time after the update"
 		q "$OLD" -c "SELECT * FROM credits_run_due()" >/dev/null
 		[[ $(q "$OLD" -c "SET TimeZone = 'CET'" -c "SELECT count(*) FROM credits.subscription_period
-			WHERE account = 'u-4' AND to_char(starts_at, 'DD HH24:MI') <> '20 09:00'") == 0 ]] \
+			WHERE account = 'u-5' AND to_char(starts_at, 'DD HH24:MI') <> '20 09:00'") == 0 ]] \
 			|| fail "$v: the CET subscription renewed off its local schedule after the update"
 		[[ $(q "$OLD" -c "SELECT count(*) FROM credits_verify()") == 0 ]] || fail "$v: credits_verify() after renewals"
 	else

@@ -65,6 +65,17 @@ UPDATE credits.lot SET expires_at = now() + interval '1 day' WHERE account = 'i-
 SELECT check_name, account FROM credits_verify() ORDER BY 1, 2;
 UPDATE credits.lot SET expires_at = NULL WHERE account = 'i-1';
 UPDATE credits.account SET next_expiry = NULL WHERE account = 'i-1';
+-- An entry dated before the one numbered ahead of it (history rewritten by
+-- a superuser with the guard off), and an account whose last_at lies before
+-- its latest entry.
+ALTER TABLE credits.entry DISABLE TRIGGER entry_append_only;
+UPDATE credits.entry SET at = at - interval '1 hour' WHERE account = 'i-1' AND seq = 2;
+SELECT check_name, account FROM credits_verify() ORDER BY 1, 2;
+UPDATE credits.entry SET at = at + interval '1 hour' WHERE account = 'i-1' AND seq = 2;
+ALTER TABLE credits.entry ENABLE ALWAYS TRIGGER entry_append_only;
+UPDATE credits.account SET last_at = last_at - interval '1 hour' WHERE account = 'i-1';
+SELECT check_name, account FROM credits_verify() ORDER BY 1, 2;
+UPDATE credits.account SET last_at = last_at + interval '1 hour' WHERE account = 'i-1';
 
 SELECT * FROM credits_verify();
 DROP EXTENSION credits;
