@@ -105,8 +105,18 @@ for v in $older; do
 		-c "SELECT credits_issue('u-3', 'pack', 'INV-U3')" -c "SELECT credits_spend('u-3', 100)" | tail -1)
 	[[ $(q "$OLD" -c "SELECT shortfall FROM credits_clawback('INV-U3')") == 100 ]] \
 		|| fail "$v: the clawback before the update"
+	# A payment (this library answers the old declaration's three columns)
+	# and a pending credit request for a package, made before the update.
+	[[ $(q "$OLD" -c "SELECT credits_set_rate('USD', 10) > 0" \
+		-c "SELECT row(p.*)::text FROM credits_pay('u-4', 1.00, 'USD', 'INV-U4', partial => true) p" | tail -1) \
+		== "(0,0.00,1.00)" ]] || fail "$v: a payment before the update"
+	request=$(q "$OLD" -c "SELECT credits_define_package('Old', 10, 'USD', 1.00)" \
+		-c "SELECT request_id FROM credits_purchase('u-4', 'Old', 'bank_transfer')" | tail -1)
 	q "$OLD" -c "ALTER EXTENSION credits UPDATE"
 	[[ $(q "$OLD" -c "SELECT credits_balance('u-1')") == 70 ]] || fail "$v: balance changed by the update"
+	# That request is accepted after the update.
+	[[ $(q "$OLD" -c "SELECT credits_accept_request($request) > 0" -c "SELECT credits_balance('u-4')" | tail -1) \
+		== 10 ]] || fail "$v: a request made before the update was not granted after it"
 	# That shortfall is due after the update: a reversal settles it.
 	q "$OLD" -c "SELECT credits_reverse($spent)" >/dev/null
 	[[ $(q "$OLD" -c "SELECT credits_balance('u-3') || ' ' || shortfall_due FROM credits_invoices('u-3')") == "0 0" ]] \
