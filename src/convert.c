@@ -117,6 +117,28 @@ credits_check_money(Numeric value, const char *what, bool allow_zero)
 }
 
 /*
+ * A money amount a client pays must be in whole minor units of its currency
+ * (49.999 USD cannot be charged): 22023 otherwise, and for a bad currency.
+ */
+void
+credits_check_minor_unit(Numeric value, Datum currency, const char *what)
+{
+	int			minor_unit = credits_currency_minor_unit(currency);
+	Numeric		whole;
+
+	whole = DatumGetNumeric(DirectFunctionCall2(numeric_trunc,
+												NumericGetDatum(value),
+												Int32GetDatum(minor_unit)));
+	if (credits_numeric_cmp(whole, value) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s %s is finer than the minor unit of %s", what,
+						numeric_cstring(value), TextDatumGetCString(currency)),
+				 errdetail("%s counts in units of %s.", TextDatumGetCString(currency),
+						   numeric_cstring(credits_pow10(-minor_unit)))));
+}
+
+/*
  * The returned numeric lives in the current memory context.
  */
 Numeric

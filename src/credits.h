@@ -246,5 +246,12 @@ extern bool credits_idem_lookup(Datum account, Datum key, const char *request,
 								int64 *result);
 extern void credits_idem_store(Datum account, Datum key, const char *operation,
 							   const char *request, int64 result);
+extern bool credits_idem_claim(Datum account, Datum key, const char *operation,
+							   const char *request, int64 *result,
+							   bool *result_null, Datum *result_row,
+							   bool *result_row_null);
+extern void credits_idem_finish(Datum account, Datum key, int64 result,
+								bool result_null, Datum result_row);
+extern char *credits_idem_row_field(Datum result_row, const char *name);
 
 #endif							/* CREDITS_H */

@@ -9,12 +9,16 @@
 #include "utils/timestamp.h"
 
 #include "credits.h"
+#include "pricing.h"
 
 PG_FUNCTION_INFO_V1(credits_grant);
 
 /*
  * credits_grant(account, amount, credit_type, expires_at, reason, reference,
- *				 idempotency_key) returns the new lot's id.
+ *				 idempotency_key, cost, cost_currency) returns the new lot's
+ * id.  cost and cost_currency (both or neither) are what the client paid
+ * for the lot, its cost basis: not negative, in whole minor units of the
+ * currency.  (A database still on the 1.0 script calls with 7 arguments.)
  */
 Datum
 credits_grant(PG_FUNCTION_ARGS)
@@ -27,6 +31,10 @@ credits_grant(PG_FUNCTION_ARGS)
 	bool		reason_null = PG_ARGISNULL(4);
 	bool		reference_null = PG_ARGISNULL(5);
 	bool		has_key = !PG_ARGISNULL(6);
+	bool		has_cost = PG_NARGS() > 7 && !PG_ARGISNULL(7);
+	bool		has_cost_currency = PG_NARGS() > 8 && !PG_ARGISNULL(8);
+	Datum		cost = (Datum) 0;
+	Datum		cost_currency = (Datum) 0;
 	CreditTypeInfo info;
 	AccountState acct;
 	StringInfoData request;
@@ -42,6 +50,20 @@ credits_grant(PG_FUNCTION_ARGS)
 	credits_check_positive(amount, "amount");
 	if (has_expiry)
 		credits_check_finite(expires_at, "expires_at");
+	if (has_cost != has_cost_currency)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null when %s is given",
+						has_cost ? "cost_currency" : "cost",
+						has_cost ? "cost" : "cost_currency"),
+				 errdetail("A lot's cost basis is an amount and its currency.")));
+	if (has_cost)
+	{
+		cost = PG_GETARG_DATUM(7);
+		cost_currency = PG_GETARG_DATUM(8);
+		credits_check_money(DatumGetNumeric(cost), "cost", true);
+		credits_check_minor_unit(DatumGetNumeric(cost), cost_currency, "cost");
+	}
 
 	SPI_connect();
 	credits_check_access(account, CREDITS_ACCESS_AGENCY);
@@ -60,6 +82,12 @@ credits_grant(PG_FUNCTION_ARGS)
 		credits_idem_timestamptz(&request, !has_expiry, expires_at);
 		credits_idem_field(&request, reason_null ? NULL : TextDatumGetCString(PG_GETARG_DATUM(4)));
 		credits_idem_field(&request, reference_null ? NULL : TextDatumGetCString(PG_GETARG_DATUM(5)));
+		/* without a cost, the request of 1.0 (whose keys stay valid) */
+		if (has_cost)
+		{
+			credits_idem_numeric(&request, false, DatumGetNumeric(cost));
+			credits_idem_field(&request, TextDatumGetCString(cost_currency));
+		}
 		if (credits_idem_lookup(account, PG_GETARG_DATUM(6), request.data, &lot_id))
 		{
 			SPI_finish();
@@ -74,7 +102,7 @@ credits_grant(PG_FUNCTION_ARGS)
 	lot_id = credits_add_lot(&acct, amount, has_expiry, expires_at,
 							 PG_GETARG_DATUM(4), reason_null,
 							 PG_GETARG_DATUM(5), reference_null, "grant",
-							 (Datum) 0, (Datum) 0);
+							 cost, cost_currency);
 	credits_save_account(&acct);
 	if (has_key)
 		credits_idem_store(account, PG_GETARG_DATUM(6), "grant", request.data,

@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include "lib/stringinfo.h"
 #include "utils/builtins.h"
 
 #include "credits.h"
@@ -40,9 +41,12 @@ PG_FUNCTION_INFO_V1(credits_capture);
 PG_FUNCTION_INFO_V1(credits_release);
 
 /*
- * credits_hold(account, amount, reference, credit_type) returns the hold id.
- * The held credits are taken from the lots soonest-expiring first, as one
- * "hold" entry (out) with an allocation per lot.
+ * credits_hold(account, amount, reference, credit_type, idempotency_key)
+ * returns the hold id.  The held credits are taken from the lots
+ * soonest-expiring first, as one "hold" entry (out) with an allocation per
+ * lot.  A key is looked up under the account lock, as a spend's is: a hold
+ * needs the account row, so that lock serializes every call with the key.
+ * (A database still on the 1.0 script calls with 4 arguments.)
  */
 Datum
 credits_hold(PG_FUNCTION_ARGS)
@@ -55,6 +59,8 @@ credits_hold(PG_FUNCTION_ARGS)
 	AccountState acct;
 	int64		hold_id;
 	int64		entry_id;
+	bool		has_key = PG_NARGS() > 4 && !PG_ARGISNULL(4);
+	StringInfoData request;
 
 	credits_require_arg(fcinfo, 0, "account");
 	credits_require_arg(fcinfo, 1, "amount");
@@ -73,6 +79,19 @@ credits_hold(PG_FUNCTION_ARGS)
 	credits_type_info(credit_type, &info);
 	credits_check_scale(amount, &info, credit_type, "amount");
 	credits_lock_account(&acct, account, credit_type, false);
+	if (has_key)
+	{
+		initStringInfo(&request);
+		credits_idem_field(&request, "hold");
+		credits_idem_field(&request, TextDatumGetCString(credit_type));
+		credits_idem_field(&request, credit_amount_format(amount));
+		credits_idem_field(&request, TextDatumGetCString(reference));
+		if (credits_idem_lookup(account, PG_GETARG_DATUM(4), request.data, &hold_id))
+		{
+			SPI_finish();
+			PG_RETURN_INT64(hold_id);
+		}
+	}
 	credits_require_enabled("holding");
 	credits_record_due_now(&acct);
 	if (!acct.exists || acct.balance < amount)
@@ -95,6 +114,9 @@ credits_hold(PG_FUNCTION_ARGS)
 	}
 	acct.held = credit_amount_add(acct.held, amount);
 	credits_save_account(&acct);
+	if (has_key)
+		credits_idem_store(account, PG_GETARG_DATUM(4), "hold", request.data,
+						   hold_id);
 	SPI_finish();
 	PG_RETURN_INT64(hold_id);
 }

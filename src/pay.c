@@ -7,6 +7,7 @@
 
 #include "access/xact.h"
 #include "funcapi.h"
+#include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/numeric.h"
 
@@ -15,9 +16,27 @@
 
 PG_FUNCTION_INFO_V1(credits_pay);
 
+/* The jsonb of a payment's result row, kept with its idempotency key. */
+static Datum
+credits_pay_result_row(CreditAmount applied, Numeric covered, Numeric due)
+{
+	char	   *json;
+
+	json = psprintf("{\"credits_applied\": %s, \"amount_covered\": %s, \"amount_due\": %s}",
+					credit_amount_format(applied),
+					DatumGetCString(DirectFunctionCall1(numeric_out,
+														NumericGetDatum(covered))),
+					DatumGetCString(DirectFunctionCall1(numeric_out,
+														NumericGetDatum(due))));
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+}
+
 /*
- * credits_pay(account, amount, currency, reference, partial, credit_type)
- * returns one row (credits_applied, amount_covered, amount_due).
+ * credits_pay(account, amount, currency, reference, partial, credit_type,
+ * idempotency_key) returns one row (credits_applied, amount_covered,
+ * amount_due, entry_id); entry_id is the spend entry, NULL when nothing was
+ * applied.  (A database still on the 1.0 script calls with 6 arguments and
+ * expects the first three columns.)
  *
  * The invoice needs credits_convert(amount) credits at the rate in force
  * now.  A partial payment covers the money the available credits are worth,
@@ -26,6 +45,11 @@ PG_FUNCTION_INFO_V1(credits_pay);
  * than available): a remainder worth less than one minor unit stays on the
  * account instead of being taken for nothing.  Nothing available applies
  * nothing and writes no entry.
+ *
+ * With an idempotency key, the key is claimed under the account lock
+ * (credits_idem_claim): a payment that applies nothing may find no account
+ * row to lock, so the key's own row serializes calls with that key.  A
+ * repeated call returns the first call's row, kept as jsonb with the key.
  */
 Datum
 credits_pay(PG_FUNCTION_ARGS)
@@ -46,8 +70,11 @@ credits_pay(PG_FUNCTION_ARGS)
 	CreditAmount applied;
 	Numeric		covered;
 	Numeric		due;
-	Datum		result[3];
-	bool		result_null[3] = {false, false, false};
+	bool		has_key = PG_NARGS() > 6 && !PG_ARGISNULL(6);
+	StringInfoData request;
+	int64		entry_id = 0;
+	Datum		result[4];
+	bool		result_null[4] = {false, false, false, false};
 
 	credits_require_arg(fcinfo, 0, "account");
 	credits_require_arg(fcinfo, 1, "amount");
@@ -75,6 +102,43 @@ credits_pay(PG_FUNCTION_ARGS)
 	required = credits_money_to_credits(amount, rate, info.scale);
 
 	credits_lock_account(&acct, account, credit_type, false);
+	if (has_key)
+	{
+		int64		first_entry;
+		bool		first_entry_null;
+		Datum		row;
+		bool		row_null;
+		CreditAmount first_applied;
+
+		initStringInfo(&request);
+		credits_idem_field(&request, "pay");
+		credits_idem_field(&request, TextDatumGetCString(credit_type));
+		credits_idem_numeric(&request, false, amount);
+		credits_idem_field(&request, TextDatumGetCString(currency));
+		credits_idem_field(&request, TextDatumGetCString(reference));
+		credits_idem_field(&request, partial ? "t" : "f");
+		if (credits_idem_claim(account, PG_GETARG_DATUM(6), "pay", request.data,
+							   &first_entry, &first_entry_null, &row, &row_null))
+		{
+			if (row_null)
+				elog(ERROR, "credits: idempotency key of a payment has no result row");
+			credit_amount_parse(credits_idem_row_field(row, "credits_applied"),
+								&first_applied, true);
+			result[0] = CreditAmountGetDatum(first_applied);
+			result[1] = DirectFunctionCall3(numeric_in,
+											CStringGetDatum(credits_idem_row_field(row, "amount_covered")),
+											ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+			result[2] = DirectFunctionCall3(numeric_in,
+											CStringGetDatum(credits_idem_row_field(row, "amount_due")),
+											ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+			result[3] = Int64GetDatum(first_entry);
+			result_null[3] = first_entry_null;
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, result,
+								 result_null);
+			SPI_finish();
+			return (Datum) 0;
+		}
+	}
 	credits_require_enabled("paying");
 	credits_record_due_now(&acct);
 	available = acct.exists ? acct.balance : 0;
@@ -124,15 +188,21 @@ credits_pay(PG_FUNCTION_ARGS)
 						  DatumGetCString(DirectFunctionCall1(numeric_out,
 															  NumericGetDatum(amount))),
 						  TextDatumGetCString(currency));
-		credits_take_from_lots(&acct, "spend", applied, 0, reference, false,
-							   CStringGetTextDatum(reason), false);
+		entry_id = credits_take_from_lots(&acct, "spend", applied, 0, reference,
+										  false, CStringGetTextDatum(reason),
+										  false);
 		credits_save_account(&acct);
 	}
+	if (has_key)
+		credits_idem_finish(account, PG_GETARG_DATUM(6), entry_id, applied == 0,
+							credits_pay_result_row(applied, covered, due));
 
 	/* The tuplestore copies the values out of SPI's memory. */
 	result[0] = CreditAmountGetDatum(applied);
 	result[1] = NumericGetDatum(covered);
 	result[2] = NumericGetDatum(due);
+	result[3] = Int64GetDatum(entry_id);
+	result_null[3] = applied == 0;
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, result,
 						 result_null);
 	SPI_finish();

@@ -26,6 +26,13 @@ extern void credits_check_money(Numeric value, const char *what,
 								bool allow_zero);
 
 /*
+ * A money amount must be in whole minor units of its currency (22023, also
+ * for a bad currency code).
+ */
+extern void credits_check_minor_unit(Numeric value, Datum currency,
+									 const char *what);
+
+/*
  * Credits one unit of currency buys at at: 1 for a monetary credit type in
  * its own currency, else the rate in force (CR004 if none).
  */

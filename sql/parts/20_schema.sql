@@ -116,7 +116,11 @@ CREATE TABLE credits.allocation (
 	PRIMARY KEY (account, entry_id, lot_id)
 );
 
--- Idempotency keys, per account.
+-- Idempotency keys, per account and shared by every keyed function:
+-- request is the canonical text of the first call's operation and
+-- arguments (src/idempotency.c), result its id (lot, entry, hold, request;
+-- NULL for a payment that applied nothing), result_row its whole result
+-- row where it returns one (payments, purchases).
 CREATE TABLE credits.idempotency (
 	account		text NOT NULL,
 	idempotency_key text NOT NULL,
@@ -124,6 +128,7 @@ CREATE TABLE credits.idempotency (
 	request		text NOT NULL,
 	result		bigint,
 	created_at	timestamptz NOT NULL DEFAULT now(),
+	result_row	jsonb,
 	PRIMARY KEY (account, idempotency_key)
 );
 

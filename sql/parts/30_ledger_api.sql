@@ -142,13 +142,15 @@ CREATE FUNCTION credits_grant(account text, amount @extschema@.credit_amount,
 							  expires_at timestamptz DEFAULT NULL,
 							  reason text DEFAULT NULL,
 							  reference text DEFAULT NULL,
-							  idempotency_key text DEFAULT NULL)
+							  idempotency_key text DEFAULT NULL,
+							  cost numeric DEFAULT NULL,
+							  cost_currency text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_grant'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp;
-COMMENT ON FUNCTION credits_grant(text, @extschema@.credit_amount, text, timestamptz, text, text, text) IS
-	'adds a lot of credits to an account; returns the lot id';
+COMMENT ON FUNCTION credits_grant(text, @extschema@.credit_amount, text, timestamptz, text, text, text, numeric, text) IS
+	'adds a lot of credits to an account, optionally with what the client paid for it (cost, cost_currency: its cost basis); returns the lot id';
 
 CREATE FUNCTION credits_spend(account text, amount @extschema@.credit_amount,
 							  reference text DEFAULT NULL,
@@ -210,4 +212,29 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_spend_lots'
 LANGUAGE C VOLATILE;
 REVOKE ALL ON FUNCTION credits.spend_lots(text, text, @extschema@.credit_amount, bigint, @extschema@.credit_amount, text, timestamptz) FROM PUBLIC;
+
+-- Idempotency keys for the keyed functions written in SQL (purchases), with
+-- the encoding and the claim of the C ones (src/idempotency.c): the
+-- canonical request text of a call's fields; the claim of a key, which
+-- returns NULL when the caller now holds it or the first call's result row
+-- (CR003 when the key was used with other arguments); the first call's
+-- result, recorded by the caller that claimed the key.
+CREATE FUNCTION credits.idempotency_request(fields text[]) RETURNS text
+AS 'MODULE_PATHNAME', 'credits_idem_request_sql'
+LANGUAGE C IMMUTABLE;
+CREATE FUNCTION credits.idempotency_claim(account text, idempotency_key text,
+										  operation text, request text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'credits_idem_claim_sql'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, credits, pg_temp;
+CREATE FUNCTION credits.idempotency_finish(account text, idempotency_key text,
+										   result bigint, result_row jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'credits_idem_finish_sql'
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, credits, pg_temp;
+REVOKE ALL ON FUNCTION credits.idempotency_request(text[]),
+	credits.idempotency_claim(text, text, text, text),
+	credits.idempotency_finish(text, text, bigint, jsonb) FROM PUBLIC;
 

@@ -49,7 +49,8 @@ AS $$
 	SELECT ARRAY['credits_balance', 'credits_history', 'credits_history_page',
 		'credits_statement', 'credits_lots', 'credits_summary', 'credits_expiring', 'credits_usage',
 		'credits_events_since', 'credits_requests', 'credits_spend', 'credits_pay',
-		'credits_purchase', 'credits_subscribe_service', 'credits_cancel_subscription']
+		'credits_purchase', 'credits_purchase_quantity', 'credits_subscribe_service',
+		'credits_cancel_subscription']
 $$;
 
 CREATE FUNCTION credits.portal_grant(r regrole, allow boolean) RETURNS void

@@ -87,13 +87,15 @@ CREATE TABLE credits.price_tier (
 
 -- Credit requests: purchases paid outside the card processors (bank
 -- transfer, crypto) that the agency accepts once the money has arrived.
--- A request records the package's figures when it was made.
+-- A request records the figures of what was bought when it was made: a
+-- package (package_id, package), or credits of a product by quantity at its
+-- volume price (product; credits is the quantity, amount the price).
 CREATE SEQUENCE credits.request_id_seq;
 CREATE TABLE credits.request (
 	account		text NOT NULL,
 	request_id	bigint NOT NULL DEFAULT nextval('credits.request_id_seq'),
-	package_id	bigint NOT NULL REFERENCES credits.package,
-	package		text NOT NULL,		-- the package's name when requested
+	package_id	bigint REFERENCES credits.package,
+	package		text,				-- the package's name when requested
 	credit_type	text NOT NULL,
 	credits		@extschema@.credit_amount NOT NULL CHECK (credits > 0),
 	amount		numeric NOT NULL CHECK (amount > 0 AND amount < 'Infinity'),
@@ -109,12 +111,15 @@ CREATE TABLE credits.request (
 	decided_by	text,
 	reason		text,				-- why it was rejected
 	lot_id		bigint,				-- the lot an accepted request granted
+	product		text REFERENCES credits.product,	-- bought by quantity
 	PRIMARY KEY (account, request_id),
 	FOREIGN KEY (account, lot_id) REFERENCES credits.lot (account, lot_id),
 	CONSTRAINT request_decided_at CHECK ((status = 'pending') = (decided_at IS NULL)),
 	CONSTRAINT request_decided_by CHECK ((status = 'pending') = (decided_by IS NULL)),
 	CONSTRAINT request_accepted_lot CHECK ((status = 'accepted') = (lot_id IS NOT NULL)),
-	CONSTRAINT request_rejected_reason CHECK (status = 'rejected' OR reason IS NULL)
+	CONSTRAINT request_rejected_reason CHECK (status = 'rejected' OR reason IS NULL),
+	CONSTRAINT request_package_or_product CHECK ((package_id IS NULL) <> (product IS NULL)),
+	CONSTRAINT request_package_named CHECK ((package_id IS NULL) = (package IS NULL))
 );
 ALTER SEQUENCE credits.request_id_seq OWNED BY credits.request.request_id;
 CREATE INDEX request_by_id ON credits.request (request_id);
@@ -418,15 +423,46 @@ $$;
 COMMENT ON FUNCTION credits_define_price_tier(text, int, numeric, text) IS
 	'sets the unit price of a product from min_quantity up to the next tier (or changes that tier''s price)';
 
+-- quantity (> 0) times the unit price of the highest tier whose
+-- min_quantity <= quantity, and the product's currency; 42704 for an
+-- unknown product or a quantity below its lowest tier.  Shared by
+-- credits_price and credits_purchase_quantity (which a portal may call, so
+-- this checks no access).
+CREATE FUNCTION credits.tier_price(product text, quantity int,
+								   OUT price numeric, OUT currency text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	lowest int;
+BEGIN
+	SELECT tier_price.quantity * t.unit_price, t.currency INTO price, currency
+	FROM credits.price_tier t
+	WHERE t.product = tier_price.product AND t.min_quantity <= tier_price.quantity
+	ORDER BY t.min_quantity DESC LIMIT 1;
+	IF FOUND THEN
+		RETURN;
+	END IF;
+	SELECT min(t.min_quantity) INTO lowest FROM credits.price_tier t
+	WHERE t.product = tier_price.product;
+	IF lowest IS NULL THEN
+		RAISE EXCEPTION 'product "%" does not exist', product
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Define its prices with credits_define_price_tier().';
+	END IF;
+	RAISE EXCEPTION 'no price tier of product "%" covers quantity %', product, quantity
+		USING ERRCODE = 'undefined_object',
+			  DETAIL = format('The lowest tier starts at %s.', lowest);
+END
+$$;
+REVOKE ALL ON FUNCTION credits.tier_price(text, int) FROM PUBLIC;
+
 CREATE FUNCTION credits_price(product text, quantity int)
 RETURNS numeric
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
-#variable_conflict use_column
-DECLARE
-	price numeric;
-	lowest int;
 BEGIN
 	IF product IS NULL OR quantity IS NULL THEN
 		RAISE EXCEPTION '% must not be null',
@@ -439,22 +475,7 @@ BEGIN
 				  DETAIL = format('The value given was %s.', quantity);
 	END IF;
 	PERFORM credits.check_access(NULL, 'agency');
-	SELECT t.unit_price INTO price FROM credits.price_tier t
-	WHERE t.product = credits_price.product AND t.min_quantity <= credits_price.quantity
-	ORDER BY t.min_quantity DESC LIMIT 1;
-	IF FOUND THEN
-		RETURN quantity * price;
-	END IF;
-	SELECT min(t.min_quantity) INTO lowest FROM credits.price_tier t
-	WHERE t.product = credits_price.product;
-	IF lowest IS NULL THEN
-		RAISE EXCEPTION 'product "%" does not exist', product
-			USING ERRCODE = 'undefined_object',
-				  HINT = 'Define its prices with credits_define_price_tier().';
-	END IF;
-	RAISE EXCEPTION 'no price tier of product "%" covers quantity %', product, quantity
-		USING ERRCODE = 'undefined_object',
-			  DETAIL = format('The lowest tier starts at %s.', lowest);
+	RETURN (credits.tier_price(product, quantity)).price;
 END
 $$;
 COMMENT ON FUNCTION credits_price(text, int) IS
@@ -497,12 +518,13 @@ AS $$
 						   'currency', r.currency, 'method', r.method,
 						   'reference', r.reference, 'status', r.status,
 						   'lot_id', r.lot_id, 'decided_by', r.decided_by,
-						   'reason', r.reason))
+						   'reason', r.reason, 'product', r.product))
 $$;
 REVOKE ALL ON FUNCTION credits.request_event(credits.request, text) FROM PUBLIC;
 
 CREATE FUNCTION credits_purchase(account text, package text, method text,
-								 reference text DEFAULT NULL)
+								 reference text DEFAULT NULL,
+								 idempotency_key text DEFAULT NULL)
 RETURNS TABLE(request_id bigint, lot_id bigint, status text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
@@ -512,6 +534,7 @@ DECLARE
 	p credits.package%ROWTYPE;
 	r credits.request%ROWTYPE;
 	id bigint;
+	earlier jsonb;
 BEGIN
 	IF account IS NULL OR package IS NULL OR method IS NULL THEN
 		RAISE EXCEPTION '% must not be null',
@@ -533,6 +556,18 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  DETAIL = 'A method is stripe or paypal (credits granted at once), or bank_transfer or crypto (a credit request the agency accepts).';
 	END IF;
+	-- A key is claimed before anything is bought: a second call with it
+	-- waits for the first and returns the first's result row (see
+	-- credits.idempotency_claim).
+	IF idempotency_key IS NOT NULL THEN
+		earlier := credits.idempotency_claim(account, idempotency_key, 'purchase',
+			credits.idempotency_request(ARRAY['purchase', package, method, reference]));
+		IF earlier IS NOT NULL THEN
+			RETURN QUERY SELECT (earlier->>'request_id')::bigint, (earlier->>'lot_id')::bigint,
+								earlier->>'status';
+			RETURN;
+		END IF;
+	END IF;
 	SELECT * INTO p FROM credits.package x WHERE x.name = credits_purchase.package;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'package "%" does not exist', package
@@ -546,6 +581,10 @@ BEGIN
 										  now() + p.expires_after,
 										  format('package "%s" bought with %s', p.name, method),
 										  reference, p.price, p.currency);
+		IF idempotency_key IS NOT NULL THEN
+			PERFORM credits.idempotency_finish(account, idempotency_key, id,
+				jsonb_build_object('request_id', NULL, 'lot_id', id, 'status', 'accepted'));
+		END IF;
 		RETURN QUERY SELECT NULL::bigint, id, 'accepted'::text;
 		RETURN;
 	END IF;
@@ -557,11 +596,117 @@ BEGIN
 			credits_purchase.reference)
 	RETURNING * INTO r;
 	PERFORM credits.request_event(r, 'credit_request.created');
+	IF idempotency_key IS NOT NULL THEN
+		PERFORM credits.idempotency_finish(account, idempotency_key, r.request_id,
+			jsonb_build_object('request_id', r.request_id, 'lot_id', NULL, 'status', 'pending'));
+	END IF;
 	RETURN QUERY SELECT r.request_id, NULL::bigint, 'pending'::text;
 END
 $$;
-COMMENT ON FUNCTION credits_purchase(text, text, text, text) IS
+COMMENT ON FUNCTION credits_purchase(text, text, text, text, text) IS
 	'buys a package: stripe/paypal grant the credits at once; bank_transfer/crypto create a pending credit request';
+
+CREATE FUNCTION credits_purchase_quantity(account text, product text, quantity int,
+										  method text, reference text DEFAULT NULL,
+										  idempotency_key text DEFAULT NULL,
+										  credit_type text DEFAULT 'CRD')
+RETURNS TABLE(request_id bigint, lot_id bigint, status text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	cost numeric;			-- what the client pays: the volume price
+	cost_currency text;
+	r credits.request%ROWTYPE;
+	id bigint;
+	earlier jsonb;
+BEGIN
+	IF account IS NULL OR product IS NULL OR quantity IS NULL OR method IS NULL
+	   OR credit_type IS NULL THEN
+		RAISE EXCEPTION '% must not be null',
+			CASE WHEN account IS NULL THEN 'account'
+				 WHEN product IS NULL THEN 'product'
+				 WHEN quantity IS NULL THEN 'quantity'
+				 WHEN method IS NULL THEN 'method' ELSE 'credit_type' END
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	-- As credits_purchase: a portal may only ask (a request the agency
+	-- decides).
+	PERFORM credits.check_access(account,
+		CASE WHEN method IN ('bank_transfer', 'crypto') THEN 'client' ELSE 'agency' END);
+	IF account = '' THEN
+		RAISE EXCEPTION 'account must not be empty'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF method NOT IN ('stripe', 'paypal', 'bank_transfer', 'crypto') THEN
+		RAISE EXCEPTION 'invalid payment method "%"', method
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A method is stripe or paypal (credits granted at once), or bank_transfer or crypto (a credit request the agency accepts).';
+	END IF;
+	IF quantity <= 0 THEN
+		RAISE EXCEPTION 'quantity must be greater than zero'
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('The value given was %s.', quantity);
+	END IF;
+	IF idempotency_key IS NOT NULL THEN
+		earlier := credits.idempotency_claim(account, idempotency_key, 'purchase_quantity',
+			credits.idempotency_request(ARRAY['purchase_quantity', product, quantity::text,
+											  method, reference, credit_type]));
+		IF earlier IS NOT NULL THEN
+			RETURN QUERY SELECT (earlier->>'request_id')::bigint, (earlier->>'lot_id')::bigint,
+								earlier->>'status';
+			RETURN;
+		END IF;
+	END IF;
+	SELECT t.price, t.currency INTO cost, cost_currency
+	FROM credits.tier_price(product, quantity) t;
+	-- What the client is charged: whole minor units of the currency.
+	IF trunc(cost, credits.currency_minor_unit(cost_currency)) <> cost THEN
+		RAISE EXCEPTION 'price % of % credits of product "%" is finer than the minor unit of %',
+			cost, quantity, product, cost_currency
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('%s counts in units of %s.', cost_currency,
+								  1::numeric / 10 ^ credits.currency_minor_unit(cost_currency)),
+				  HINT = 'Buy another quantity, or give the product''s tiers unit prices that make whole amounts.';
+	END IF;
+	-- 42704 for an unknown type; the type's lock holds its scale until
+	-- this transaction ends (a pending request of the type keeps it fixed).
+	PERFORM credits.lock_type(credit_type);
+	PERFORM credits.pricing_require_enabled('purchasing');
+
+	IF method IN ('stripe', 'paypal') THEN
+		id := credits.grant_purchased_lot(account, quantity::@extschema@.credit_amount,
+										  credit_type, NULL,
+										  format('product "%s" x %s bought with %s',
+												 product, quantity, method),
+										  reference, cost, cost_currency);
+		IF idempotency_key IS NOT NULL THEN
+			PERFORM credits.idempotency_finish(account, idempotency_key, id,
+				jsonb_build_object('request_id', NULL, 'lot_id', id, 'status', 'accepted'));
+		END IF;
+		RETURN QUERY SELECT NULL::bigint, id, 'accepted'::text;
+		RETURN;
+	END IF;
+
+	INSERT INTO credits.request (account, product, credit_type, credits, amount,
+								 currency, method, reference)
+	VALUES (credits_purchase_quantity.account, credits_purchase_quantity.product,
+			credits_purchase_quantity.credit_type,
+			credits_purchase_quantity.quantity::@extschema@.credit_amount, cost,
+			cost_currency, credits_purchase_quantity.method,
+			credits_purchase_quantity.reference)
+	RETURNING * INTO r;
+	PERFORM credits.request_event(r, 'credit_request.created');
+	IF idempotency_key IS NOT NULL THEN
+		PERFORM credits.idempotency_finish(account, idempotency_key, r.request_id,
+			jsonb_build_object('request_id', r.request_id, 'lot_id', NULL, 'status', 'pending'));
+	END IF;
+	RETURN QUERY SELECT r.request_id, NULL::bigint, 'pending'::text;
+END
+$$;
+COMMENT ON FUNCTION credits_purchase_quantity(text, text, int, text, text, text, text) IS
+	'buys quantity credits of a product at its volume price (credits_price): stripe/paypal grant them at once with that price as cost basis; bank_transfer/crypto create a pending credit request';
 
 -- The request row, locked (the first lock of the request-then-account
 -- order), or 42704; CR005 unless it is pending.
@@ -613,8 +758,11 @@ BEGIN
 	r := credits.lock_pending_request(request_id);
 	lot := credits.grant_purchased_lot(r.account, r.credits, r.credit_type,
 									   now() + r.expires_after,
-									   format('credit request %s: package "%s" paid by %s',
-											  r.request_id, r.package, r.method),
+									   CASE WHEN r.product IS NULL
+											THEN format('credit request %s: package "%s" paid by %s',
+														r.request_id, r.package, r.method)
+											ELSE format('credit request %s: product "%s" x %s paid by %s',
+														r.request_id, r.product, r.credits, r.method) END,
 									   r.reference, r.amount, r.currency);
 	UPDATE credits.request x
 	SET status = 'accepted', decided_at = now(),
@@ -677,7 +825,8 @@ BEGIN
 				  DETAIL = 'A status is pending, accepted or rejected.';
 	END IF;
 	RETURN QUERY
-		SELECT r.request_id, r.account, r.package, r.credits, r.amount, r.currency,
+		SELECT r.request_id, r.account, coalesce(r.package, r.product), r.credits,
+			   r.amount, r.currency,
 			   r.method, r.status, r.created_at, r.decided_at,
 			   r.reference, r.decided_by, r.reason
 		FROM credits.request r
@@ -697,21 +846,22 @@ LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$ SELECT * FROM credits.list_requests($1, $2) $$;
 COMMENT ON FUNCTION credits_requests(text, text) IS
-	'credit requests to review, oldest first, with the payment reference, who decided and why a request was rejected; NULL filters match every account (a client portal''s own) or status';
+	'credit requests to review, oldest first (package: the package bought, or the product of a purchase by quantity), with the payment reference, who decided and why a request was rejected; NULL filters match every account (a client portal''s own) or status';
 
 /*
  * Paying invoices
  */
 CREATE FUNCTION credits_pay(account text, amount numeric, currency text,
 							reference text, partial boolean DEFAULT false,
-							credit_type text DEFAULT 'CRD')
+							credit_type text DEFAULT 'CRD',
+							idempotency_key text DEFAULT NULL)
 RETURNS TABLE(credits_applied @extschema@.credit_amount, amount_covered numeric,
-			  amount_due numeric)
+			  amount_due numeric, entry_id bigint)
 AS 'MODULE_PATHNAME', 'credits_pay'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp;
-COMMENT ON FUNCTION credits_pay(text, numeric, text, text, boolean, text) IS
-	'pays an invoice with credits, all or nothing (CR001) or partially; returns the credits applied, the money they cover and what is still due';
+COMMENT ON FUNCTION credits_pay(text, numeric, text, text, boolean, text, text) IS
+	'pays an invoice with credits, all or nothing (CR001) or partially; returns the credits applied, the money they cover, what is still due and the spend entry (NULL when nothing was applied)';
 
 /*
  * Invariants of purchases, run by credits_verify().

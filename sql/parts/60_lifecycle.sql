@@ -429,12 +429,13 @@ COMMENT ON FUNCTION credits_issue_trigger() IS
  * Holds
  */
 CREATE FUNCTION credits_hold(account text, amount @extschema@.credit_amount, reference text,
-							 credit_type text DEFAULT 'CRD')
+							 credit_type text DEFAULT 'CRD',
+							 idempotency_key text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_hold'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp;
-COMMENT ON FUNCTION credits_hold(text, @extschema@.credit_amount, text, text) IS
+COMMENT ON FUNCTION credits_hold(text, @extschema@.credit_amount, text, text, text) IS
 	'reserves credits soonest-expiring first: they leave the available balance at once (CR001 if not enough); returns the hold id';
 
 CREATE FUNCTION credits_capture(hold_id bigint, amount @extschema@.credit_amount DEFAULT NULL)

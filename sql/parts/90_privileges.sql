@@ -120,7 +120,8 @@ GRANT EXECUTE ON FUNCTION credits.portal_scope() TO credits_reader;
 GRANT EXECUTE ON FUNCTION
 	credits_grant, credits_grant_many, credits_spend,
 	credits_hold, credits_capture, credits_release,
-	credits_pay, credits_purchase, credits_accept_request, credits_reject_request,
+	credits_pay, credits_purchase, credits_purchase_quantity,
+	credits_accept_request, credits_reject_request,
 	credits_issue, credits_issue_trigger, credits_clawback, credits_reverse, credits_void,
 	credits_subscribe, credits_subscribe_service, credits_cancel_subscription,
 	credits_run_due, credits_expire, credits_set_low_balance

@@ -90,3 +90,24 @@ DROP FUNCTION credits.spend_lots(text, text, credit_amount, bigint, credit_amoun
 -- columns change, so it is dropped here and created again).
 DROP FUNCTION credits_usage(timestamptz, timestamptz, text, text);
 ALTER TYPE credits.usage_row ADD ATTRIBUTE reset credit_amount, ADD ATTRIBUTE clawed_back credit_amount;
+
+-- What an application needs (app): a grant's cost basis (credits_grant's
+-- cost, cost_currency), idempotency keys for payments, purchases and holds
+-- (credits_pay also returns its entry_id), purchases by quantity
+-- (credits_purchase_quantity).  A function whose arguments or result
+-- columns change is dropped (CREATE OR REPLACE would add an overload beside
+-- it); the generated part recreates it with its grants.
+DROP FUNCTION credits_grant(text, @extschema@.credit_amount, text, timestamptz, text, text, text);
+DROP FUNCTION credits_pay(text, numeric, text, text, boolean, text);
+DROP FUNCTION credits_purchase(text, text, text, text);
+DROP FUNCTION credits_hold(text, @extschema@.credit_amount, text, text);
+-- A keyed call's whole result row (payments, purchases).
+ALTER TABLE credits.idempotency ADD COLUMN result_row jsonb;
+-- A credit request buys a package or credits of a product by quantity.
+ALTER TABLE credits.request ALTER COLUMN package_id DROP NOT NULL;
+ALTER TABLE credits.request ALTER COLUMN package DROP NOT NULL;
+ALTER TABLE credits.request ADD COLUMN product text REFERENCES credits.product;
+ALTER TABLE credits.request ADD CONSTRAINT request_package_or_product
+	CHECK ((package_id IS NULL) <> (product IS NULL));
+ALTER TABLE credits.request ADD CONSTRAINT request_package_named
+	CHECK ((package_id IS NULL) = (package IS NULL));

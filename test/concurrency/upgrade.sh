@@ -128,6 +128,13 @@ for v in $older; do
 		[[ $(q "$OLD" -c "SET TimeZone = 'CET'" -c "SELECT to_char(next_period_at, 'MM-DD HH24:MI')
 			FROM credits.subscription WHERE account = 'u-5'") == "04-20 10:00" ]] || fail "$v: unexpected 1.0 schedule"
 	fi
+	# A payment (this library answers the old declaration's three columns)
+	# and a pending credit request for a package, made before the update.
+	[[ $(q "$OLD" -c "SELECT credits_set_rate('USD', 10) > 0" \
+		-c "SELECT row(p.*)::text FROM credits_pay('u-6', 1.00, 'USD', 'INV-U4', partial => true) p" | tail -1) \
+		== "(0,0.00,1.00)" ]] || fail "$v: a payment before the update"
+	request=$(q "$OLD" -c "SELECT credits_define_package('Old', 10, 'USD', 1.00)" \
+		-c "SELECT request_id FROM credits_purchase('u-6', 'Old', 'bank_transfer')" | tail -1)
 	# A session that saw the old tables keeps working right after the update.
 	q "$OLD" -c "SELECT credits_grant_many(ARRAY['u-4'], 5), credits_expire()" \
 		-c "SELECT credits_balance('u-1', at => now() - interval '1 s')" \
@@ -135,6 +142,9 @@ for v in $older; do
 		-c "SELECT credits_spend('u-4', 1), credits_grant_many(ARRAY['u-4'], 1)" >/dev/null
 	[[ $(q "$OLD" -c "SELECT credits_balance('u-1')") == 70 ]] || fail "$v: balance changed by the update"
 	[[ $(q "$OLD" -c "SELECT credits_balance('u-4')") == 5 ]] || fail "$v: u-4 has the wrong balance"
+	# That request is accepted after the update.
+	[[ $(q "$OLD" -c "SELECT credits_accept_request($request) > 0" -c "SELECT credits_balance('u-6')" | tail -1) \
+		== 10 ]] || fail "$v: a request made before the update was not granted after it"
 	# That shortfall is due after the update: a reversal settles it.
 	q "$OLD" -c "SELECT credits_reverse($spent)" >/dev/null
 	[[ $(q "$OLD" -c "SELECT credits_balance('u-3') || ' ' || shortfall_due FROM credits_invoices('u-3')") == "0 0" ]] \

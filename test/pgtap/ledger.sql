@@ -5,7 +5,7 @@ CREATE EXTENSION credits;
 SELECT plan(32);
 
 -- The contract's surface exists with its exact parameter names.
-SELECT has_function('credits_grant', ARRAY['text', 'credit_amount', 'text', 'timestamp with time zone', 'text', 'text', 'text']);
+SELECT has_function('credits_grant', ARRAY['text', 'credit_amount', 'text', 'timestamp with time zone', 'text', 'text', 'text', 'numeric', 'text']);
 SELECT has_function('credits_spend', ARRAY['text', 'credit_amount', 'text', 'text', 'text']);
 SELECT has_function('credits_balance', ARRAY['text', 'text', 'timestamp with time zone']);
 SELECT has_function('credits_history', ARRAY['text', 'text']);
@@ -17,9 +17,9 @@ SELECT is(
 	ARRAY['account', 'amount', 'reference', 'credit_type', 'idempotency_key'],
 	'credits_spend parameter names');
 SELECT is(
-	(SELECT proargnames FROM pg_proc WHERE oid = 'credits_grant(text, credit_amount, text, timestamptz, text, text, text)'::regprocedure),
-	ARRAY['account', 'amount', 'credit_type', 'expires_at', 'reason', 'reference', 'idempotency_key'],
-	'credits_grant parameter names');
+	(SELECT proargnames FROM pg_proc WHERE oid = 'credits_grant(text, credit_amount, text, timestamptz, text, text, text, numeric, text)'::regprocedure),
+	ARRAY['account', 'amount', 'credit_type', 'expires_at', 'reason', 'reference', 'idempotency_key', 'cost', 'cost_currency'],
+	'credits_grant parameter names (1.1 adds cost, cost_currency)');
 SELECT is(
 	(SELECT proargnames FROM pg_proc WHERE oid = 'credits_history(text, text)'::regprocedure),
 	ARRAY['account', 'credit_type', 'entry_id', 'at', 'kind', 'direction', 'amount', 'running_balance', 'reference', 'reason'],

@@ -26,9 +26,9 @@ SELECT is(pg_temp.args('credits_issue(text, text, text, text, int)'),
 SELECT is(pg_temp.result('credits_issue(text, text, text, text, int)'), 'bigint', 'credits_issue returns bigint');
 SELECT is(pg_temp.args('credits_clawback(text)'), 'reference text', 'credits_clawback arguments');
 SELECT is(pg_temp.result('credits_clawback(text)'), 'TABLE(deducted credit_amount, shortfall credit_amount)', 'credits_clawback returns (deducted, shortfall)');
-SELECT is(pg_temp.args('credits_hold(text, credit_amount, text, text)'),
-	'account text, amount credit_amount, reference text, credit_type text DEFAULT ''CRD''::text', 'credits_hold arguments');
-SELECT is(pg_temp.result('credits_hold(text, credit_amount, text, text)'), 'bigint', 'credits_hold returns bigint');
+SELECT is(pg_temp.args('credits_hold(text, credit_amount, text, text, text)'),
+	'account text, amount credit_amount, reference text, credit_type text DEFAULT ''CRD''::text, idempotency_key text DEFAULT NULL::text', 'credits_hold arguments');
+SELECT is(pg_temp.result('credits_hold(text, credit_amount, text, text, text)'), 'bigint', 'credits_hold returns bigint');
 SELECT is(pg_temp.args('credits_capture(bigint, credit_amount)'),
 	'hold_id bigint, amount credit_amount DEFAULT NULL::credit_amount', 'credits_capture arguments');
 SELECT is(pg_temp.result('credits_capture(bigint, credit_amount)'), 'bigint', 'credits_capture returns bigint');

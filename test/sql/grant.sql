@@ -126,6 +126,75 @@ SELECT credits_grant('idem-10', 7, expires_at => '2031-03-01 12:00:00+00', reaso
 RESET TimeZone;
 SELECT count(*) AS lots FROM credits.lot WHERE account = 'idem-10';
 
+-- A cost basis: what the client paid for the lot (cost, cost_currency),
+-- counted by credits_liability like a purchase's.  The lot stays a grant.
+SELECT credits_grant('cost-1', 100, cost => 12.50, cost_currency => 'USD',
+					 reason => 'sold by hand') AS cost_lot \gset
+SELECT source, cost, cost_currency, reason FROM credits.lot WHERE lot_id = :cost_lot;
+SELECT credits_grant('cost-1', 10, cost => 0, cost_currency => 'JPY') > 0 AS free_but_priced;
+SELECT credits_spend('cost-1', 40) > 0 AS spent;
+SELECT credit_type, currency, accounts, outstanding, cost_basis FROM credits_liability()
+WHERE currency IS NOT NULL ORDER BY currency;
+-- Bad costs: 22023 (not a finite amount >= 0, a bad currency, finer than
+-- the currency's minor unit); one without the other is 22004.  Nothing
+-- changes.
+SELECT credits_fingerprint() AS before \gset
+\set VERBOSITY sqlstate
+SELECT credits_grant('cost-2', 5, cost => -1, cost_currency => 'USD');
+SELECT credits_grant('cost-2', 5, cost => 'NaN', cost_currency => 'USD');
+SELECT credits_grant('cost-2', 5, cost => 'Infinity', cost_currency => 'USD');
+SELECT credits_grant('cost-2', 5, cost => '-Infinity', cost_currency => 'USD');
+SELECT credits_grant('cost-2', 5, cost => 1.005, cost_currency => 'USD');
+SELECT credits_grant('cost-2', 5, cost => 1.5, cost_currency => 'JPY');
+SELECT credits_grant('cost-2', 5, cost => 1, cost_currency => 'usd');
+SELECT credits_grant('cost-2', 5, cost => 1, cost_currency => 'DOLLAR');
+SELECT credits_grant('cost-2', 5, cost => 1);
+SELECT credits_grant('cost-2', 5, cost_currency => 'USD');
+SELECT credits_grant('cost-2', 5, cost => 1, cost_currency => NULL);
+\set VERBOSITY default
+SELECT credits_grant('cost-2', 5, cost => -1, cost_currency => 'USD');
+SELECT credits_grant('cost-2', 5, cost => 'NaN', cost_currency => 'USD');
+SELECT credits_grant('cost-2', 5, cost => 'Infinity', cost_currency => 'USD');
+SELECT credits_grant('cost-2', 5, cost => 1.005, cost_currency => 'USD');
+SELECT credits_grant('cost-2', 5, cost => 1.5, cost_currency => 'JPY');
+SELECT credits_grant('cost-2', 5, cost => 1, cost_currency => 'usd');
+SELECT credits_grant('cost-2', 5, cost => 1);
+SELECT credits_grant('cost-2', 5, cost_currency => 'USD');
+SELECT credits_fingerprint() = :'before' AS unchanged;
+-- The cost is part of a keyed grant's arguments, compared by value (1.50 is
+-- 1.5); another cost, another currency or no cost is another call (CR003).
+SELECT credits_grant('cost-3', 10, cost => 1.50, cost_currency => 'USD',
+					 idempotency_key => 'c-1') AS cost_key_lot \gset
+SELECT credits_grant('cost-3', 10, cost => 1.5, cost_currency => 'USD',
+					 idempotency_key => 'c-1') = :cost_key_lot AS same_lot;
+SELECT credits_grant('cost-3', '10.0', cost => '1.500000', cost_currency => 'USD',
+					 idempotency_key => 'c-1') = :cost_key_lot AS same_lot;
+SELECT credits_fingerprint() AS before \gset
+\set VERBOSITY sqlstate
+SELECT credits_grant('cost-3', 10, cost => 1.51, cost_currency => 'USD', idempotency_key => 'c-1');
+SELECT credits_grant('cost-3', 10, cost => 1.50, cost_currency => 'EUR', idempotency_key => 'c-1');
+SELECT credits_grant('cost-3', 10, idempotency_key => 'c-1');
+SELECT credits_grant('cost-3', 10, cost => 0, cost_currency => 'USD', idempotency_key => 'c-1');
+\set VERBOSITY default
+SELECT credits_grant('cost-3', 10, cost => 1.51, cost_currency => 'USD', idempotency_key => 'c-1');
+SELECT credits_fingerprint() = :'before' AS unchanged;
+-- ... and a key first used without a cost is not the same call with one.
+SELECT credits_grant('cost-3', 10, idempotency_key => 'c-2') > 0 AS granted;
+\set VERBOSITY sqlstate
+SELECT credits_grant('cost-3', 10, cost => 1, cost_currency => 'USD', idempotency_key => 'c-2');
+\set VERBOSITY default
+SELECT count(*) AS lots, sum(amount) AS total FROM credits.lot WHERE account = 'cost-3';
+
+-- A role without grants may not grant, with or without a cost (42501).
+CREATE ROLE grant_nobody_test;
+SET ROLE grant_nobody_test;
+\set VERBOSITY sqlstate
+SELECT credits_grant('cost-4', 5);
+SELECT credits_grant('cost-4', 5, cost => 1, cost_currency => 'USD');
+\set VERBOSITY default
+RESET ROLE;
+DROP ROLE grant_nobody_test;
+
 -- A grant rolled back with the application's transaction leaves nothing.
 SELECT credits_fingerprint() AS before \gset
 BEGIN;

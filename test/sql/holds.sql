@@ -149,5 +149,45 @@ SELECT credits_hold('h-7', '0.001', 'invoice-16', credit_type => 'USD');
 \set VERBOSITY default
 SELECT kind, direction, amount, running_balance FROM credits_history('h-7', 'USD');
 
+-- Idempotency: a hold repeated with its key and the same arguments returns
+-- the first hold and holds nothing more, even once that hold is closed;
+-- amounts compare by value ('7.50' is 7.5).
+SELECT credits_grant('h-8', '20.00', credit_type => 'USD') > 0;
+SELECT credits_hold('h-8', '7.50', 'invoice-17', 'USD', 'hold-1') AS hold17 \gset
+SELECT credits_fingerprint() AS before \gset
+SELECT credits_hold('h-8', '7.5', 'invoice-17', 'USD', idempotency_key => 'hold-1') = :hold17 AS same_hold;
+SET TimeZone = 'Pacific/Auckland';
+SELECT credits_hold(account => 'h-8', amount => '7.5', reference => 'invoice-17',
+					credit_type => 'USD', idempotency_key => 'hold-1') = :hold17 AS same_hold;
+RESET TimeZone;
+SELECT credits_fingerprint() = :'before' AS unchanged;
+SELECT credits_capture(:hold17) > 0 AS captured;
+SELECT credits_hold('h-8', '7.50', 'invoice-17', 'USD', 'hold-1') = :hold17 AS same_hold_after_capture;
+SELECT balance AS "20 - 7.50", held FROM credits.account WHERE account = 'h-8' AND credit_type = 'USD';
+-- ... other arguments or another operation with the key: CR003; a failed
+-- hold (CR001) uses no key.
+SELECT credits_fingerprint() AS before \gset
+\set VERBOSITY sqlstate
+SELECT credits_hold('h-8', '7.51', 'invoice-17', 'USD', 'hold-1');
+SELECT credits_hold('h-8', '7.50', 'invoice-18', 'USD', 'hold-1');
+SELECT credits_hold('h-8', 7, 'invoice-17', idempotency_key => 'hold-1');
+SELECT credits_spend('h-8', '7.50', 'invoice-17', 'USD', 'hold-1');
+SELECT * FROM credits_pay('h-8', 7.50, 'USD', 'invoice-17', credit_type => 'USD', idempotency_key => 'hold-1');
+SELECT credits_hold('h-8', 100, 'invoice-19', 'USD', 'hold-2');
+SELECT credits_hold('nobody', 1, 'invoice-19', idempotency_key => 'hold-3');
+\set VERBOSITY default
+SELECT credits_hold('h-8', '7.51', 'invoice-17', 'USD', 'hold-1');
+SELECT credits_fingerprint() = :'before' AS unchanged;
+SELECT credits_hold('h-8', 10, 'invoice-19', 'USD', 'hold-2') > :hold17 AS new_hold;
+
+-- A role without grants may not hold (42501).
+CREATE ROLE holds_nobody_test;
+SET ROLE holds_nobody_test;
+\set VERBOSITY sqlstate
+SELECT credits_hold('h-8', 1, 'invoice-20', 'USD', 'hold-4');
+\set VERBOSITY default
+RESET ROLE;
+DROP ROLE holds_nobody_test;
+
 SELECT * FROM credits_verify();
 DROP EXTENSION credits;

@@ -155,6 +155,97 @@ SELECT credits_applied FROM credits_pay('c-14', 1.00, 'USD', 'inv-90');
 COMMIT;
 SELECT credits_balance('c-14');
 
+-- entry_id is the spend entry (NULL when nothing was applied).
+SELECT credits_grant('c-15', 100) > 0;
+SELECT credits_applied, entry_id AS pay_entry FROM credits_pay('c-15', 2.00, 'USD', 'inv-110') \gset
+SELECT kind, amount, reference FROM credits_history('c-15') WHERE entry_id = :pay_entry;
+
+-- Idempotency: a payment repeated with its key and the same arguments
+-- returns the first call's row (credits_applied, amount_covered,
+-- amount_due, entry_id) and changes nothing, even after the balance has
+-- changed; amounts compare by value (12.50 is 12.5).
+SELECT * FROM credits_pay('c-15', 12.50, 'USD', 'inv-111', partial => true,
+						  idempotency_key => 'pay-1');
+SELECT credits_fingerprint() AS before \gset
+SELECT * FROM credits_pay('c-15', 12.5, 'USD', 'inv-111', partial => true,
+						  idempotency_key => 'pay-1');
+SET TimeZone = 'Asia/Kolkata';
+SET extra_float_digits = 3;
+SELECT * FROM credits_pay('c-15', '12.500', 'USD', 'inv-111', true, 'CRD', 'pay-1');
+RESET TimeZone;
+RESET extra_float_digits;
+SELECT credits_fingerprint() = :'before' AS unchanged;
+SELECT credits_grant('c-15', 1000) > 0;
+SELECT * FROM credits_pay('c-15', 12.50, 'USD', 'inv-111', partial => true,
+						  idempotency_key => 'pay-1') AS first_row;
+SELECT credits_balance('c-15') AS "100 - 20 - 80 + 1000";
+-- ... with other arguments, or by another operation: CR003, nothing changes.
+SELECT credits_fingerprint() AS before \gset
+\set VERBOSITY sqlstate
+SELECT * FROM credits_pay('c-15', 12.51, 'USD', 'inv-111', true, idempotency_key => 'pay-1');
+SELECT * FROM credits_pay('c-15', 12.50, 'CAD', 'inv-111', true, idempotency_key => 'pay-1');
+SELECT * FROM credits_pay('c-15', 12.50, 'USD', 'inv-112', true, idempotency_key => 'pay-1');
+SELECT * FROM credits_pay('c-15', 12.50, 'USD', 'inv-111', false, idempotency_key => 'pay-1');
+SELECT * FROM credits_pay('c-15', 12.50, 'USD', 'inv-111', true, 'USDC', 'pay-1');
+SELECT credits_spend('c-15', 1, idempotency_key => 'pay-1');
+SELECT credits_grant('c-15', 1, idempotency_key => 'pay-1');
+SELECT credits_hold('c-15', 1, 'inv-111', idempotency_key => 'pay-1');
+SELECT * FROM credits_purchase('c-15', 'none', 'stripe', idempotency_key => 'pay-1');
+\set VERBOSITY default
+SELECT * FROM credits_pay('c-15', 12.51, 'USD', 'inv-111', true, idempotency_key => 'pay-1');
+SELECT credits_fingerprint() = :'before' AS unchanged;
+-- A key used by a grant is not a payment's either; the same key on
+-- another account is another key.
+SELECT credits_grant('c-15', 1, idempotency_key => 'g-key') > 0;
+\set VERBOSITY sqlstate
+SELECT * FROM credits_pay('c-15', 1.00, 'USD', 'inv-113', idempotency_key => 'g-key');
+\set VERBOSITY default
+SELECT credits_grant('c-16', 100) > 0;
+SELECT credits_applied, amount_due FROM credits_pay('c-16', 12.50, 'USD', 'inv-111', true,
+													idempotency_key => 'pay-1');
+-- A payment that applied nothing is a result too: repeated, it applies
+-- nothing again, whatever the balance has become; an account without any
+-- row of the type included.
+SELECT * FROM credits_pay('c-17', 3.00, 'USD', 'inv-120', partial => true,
+						  idempotency_key => 'pay-0');
+SELECT credits_grant('c-17', 100) > 0;
+SELECT * FROM credits_pay('c-17', 3.00, 'USD', 'inv-120', partial => true,
+						  idempotency_key => 'pay-0');
+SELECT credits_balance('c-17');
+-- A failed payment (CR001, CR002) uses no key: the same call succeeds once
+-- it can.
+\set VERBOSITY sqlstate
+SELECT * FROM credits_pay('c-17', 50.00, 'USD', 'inv-121', idempotency_key => 'pay-2');
+SELECT credits_set_enabled(false);
+SELECT * FROM credits_pay('c-17', 5.00, 'USD', 'inv-121', idempotency_key => 'pay-2');
+SELECT credits_set_enabled(true);
+\set VERBOSITY default
+SELECT count(*) AS keys FROM credits.idempotency WHERE account = 'c-17' AND idempotency_key = 'pay-2';
+SELECT credits_applied, amount_due, entry_id IS NOT NULL AS has_entry
+FROM credits_pay('c-17', 5.00, 'USD', 'inv-121', idempotency_key => 'pay-2');
+-- A payment repeated while credits are switched off still answers with its
+-- first result (it changes nothing).
+SELECT credits_set_enabled(false);
+SELECT credits_applied, amount_due FROM credits_pay('c-17', 5.00, 'USD', 'inv-121',
+													idempotency_key => 'pay-2');
+SELECT credits_set_enabled(true);
+-- Bad keyed calls fail as unkeyed ones do.
+\set VERBOSITY sqlstate
+SELECT * FROM credits_pay('c-17', 0, 'USD', 'inv-122', idempotency_key => 'pay-3');
+SELECT * FROM credits_pay('c-17', 1, 'usd', 'inv-122', idempotency_key => 'pay-3');
+\set VERBOSITY default
+SELECT count(*) AS keys FROM credits.idempotency WHERE account = 'c-17' AND idempotency_key = 'pay-3';
+
+-- A role without grants may not pay (42501).
+CREATE ROLE pay_nobody_test;
+SET ROLE pay_nobody_test;
+\set VERBOSITY sqlstate
+SELECT * FROM credits_pay('c-17', 1.00, 'USD', 'inv-130');
+SELECT * FROM credits_pay('c-17', 1.00, 'USD', 'inv-130', idempotency_key => 'pay-4');
+\set VERBOSITY default
+RESET ROLE;
+DROP ROLE pay_nobody_test;
+
 -- A client portal pays its own account's invoices only; rates and
 -- conversions are the agency's price list, not a portal's to read.
 CREATE ROLE pay_portal_test NOLOGIN;

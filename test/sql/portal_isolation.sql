@@ -4,8 +4,8 @@
 -- client functions: credits_balance, credits_history, credits_history_page,
 -- credits_statement, credits_expiring, credits_usage, credits_events_since,
 -- credits_requests (without an account: its own rows), credits_spend,
--- credits_pay, credits_purchase (bank_transfer and crypto),
--- credits_subscribe_service and credits_cancel_subscription (its own
+-- credits_pay, credits_purchase and credits_purchase_quantity (bank_transfer
+-- and crypto), credits_subscribe_service and credits_cancel_subscription (its own
 -- services).  Everything else, and every call that names another account or
 -- reaches one through an id, is 42501 and changes nothing.
 CREATE EXTENSION credits;
@@ -129,6 +129,10 @@ SELECT credits_spend('bob', 1, idempotency_key => 'portal-1');
 SELECT * FROM credits_pay('bob', 1.00, 'USD', 'INV-P');
 SELECT * FROM credits_purchase('bob', 'Starter', 'bank_transfer');
 SELECT * FROM credits_purchase('bob', 'Starter', 'crypto');
+SELECT * FROM credits_purchase('bob', 'Starter', 'crypto', idempotency_key => 'portal-2');
+SELECT * FROM credits_purchase_quantity('bob', 'seats', 2, 'bank_transfer');
+SELECT * FROM credits_purchase_quantity('bob', 'seats', 2, 'crypto', idempotency_key => 'portal-3');
+SELECT * FROM credits_pay('bob', 1.00, 'USD', 'INV-P', idempotency_key => 'portal-4');
 SELECT credits_subscribe_service('bob', 'hosting', 7, '1 month');
 -- ... and through bob's ids.
 SELECT * FROM credits_history_page('alice', after_entry_id => :bob_spend);
@@ -136,7 +140,9 @@ SELECT credits_cancel_subscription(:bob_service_sub);
 SELECT credits_cancel_subscription(:bob_credit_sub);
 -- The agency's functions, on bob or bob's ids ...
 SELECT * FROM credits_purchase('bob', 'Starter', 'stripe');
+SELECT * FROM credits_purchase_quantity('bob', 'seats', 2, 'stripe');
 SELECT credits_hold('bob', 1, 'B-H2');
+SELECT credits_hold('bob', 1, 'B-H2', idempotency_key => 'portal-5');
 SELECT credits_capture(:bob_hold);
 SELECT credits_capture(:bob_hold, 1);
 SELECT credits_release(:bob_hold);
@@ -146,6 +152,7 @@ SELECT credits_issue('bob', 'pro', 'INV-B2');
 SELECT * FROM credits_clawback('INV-B');
 SELECT credits_subscribe('bob', 5, '1 day', starts_at => now() - interval '1 month');
 SELECT credits_grant('bob', 1);
+SELECT credits_grant('bob', 1, cost => 1, cost_currency => 'USD');
 SELECT credits_grant_many(ARRAY['bob'], 1);
 SELECT credits_set_low_balance('bob', NULL);
 SELECT * FROM credits_holds('bob');
@@ -159,8 +166,12 @@ UPDATE invoices SET status = 'refunded' WHERE reference = 'INV-B';
 -- issuing, credit subscriptions: the agency's) ...
 SELECT * FROM credits_purchase('alice', 'Starter', 'stripe');
 SELECT * FROM credits_purchase('alice', 'Starter', 'paypal');
+SELECT * FROM credits_purchase('alice', 'Starter', 'stripe', idempotency_key => 'portal-6');
+SELECT * FROM credits_purchase_quantity('alice', 'seats', 2, 'stripe');
+SELECT * FROM credits_purchase_quantity('alice', 'seats', 2, 'paypal', idempotency_key => 'portal-7');
 SELECT credits_cancel_subscription(:alice_credit_sub);
 SELECT credits_hold('alice', 1, 'A-H2');
+SELECT credits_hold('alice', 1, 'A-H2', idempotency_key => 'portal-8');
 SELECT credits_capture(:alice_hold);
 SELECT credits_release(:alice_hold);
 SELECT credits_void(:alice_lot, 'portal');
@@ -169,6 +180,7 @@ SELECT credits_issue('alice', 'pro', 'INV-A2');
 SELECT * FROM credits_clawback('INV-A');
 SELECT credits_subscribe('alice', 5, '1 day', starts_at => now() - interval '1 month');
 SELECT credits_grant('alice', 1);
+SELECT credits_grant('alice', 1, cost => 1, cost_currency => 'USD', idempotency_key => 'portal-9');
 SELECT credits_grant_many(ARRAY['alice'], 1);
 SELECT credits_set_low_balance('alice', 5);
 SELECT * FROM credits_holds('alice');
@@ -210,6 +222,9 @@ SELECT credits_portal_remove_role('portal_iso_web');
 SELECT credits.check_access('bob', 'client');
 SELECT credits.spend_lots('bob', 'CRD', 1, 1, 1, NULL);
 SELECT credits.grant_purchased_lot('bob', 1, 'CRD', NULL, NULL, NULL, 0, 'USD');
+SELECT credits.idempotency_claim('bob', 'portal-10', 'purchase', '8:purchase;');
+SELECT credits.idempotency_finish('bob', 'portal-10', 1, '{}');
+SELECT credits.tier_price('seats', 1);
 -- Unknown ids stay 42704.
 SELECT credits_cancel_subscription(-1);
 SELECT * FROM credits_history_page('alice', after_entry_id => -1);
@@ -260,11 +275,25 @@ SELECT account FROM credits_balances WHERE account = 'bob';
 SELECT credits_spend('alice', 1, 'A-2') > 0 AS spent;
 SELECT credits_spend('alice', 1, 'A-3', idempotency_key => 'portal-a') > 0 AS spent_once;
 SELECT * FROM credits_pay('alice', 0.50, 'USD', 'INV-A-PAY');
+SELECT credits_applied, amount_due, entry_id > 0 AS has_entry
+FROM credits_pay('alice', 0.20, 'USD', 'INV-A-PAY2', idempotency_key => 'portal-a2');
+SELECT credits_applied, amount_due, entry_id > 0 AS has_entry
+FROM credits_pay('alice', 0.20, 'USD', 'INV-A-PAY2', idempotency_key => 'portal-a2');
 SELECT request_id > 0 AS asked, lot_id, status FROM credits_purchase('alice', 'Starter', 'crypto');
+SELECT request_id AS alice_key_request, lot_id, status
+FROM credits_purchase('alice', 'Starter', 'bank_transfer', 'A-W', 'portal-a3') \gset
+SELECT request_id = :alice_key_request AS same_request, lot_id, status
+FROM credits_purchase('alice', 'Starter', 'bank_transfer', 'A-W', 'portal-a3');
+SELECT request_id > 0 AS asked, lot_id, status
+FROM credits_purchase_quantity('alice', 'seats', 3, 'bank_transfer', 'A-Q', 'portal-a4');
+SELECT request_id > 0 AS asked, lot_id, status
+FROM credits_purchase_quantity('alice', 'seats', 3, 'bank_transfer', 'A-Q', 'portal-a4');
+SELECT package, credits, amount, method, status FROM credits_requests('alice', 'pending')
+WHERE package = 'seats';
 SELECT credits_subscribe_service('alice', 'backup', 3, '1 month') AS alice_backup \gset
 SELECT credits_cancel_subscription(:alice_backup);
 SELECT credits_cancel_subscription(:alice_service_sub);
-SELECT credits_balance('alice') AS "1018 - 1 - 1 - 5 - 3";
+SELECT credits_balance('alice') AS "1018 - 1 - 1 - 5 - 2 - 3";
 RESET ROLE;
 RESET credits.portal_account;
 SELECT pg_temp.account_digest('bob') = :'bob_before' AS bob_unchanged;
@@ -312,7 +341,7 @@ WHERE p.pronamespace = e.extnamespace AND p.proname LIKE 'credits\_%'
   AND p.proname NOT IN ('credits_balance', 'credits_history', 'credits_history_page',
 		'credits_statement', 'credits_expiring', 'credits_usage', 'credits_events_since',
 		'credits_requests', 'credits_spend', 'credits_pay', 'credits_purchase',
-		'credits_subscribe_service', 'credits_cancel_subscription', 'credits_hold',
+		'credits_purchase_quantity', 'credits_subscribe_service', 'credits_cancel_subscription', 'credits_hold',
 		'credits_capture', 'credits_release', 'credits_void', 'credits_reverse',
 		'credits_issue', 'credits_clawback', 'credits_issue_trigger', 'credits_subscribe',
 		'credits_grant', 'credits_grant_many', 'credits_set_low_balance', 'credits_holds',

@@ -186,6 +186,153 @@ DROP ROLE pricing_portal_test;
 SELECT count(*) AS c8_requests, count(*) FILTER (WHERE status = 'pending') AS pending
 FROM credits_requests(account => 'c-8');
 
+-- Idempotency: a purchase repeated with its key and the same arguments
+-- returns the first call's row and buys nothing more.  A pending request's
+-- row stays the first result (status 'pending', its request id) even once
+-- the request has been decided: credits_requests() tells its state now.
+SELECT request_id IS NULL AS no_request, lot_id AS key_lot, status
+FROM credits_purchase('c-10', 'Forever', 'stripe', 'ch_10', idempotency_key => 'buy-1') \gset
+SELECT :'no_request' AS no_request, :'status' AS status;
+SELECT credits_fingerprint() AS before \gset
+SELECT request_id, lot_id = :key_lot AS same_lot, status
+FROM credits_purchase('c-10', 'Forever', 'stripe', 'ch_10', idempotency_key => 'buy-1');
+SELECT credits_fingerprint() = :'before' AS unchanged;
+SELECT request_id AS key_request, lot_id, status
+FROM credits_purchase('c-10', 'Starter', 'bank_transfer', 'wire-10', 'buy-2') \gset
+SELECT credits_accept_request(:key_request) > 0 AS accepted;
+SELECT credits_fingerprint() AS before \gset
+SELECT request_id = :key_request AS same_request, lot_id, status
+FROM credits_purchase('c-10', 'Starter', 'bank_transfer', 'wire-10', 'buy-2');
+SELECT credits_fingerprint() = :'before' AS unchanged;
+SELECT count(*) AS requests, count(*) FILTER (WHERE status = 'accepted') AS accepted
+FROM credits_requests('c-10');
+-- ... other arguments or another operation: CR003; a failed purchase uses
+-- no key; a repeat still answers while purchasing is switched off.
+\set VERBOSITY sqlstate
+SELECT * FROM credits_purchase('c-10', 'Forever', 'paypal', 'ch_10', idempotency_key => 'buy-1');
+SELECT * FROM credits_purchase('c-10', 'Starter', 'stripe', 'ch_10', idempotency_key => 'buy-1');
+SELECT * FROM credits_purchase('c-10', 'Forever', 'stripe', 'ch_11', idempotency_key => 'buy-1');
+SELECT * FROM credits_purchase('c-10', 'Forever', 'stripe', idempotency_key => 'buy-1');
+SELECT credits_grant('c-10', 100, idempotency_key => 'buy-1');
+SELECT * FROM credits_purchase_quantity('c-10', 'Forever', 1, 'stripe', 'ch_10', 'buy-1');
+SELECT * FROM credits_purchase('c-10', 'Nope', 'stripe', idempotency_key => 'buy-3');
+SELECT credits_set_enabled(false);
+SELECT * FROM credits_purchase('c-10', 'Forever', 'crypto', idempotency_key => 'buy-3');
+\set VERBOSITY default
+SELECT lot_id = :key_lot AS same_lot, status
+FROM credits_purchase('c-10', 'Forever', 'stripe', 'ch_10', idempotency_key => 'buy-1');
+SELECT credits_set_enabled(true);
+SELECT * FROM credits_purchase('c-10', 'Forever', 'paypal', 'ch_10', idempotency_key => 'buy-1');
+SELECT count(*) AS keys FROM credits.idempotency WHERE account = 'c-10' AND idempotency_key = 'buy-3';
+SELECT request_id > :key_request AS new_request, status
+FROM credits_purchase('c-10', 'Forever', 'crypto', idempotency_key => 'buy-3');
+
+-- Buying credits by quantity at the product's volume price: stripe and
+-- paypal grant them at once with that price as the lot's cost basis;
+-- bank_transfer and crypto create a pending request that grants them when
+-- accepted.  credits_requests() shows the product in its package column.
+SELECT credits_define_price_tier('credit', 1, 100, 'USD');
+SELECT credits_define_price_tier('credit', 5, 85, 'USD');
+SELECT credits_price('credit', 5) AS "5 at 85";
+SELECT request_id, lot_id AS q_lot, status
+FROM credits_purchase_quantity('q-1', 'credit', 5, 'stripe', 'ch_q1') \gset
+SELECT :'status' AS status;
+SELECT amount, credit_type, source, cost, cost_currency, expires_at, reference, reason
+FROM credits.lot WHERE lot_id = :q_lot;
+SELECT credit_type, currency, outstanding, cost_basis FROM credits_liability()
+WHERE currency = 'USD' AND credit_type = 'CRD';
+SELECT request_id AS q_request, lot_id, status
+FROM credits_purchase_quantity(account => 'q-1', product => 'credit', quantity => 3,
+							   method => 'bank_transfer', reference => 'wire-q') \gset
+SELECT :'status' AS status, credits_balance('q-1') AS "5 (3 pending)";
+SELECT account, package, credits, amount, currency, method, status, reference
+FROM credits_requests('q-1');
+SELECT credits_accept_request(:q_request) AS q_request_lot \gset
+SELECT amount, source, cost, cost_currency, reason FROM credits.lot WHERE lot_id = :q_request_lot;
+SELECT credits_balance('q-1') AS "5 + 3";
+SELECT e.payload->>'product' AS product, e.payload->>'package' AS package, e.payload->>'status' AS status
+FROM credits_events_since() e
+WHERE e.type LIKE 'credit_request.%' AND e.account = 'q-1' ORDER BY e.event_id;
+-- Another credit type: quantity credits of it (scale 2: 4 is 4.00).
+SELECT request_id, lot_id AS hrs_q_lot, status
+FROM credits_purchase_quantity('q-1', 'credit', 4, 'paypal', credit_type => 'HRS') \gset
+SELECT amount, credit_type, cost FROM credits.lot WHERE lot_id = :hrs_q_lot;
+SELECT request_id AS hrs_q_request FROM credits_purchase_quantity('q-1', 'credit', 2, 'crypto',
+																  credit_type => 'HRS') \gset
+SELECT credits_reject_request(:hrs_q_request, 'no payment');
+SELECT package, credits, amount, status, reason FROM credits_requests('q-1') WHERE request_id = :hrs_q_request;
+-- Its idempotency key: the same call returns the first row; another
+-- quantity, method, product, reference or type is CR003.
+SELECT request_id AS key_q_request, status
+FROM credits_purchase_quantity('q-2', 'credit', 7, 'bank_transfer', 'wire-q2', 'bq-1') \gset
+SELECT credits_fingerprint() AS before \gset
+SELECT request_id = :key_q_request AS same_request, lot_id, status
+FROM credits_purchase_quantity('q-2', 'credit', 7, 'bank_transfer', 'wire-q2', 'bq-1');
+SELECT credits_fingerprint() = :'before' AS unchanged;
+\set VERBOSITY sqlstate
+SELECT * FROM credits_purchase_quantity('q-2', 'credit', 8, 'bank_transfer', 'wire-q2', 'bq-1');
+SELECT * FROM credits_purchase_quantity('q-2', 'credit', 7, 'crypto', 'wire-q2', 'bq-1');
+SELECT * FROM credits_purchase_quantity('q-2', 'credit', 7, 'bank_transfer', NULL, 'bq-1');
+SELECT * FROM credits_purchase_quantity('q-2', 'credit', 7, 'bank_transfer', 'wire-q2', 'bq-1', 'HRS');
+SELECT * FROM credits_purchase('q-2', 'credit', 'bank_transfer', 'wire-q2', 'bq-1');
+\set VERBOSITY default
+SELECT credits_fingerprint() = :'before' AS unchanged;
+-- Bad input: its SQLSTATE, nothing changes.  A price finer than the
+-- currency's minor unit cannot be charged (22023).
+SELECT credits_define_price_tier('word', 1, 0.005, 'USD');
+SELECT credits_fingerprint() AS before \gset
+SELECT * FROM credits_purchase_quantity('q-3', 'nope', 5, 'stripe');
+SELECT * FROM credits_purchase_quantity('q-3', 'credit', 0, 'stripe');
+SELECT * FROM credits_purchase_quantity('q-3', 'credit', 5, 'cash');
+SELECT * FROM credits_purchase_quantity('q-3', 'credit', 5, 'stripe', credit_type => 'NOPE');
+SELECT * FROM credits_purchase_quantity('q-3', 'word', 3, 'stripe');
+\set VERBOSITY sqlstate
+SELECT * FROM credits_purchase_quantity('q-3', 'nope', 5, 'stripe');
+SELECT * FROM credits_purchase_quantity('q-3', 'nope', 5, 'bank_transfer', idempotency_key => 'bq-9');
+SELECT * FROM credits_purchase_quantity('q-3', 'credit', 0, 'stripe');
+SELECT * FROM credits_purchase_quantity('q-3', 'credit', -5, 'bank_transfer');
+SELECT * FROM credits_purchase_quantity('q-3', 'credit', 5, 'cash');
+SELECT * FROM credits_purchase_quantity('q-3', 'credit', 5, 'Stripe');
+SELECT * FROM credits_purchase_quantity('q-3', 'credit', 5, 'stripe', credit_type => 'NOPE');
+SELECT * FROM credits_purchase_quantity('q-3', 'credit', 5, 'crypto', credit_type => 'NOPE');
+SELECT * FROM credits_purchase_quantity('q-3', 'word', 3, 'stripe');
+SELECT * FROM credits_purchase_quantity('', 'credit', 5, 'stripe');
+SELECT * FROM credits_purchase_quantity(NULL, 'credit', 5, 'stripe');
+SELECT * FROM credits_purchase_quantity('q-3', NULL, 5, 'stripe');
+SELECT * FROM credits_purchase_quantity('q-3', 'credit', NULL, 'stripe');
+SELECT * FROM credits_purchase_quantity('q-3', 'credit', 5, NULL);
+SELECT * FROM credits_purchase_quantity('q-3', 'credit', 5, 'stripe', credit_type => NULL);
+\set VERBOSITY default
+SELECT credits_fingerprint() = :'before' AS unchanged;
+-- While purchasing is switched off: CR002, by every method.
+SELECT credits_set_enabled(false);
+\set VERBOSITY sqlstate
+SELECT * FROM credits_purchase_quantity('q-3', 'credit', 5, 'stripe');
+SELECT * FROM credits_purchase_quantity('q-3', 'credit', 5, 'crypto', idempotency_key => 'bq-9');
+\set VERBOSITY default
+SELECT credits_set_enabled(true);
+SELECT count(*) AS lots FROM credits.lot WHERE account = 'q-3';
+SELECT count(*) AS requests FROM credits.request WHERE account = 'q-3';
+SELECT count(*) AS keys FROM credits.idempotency WHERE account = 'q-3';
+-- 200 words at 0.005 is 1.00: a whole amount can be bought.
+SELECT lot_id AS word_lot FROM credits_purchase_quantity('q-3', 'word', 200, 'stripe') \gset
+SELECT amount, cost FROM credits.lot WHERE lot_id = :word_lot;
+
+-- Roles: an operator may buy; a role without grants may not (42501).
+CREATE ROLE purchase_nobody_test;
+SET ROLE purchase_nobody_test;
+\set VERBOSITY sqlstate
+SELECT * FROM credits_purchase('q-4', 'Forever', 'stripe', idempotency_key => 'r-1');
+SELECT * FROM credits_purchase_quantity('q-4', 'credit', 1, 'stripe');
+SELECT * FROM credits_purchase_quantity('q-4', 'credit', 1, 'bank_transfer');
+\set VERBOSITY default
+RESET ROLE;
+GRANT credits_operator TO purchase_nobody_test;
+SET ROLE purchase_nobody_test;
+SELECT status FROM credits_purchase_quantity('q-4', 'credit', 1, 'stripe');
+RESET ROLE;
+DROP ROLE purchase_nobody_test;
+
 -- credits_verify() checks purchases: damage an accepted request, see it,
 -- repair it.
 SELECT * FROM credits_verify();
