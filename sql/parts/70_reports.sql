@@ -122,6 +122,13 @@ BEGIN
 		RAISE EXCEPTION 'to_at must not be earlier than from_at'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
+	-- An open range ends now: an infinite bound is no bound, not a projection.
+	IF to_at = 'infinity' THEN
+		to_at := now();
+	END IF;
+	IF from_at = 'infinity' THEN
+		from_at := now();
+	END IF;
 	IF usage.credit_type IS NOT NULL THEN
 		PERFORM credits.type_scale(usage.credit_type);
 	END IF;
@@ -378,6 +385,8 @@ DECLARE
 	running numeric;
 	n int := 1;
 	e record;
+	lo timestamptz;			-- the range, an infinite bound read as now
+	hi timestamptz;
 BEGIN
 	IF account IS NULL OR from_at IS NULL OR to_at IS NULL OR credit_type IS NULL THEN
 		RAISE EXCEPTION 'arguments of credits_statement must not be null'
@@ -391,9 +400,10 @@ BEGIN
 	END IF;
 	-- The range may be open, credits_balance's instant may not: nothing was
 	-- available at -infinity, and a range from infinity is empty.
-	running := CASE WHEN from_at = '-infinity' THEN 0
-					ELSE @extschema@.credits_balance(account, credit_type,
-						CASE WHEN from_at = 'infinity' THEN now() ELSE from_at END) END;
+	lo := CASE WHEN from_at = 'infinity' THEN now() ELSE from_at END;
+	hi := CASE WHEN to_at = 'infinity' THEN now() ELSE to_at END;
+	running := CASE WHEN lo = '-infinity' THEN 0
+					ELSE @extschema@.credits_balance(account, credit_type, lo) END;
 	line := n; at := from_at; kind := 'opening'; direction := NULL; amount := NULL;
 	balance := running; reference := NULL; reason := 'opening balance'; entry_id := NULL;
 	RETURN NEXT;
@@ -401,7 +411,7 @@ BEGIN
 		WITH before AS (
 			-- expired by from_at, already left out of the opening balance
 			SELECT u.lot_id, u.amount
-			FROM credits.expired_unrecorded(from_at, credits_statement.account,
+			FROM credits.expired_unrecorded(lo, credits_statement.account,
 											credits_statement.credit_type) u),
 		entries AS (
 			SELECT x.seq, x.entry_id, x.at, x.kind, x.amount::numeric AS amount,
@@ -411,7 +421,7 @@ BEGIN
 			FROM credits.entry x
 			WHERE x.account = credits_statement.account
 			  AND x.credit_type = credits_statement.credit_type
-			  AND x.at > from_at AND from_at < now() AND (x.at <= to_at OR to_at >= now())),
+			  AND x.at > lo AND lo < now() AND (x.at <= hi OR hi >= now())),
 		lines AS (
 			-- an expire entry shows only what had not expired by from_at
 			SELECT x.at, x.seq, x.entry_id, x.kind, x.reference, x.reason, x.lot_id,
@@ -427,7 +437,7 @@ BEGIN
 				   CASE WHEN u.expires_at <= now() THEN 'expired, not yet recorded'
 						ELSE 'expiring' END, u.lot_id,
 				   u.amount - greatest(0, coalesce(b.amount, 0) - coalesce(r.recorded, 0)), true
-			FROM credits.expired_unrecorded(to_at, credits_statement.account,
+			FROM credits.expired_unrecorded(hi, credits_statement.account,
 											credits_statement.credit_type) u
 			LEFT JOIN before b ON b.lot_id = u.lot_id
 			LEFT JOIN (SELECT x.lot_id, sum(x.amount) AS recorded FROM entries x
@@ -446,7 +456,9 @@ BEGIN
 	END LOOP;
 	n := n + 1;
 	line := n; at := to_at; kind := 'closing'; direction := NULL; amount := NULL;
-	balance := @extschema@.credits_balance(account, credit_type, to_at); reference := NULL;
+	balance := CASE WHEN hi = '-infinity' THEN 0
+					ELSE @extschema@.credits_balance(account, credit_type, hi) END;
+	reference := NULL;
 	reason := 'closing balance'; entry_id := NULL;
 	RETURN NEXT;
 END
