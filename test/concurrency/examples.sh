@@ -69,12 +69,24 @@ producer_pid=$!
 
 consume() { PGUSER=$APP_ROLE "$PY" "$ROOT/examples/consumer.py" "$DB" --batch 7 --poll 0.3 "$@"; }
 for round in 1 2; do
-	consume --slow 0.05 >"$WORK/consumer-$round.log" 2>&1 &
+	# exec: $! is the consumer itself, not a subshell around it.
+	(PGUSER=$APP_ROLE exec "$PY" "$ROOT/examples/consumer.py" "$DB" --batch 7 --poll 0.3 \
+		--slow 0.05 >"$WORK/consumer-$round.log" 2>&1) &
 	consumer_pid=$!
 	sleep 2
 	kill -9 "$consumer_pid"
 	wait "$consumer_pid" 2>/dev/null || true
+	kill -0 "$consumer_pid" 2>/dev/null && fail "the consumer survived SIGKILL"
 	consumer_pid=
+	# Its connections end with it (the server notices the closed sockets).
+	left=1
+	for _ in $(seq 1 50); do
+		left=$(q "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND application_name <> 'psql' AND pid <> pg_backend_pid()")
+		((left == 0)) && break
+		sleep 0.1
+	done
+	((left == 0)) || fail "the killed consumer's connections are still there"
 	echo "consumer killed (round $round) after $(q "SELECT count(*) FROM client_message") messages"
 done
 wait "$producer_pid" || fail "the producer failed"
