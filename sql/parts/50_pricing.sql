@@ -522,6 +522,51 @@ AS $$
 $$;
 REVOKE ALL ON FUNCTION credits.request_event(credits.request, text) FROM PUBLIC;
 
+-- What both purchase functions check first: the caller's access (a client
+-- portal may ask for credits, a request the agency decides, but only the
+-- agency's backend, once the processor has taken the payment, may record a
+-- card or PayPal purchase), the account, the method.
+CREATE FUNCTION credits.check_purchase(account text, method text)
+RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+BEGIN
+	PERFORM credits.check_access(account,
+		CASE WHEN method IN ('bank_transfer', 'crypto') THEN 'client' ELSE 'agency' END);
+	IF account = '' THEN
+		RAISE EXCEPTION 'account must not be empty'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF method NOT IN ('stripe', 'paypal', 'bank_transfer', 'crypto') THEN
+		RAISE EXCEPTION 'invalid payment method "%"', method
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A method is stripe or paypal (credits granted at once), or bank_transfer or crypto (a credit request the agency accepts).';
+	END IF;
+END
+$$;
+
+-- A purchase's result row: the lot granted at once ('accepted') or the
+-- pending request; recorded under the idempotency key when there is one.
+CREATE FUNCTION credits.purchase_result(account text, key text,
+										new_request_id bigint, new_lot_id bigint)
+RETURNS TABLE(request_id bigint, lot_id bigint, status text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+DECLARE
+	st text := CASE WHEN $4 IS NOT NULL THEN 'accepted' ELSE 'pending' END;
+BEGIN
+	IF $2 IS NOT NULL THEN
+		PERFORM credits.idempotency_finish($1, $2, coalesce($3, $4),
+			jsonb_build_object('request_id', $3, 'lot_id', $4, 'status', st));
+	END IF;
+	RETURN QUERY SELECT $3, $4, st;
+END
+$$;
+REVOKE ALL ON FUNCTION credits.check_purchase(text, text),
+	credits.purchase_result(text, text, bigint, bigint) FROM PUBLIC;
+
 CREATE FUNCTION credits_purchase(account text, package text, method text,
 								 reference text DEFAULT NULL,
 								 idempotency_key text DEFAULT NULL)
@@ -542,20 +587,7 @@ BEGIN
 				 WHEN package IS NULL THEN 'package' ELSE 'method' END
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	-- A client portal may ask for credits (a request the agency decides), but
-	-- only the agency's backend, once the processor has taken the payment,
-	-- may record a card or PayPal purchase.
-	PERFORM credits.check_access(account,
-		CASE WHEN method IN ('bank_transfer', 'crypto') THEN 'client' ELSE 'agency' END);
-	IF account = '' THEN
-		RAISE EXCEPTION 'account must not be empty'
-			USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	IF method NOT IN ('stripe', 'paypal', 'bank_transfer', 'crypto') THEN
-		RAISE EXCEPTION 'invalid payment method "%"', method
-			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = 'A method is stripe or paypal (credits granted at once), or bank_transfer or crypto (a credit request the agency accepts).';
-	END IF;
+	PERFORM credits.check_purchase(account, method);
 	-- A key is claimed before anything is bought: a second call with it
 	-- waits for the first and returns the first's result row (see
 	-- credits.idempotency_claim).
@@ -581,11 +613,7 @@ BEGIN
 										  now() + p.expires_after,
 										  format('package "%s" bought with %s', p.name, method),
 										  reference, p.price, p.currency);
-		IF idempotency_key IS NOT NULL THEN
-			PERFORM credits.idempotency_finish(account, idempotency_key, id,
-				jsonb_build_object('request_id', NULL, 'lot_id', id, 'status', 'accepted'));
-		END IF;
-		RETURN QUERY SELECT NULL::bigint, id, 'accepted'::text;
+		RETURN QUERY SELECT * FROM credits.purchase_result(account, idempotency_key, NULL, id);
 		RETURN;
 	END IF;
 
@@ -596,11 +624,7 @@ BEGIN
 			credits_purchase.reference)
 	RETURNING * INTO r;
 	PERFORM credits.request_event(r, 'credit_request.created');
-	IF idempotency_key IS NOT NULL THEN
-		PERFORM credits.idempotency_finish(account, idempotency_key, r.request_id,
-			jsonb_build_object('request_id', r.request_id, 'lot_id', NULL, 'status', 'pending'));
-	END IF;
-	RETURN QUERY SELECT r.request_id, NULL::bigint, 'pending'::text;
+	RETURN QUERY SELECT * FROM credits.purchase_result(account, idempotency_key, r.request_id, NULL);
 END
 $$;
 COMMENT ON FUNCTION credits_purchase(text, text, text, text, text) IS
@@ -631,19 +655,7 @@ BEGIN
 				 WHEN method IS NULL THEN 'method' ELSE 'credit_type' END
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	-- As credits_purchase: a portal may only ask (a request the agency
-	-- decides).
-	PERFORM credits.check_access(account,
-		CASE WHEN method IN ('bank_transfer', 'crypto') THEN 'client' ELSE 'agency' END);
-	IF account = '' THEN
-		RAISE EXCEPTION 'account must not be empty'
-			USING ERRCODE = 'invalid_parameter_value';
-	END IF;
-	IF method NOT IN ('stripe', 'paypal', 'bank_transfer', 'crypto') THEN
-		RAISE EXCEPTION 'invalid payment method "%"', method
-			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = 'A method is stripe or paypal (credits granted at once), or bank_transfer or crypto (a credit request the agency accepts).';
-	END IF;
+	PERFORM credits.check_purchase(account, method);
 	IF quantity <= 0 THEN
 		RAISE EXCEPTION 'quantity must be greater than zero'
 			USING ERRCODE = 'invalid_parameter_value',
@@ -681,11 +693,7 @@ BEGIN
 										  format('product "%s" x %s bought with %s',
 												 product, quantity, method),
 										  reference, cost, cost_currency);
-		IF idempotency_key IS NOT NULL THEN
-			PERFORM credits.idempotency_finish(account, idempotency_key, id,
-				jsonb_build_object('request_id', NULL, 'lot_id', id, 'status', 'accepted'));
-		END IF;
-		RETURN QUERY SELECT NULL::bigint, id, 'accepted'::text;
+		RETURN QUERY SELECT * FROM credits.purchase_result(account, idempotency_key, NULL, id);
 		RETURN;
 	END IF;
 
@@ -698,11 +706,7 @@ BEGIN
 			credits_purchase_quantity.reference)
 	RETURNING * INTO r;
 	PERFORM credits.request_event(r, 'credit_request.created');
-	IF idempotency_key IS NOT NULL THEN
-		PERFORM credits.idempotency_finish(account, idempotency_key, r.request_id,
-			jsonb_build_object('request_id', r.request_id, 'lot_id', NULL, 'status', 'pending'));
-	END IF;
-	RETURN QUERY SELECT r.request_id, NULL::bigint, 'pending'::text;
+	RETURN QUERY SELECT * FROM credits.purchase_result(account, idempotency_key, r.request_id, NULL);
 END
 $$;
 COMMENT ON FUNCTION credits_purchase_quantity(text, text, int, text, text, text, text) IS
