@@ -66,7 +66,8 @@ FROM e JOIN big_order o ON o.k = (e.seq - :big_seq - 1) / 1000 + 1;
 UPDATE credits.lot l SET remaining = l.remaining - t.taken, is_open = l.remaining > t.taken
 FROM (SELECT lot_id, count(*) AS taken FROM credits.allocation WHERE account = 'big' GROUP BY lot_id) t
 WHERE l.account = 'big' AND l.lot_id = t.lot_id;
-UPDATE credits.account SET balance = balance - :big_entries, last_seq = last_seq + :big_entries
+UPDATE credits.account SET balance = balance - :big_entries, last_seq = last_seq + :big_entries,
+	last_at = greatest(last_at, now())
 WHERE account = 'big' AND credit_type = 'CRD';
 COMMIT;
 \endif
@@ -95,7 +96,8 @@ INSERT INTO credits.allocation (account, entry_id, lot_id, amount)
 SELECT 'hist', e.entry_id, l.lot_id, 1 FROM e, l;
 UPDATE credits.lot SET remaining = remaining - :history_n, is_open = remaining > :history_n
 WHERE account = 'hist';
-UPDATE credits.account SET balance = balance - :history_n, last_seq = last_seq + :history_n
+UPDATE credits.account SET balance = balance - :history_n, last_seq = last_seq + :history_n,
+	last_at = greatest(last_at, now())
 WHERE account = 'hist' AND credit_type = 'CRD';
 COMMIT;
 \endif
