@@ -34,15 +34,30 @@
 #   BENCH_BULK_N       accounts / due lots of the bulk part   1000000 [50000]
 #   BENCH_BULK_LOOP_N  accounts of the credits_grant loop     min(BULK_N, 100000)
 #   BENCH_EXPIRE_TIMEOUT  seconds credits_expire may take     max(60, 3 x floor)
-#   BENCH_OUT          also write the final table to this file (inside a root:
-#                      a path under the root)
+#   BENCH_OUT          also write the final table to this file
 #   CREDITS_PG_VERSION 15 (default, the host's), 17 or 18 (in its Debian root)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 # CREDITS_PG_VERSION=17 (or 18): the same run inside that version's Debian root.
+# BENCH_OUT names a file outside the root: the run inside writes the table to
+# a file of the root, copied out at the end.
 if [[ $CREDITS_PG_VERSION != 15 && -z ${CREDITS_IN_ROOT-} ]]; then
-	credits_run_in_root "$CREDITS_PG_VERSION" bench/run.sh "$@"
-	exit
+	out=${BENCH_OUT-} inner='' rc=0
+	# The copy in the root has no .git: name the tree from here.
+	BENCH_TREE=$(git -C "$CREDITS_ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+	export BENCH_TREE
+	if [[ -n $out ]]; then
+		root=$(bash "$CREDITS_ROOT/scripts/pgroot.sh" "$CREDITS_PG_VERSION") || exit 1
+		inner=$(mktemp "$root/tmp/bench-out.XXXXXX") || exit 1
+		chmod 644 "$inner"
+		export BENCH_OUT=${inner#"$root"}
+	fi
+	credits_run_in_root "$CREDITS_PG_VERSION" bench/run.sh "$@" || rc=$?
+	if [[ -n $inner ]]; then
+		[[ -s $inner ]] && cp "$inner" "$out"
+		rm -f "$inner"
+	fi
+	exit "$rc"
 fi
 HERE=$CREDITS_ROOT/bench
 
@@ -137,7 +152,7 @@ cluster_start shared_buffers=512MB max_wal_size=4GB checkpoint_timeout=30min \
 WORK=$CREDITS_TMP/bench
 mkdir -p "$WORK"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
-TREE=$(git -C "$CREDITS_ROOT" describe --always --dirty 2>/dev/null || echo unknown)
+TREE=${BENCH_TREE:-$(git -C "$CREDITS_ROOT" describe --always --dirty 2>/dev/null || echo unknown)}
 
 if want spend || want hot || want memory; then
 	t0=$(now_s)
