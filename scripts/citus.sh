@@ -90,10 +90,6 @@ _citus_build() {
 	local stage=$1 top tarball build log start rc=0
 	top=$(dirname "$stage")
 	tarball=$(_citus_tarball) || return 1
-	if ! mkdir -p "$top" 2>/dev/null || [[ ! -w $top ]]; then
-		credits_err "the build cache $top is not writable; set CREDITS_CACHE to a writable directory"
-		return 1
-	fi
 	build=$top/build log=$top/build.log
 	rm -rf "$build" "$stage.tmp" && mkdir -p "$build" || return 1
 	credits_log "building Citus $CREDITS_CITUS_VERSION for PostgreSQL $CREDITS_PG_VERSION from $tarball (a few minutes; log in $log)"
@@ -118,6 +114,25 @@ _citus_build() {
 	credits_log "built Citus $CREDITS_CITUS_VERSION in $((SECONDS - start)) s"
 }
 
+# Build into staging directory $1 unless a concurrent run has just done so
+# (one build at a time per cache: flock on a file beside the stage).
+_citus_build_locked() {
+	local stage=$1 top fd rc=0
+	top=$(dirname "$stage")
+	if ! mkdir -p "$top" 2>/dev/null || [[ ! -w $top ]]; then
+		credits_err "the build cache $top is not writable; set CREDITS_CACHE to a writable directory"
+		return 1
+	fi
+	exec {fd}>"$top/.lock" || return 1
+	flock "$fd" || { exec {fd}>&-; return 1; }
+	if [[ ! -d $stage ]] || ! _citus_installed "$stage"; then
+		rm -rf "$stage"
+		_citus_build "$stage" || rc=1
+	fi
+	exec {fd}>&-
+	return "$rc"
+}
+
 # Make Citus $CREDITS_CITUS_VERSION available to PostgreSQL $CREDITS_PG_VERSION.
 citus_install() {
 	local dest stage where sudo=()
@@ -132,8 +147,7 @@ citus_install() {
 	_citus_installed "$dest" && return 0
 	stage=$(_citus_cache)/citus-$CREDITS_CITUS_VERSION-pg$CREDITS_PG_VERSION/stage
 	if [[ ! -d $stage ]] || ! _citus_installed "$stage"; then
-		rm -rf "$stage"
-		_citus_build "$stage" || return 1
+		_citus_build_locked "$stage" || return 1
 	fi
 	if [[ -z $dest ]] && ((EUID != 0)); then
 		if command -v sudo >/dev/null 2>&1; then
@@ -146,10 +160,12 @@ citus_install() {
 	where=${dest:-/}
 	[[ -n $dest ]] || where="the system installation of PostgreSQL $CREDITS_PG_VERSION"
 	credits_log "installing Citus $CREDITS_CITUS_VERSION into $where"
-	"${sudo[@]}" cp -a "$stage/." "${dest:-/}" || {
+	# tar --no-overwrite-dir -m: existing directories (/usr ...) keep their
+	# owner, mode and times.
+	if ! tar -C "$stage" -cf - . | "${sudo[@]}" tar -C "${dest:-/}" -xmf - --no-overwrite-dir; then
 		credits_err "could not copy $stage into ${dest:-/}"
 		return 1
-	}
+	fi
 	_citus_installed "$dest" || {
 		credits_err "Citus $CREDITS_CITUS_VERSION is still not installed after copying $stage"
 		return 1
