@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # scripts/test.sh: the whole test suite (pg_regress, pgTAP, multi-session tests) on throwaway clusters,
 # on every PostgreSQL version of the matrix: 15 on the host, 17 and 18 in Debian roots (scripts/pgroot.sh).
-# Usage: scripts/test.sh [all|regress|tap|concurrency]; TESTS="spend grant" limits pg_regress;
+# Usage: scripts/test.sh [all|regress|tap|concurrency|citus]; TESTS="spend grant" limits pg_regress;
 # CREDITS_PG_VERSIONS="15" (or "17", "15 18" ...) picks versions: all three by default for "all"
 # without TESTS, otherwise 15 alone.  Ends with "N passed, N failed" over every version.
+# "citus" (not part of "all") builds Citus if needed (scripts/citus.sh), starts a coordinator
+# and two workers on loopback and runs test/citus/*.sh through the coordinator (PostgreSQL 15 only).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 part=${1:-all}
 case $part in
-all | regress | tap | concurrency) ;;
+all | regress | tap | concurrency | citus) ;;
 *)
-	echo "usage: $0 [all|regress|tap|concurrency]" >&2
+	echo "usage: $0 [all|regress|tap|concurrency|citus]" >&2
 	exit 2
 	;;
 esac
@@ -63,6 +65,7 @@ DIFF_LINES=300
 REGRESS_TIMEOUT=${CREDITS_REGRESS_TIMEOUT:-1800}
 TAP_TIMEOUT=${CREDITS_TAP_TIMEOUT:-1800}
 CONCURRENCY_TIMEOUT=${CREDITS_CONCURRENCY_TIMEOUT:-900}
+CITUS_TIMEOUT=${CREDITS_CITUS_TIMEOUT:-900}
 
 cd "$CREDITS_ROOT"
 shopt -s nullglob
@@ -183,10 +186,58 @@ run_concurrency() {
 	done
 }
 
+# d. Scripts run against a Citus cluster (coordinator in PGHOST/PGPORT):
+#    each one is a test; exit status 0 means passed.
+run_citus() {
+	local script name out rc start scripts
+	scripts=(test/citus/*.sh)
+	if ((${#scripts[@]} == 0)); then
+		heading "citus: no scripts in test/citus, skipped"
+		return 0
+	fi
+	heading "citus (${#scripts[@]} scripts, coordinator and 2 workers)"
+	for script in "${scripts[@]}"; do
+		name=$(basename "$script" .sh)
+		out=$CREDITS_TMP/citus-$name.out
+		rc=0
+		start=$SECONDS
+		credits_run_limited "$CITUS_TIMEOUT" bash "$script" >"$out" 2>&1 || rc=$?
+		if ((rc == 0)); then
+			printf 'citus %-34s ... ok     %4ds\n' "$name" $((SECONDS - start))
+			PASSED=$((PASSED + 1))
+		else
+			printf 'citus %-34s ... FAILED %4ds (exit %d%s)\n' "$name" \
+				$((SECONDS - start)) "$rc" "$( ((rc == 124)) && echo ', timed out')"
+			sed 's/^/    | /' "$out"
+			FAILED=$((FAILED + 1))
+		fi
+	done
+}
+
 if ! credits_setup; then
 	echo "setup failed: the extension could not be installed"
 	echo "0 passed, 1 failed"
 	exit 1
+fi
+if [[ $part == citus ]]; then
+	# shellcheck source=scripts/citus.sh
+	source "$CREDITS_ROOT/scripts/citus.sh"
+	if ! citus_install; then
+		echo "setup failed: Citus could not be installed"
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+	if ! citus_cluster_start; then
+		echo "setup failed: the Citus cluster could not be started"
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+	run_citus
+	((FAILED > 0 && VERBOSE)) && server_log_tail
+	echo
+	echo "$PASSED passed, $FAILED failed"
+	((FAILED == 0))
+	exit
 fi
 if ! cluster_start; then
 	echo "setup failed: the test cluster could not be started"
