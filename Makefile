@@ -2,7 +2,7 @@
 
 EXTENSION = credits
 MODULE_big = credits
-EXTVERSION = 1.1
+EXTVERSION = 1.2
 
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
@@ -11,10 +11,11 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # is a hand-written part (sql/upgrade/) plus what scripts/gen_upgrade.py
 # takes from the parts.
 PARTS = $(sort $(wildcard sql/parts/*.sql))
-DATA = sql/$(EXTENSION)--1.0.sql
-DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.0--1.1.sql
-# Parts that are new in 1.1: the upgrade from 1.0 runs them whole.
-NEW_PARTS_1.1 = 25_private_operators.sql,90_privileges.sql
+DATA = sql/$(EXTENSION)--1.0.sql sql/$(EXTENSION)--1.1.sql sql/$(EXTENSION)--1.0--1.1.sql
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.1--1.2.sql
+# Parts that are new in 1.2: the upgrade from 1.1 runs them whole (a
+# placeholder name when there is none).
+NEW_PARTS_1.2 = none
 
 REGRESS = $(basename $(notdir $(sort $(wildcard test/sql/*.sql))))
 REGRESS_OPTS = --inputdir=test
@@ -35,8 +36,8 @@ $(OBJS): $(wildcard src/*.h)
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(PARTS)
 	cat $^ > $@
 
-sql/$(EXTENSION)--1.0--1.1.sql: sql/upgrade/1.0--1.1.sql $(PARTS) scripts/gen_upgrade.py
-	python3 scripts/gen_upgrade.py $< $(NEW_PARTS_1.1) $(PARTS) > $@
+sql/$(EXTENSION)--1.1--1.2.sql: sql/upgrade/1.1--1.2.sql $(PARTS) scripts/gen_upgrade.py
+	python3 scripts/gen_upgrade.py $< $(NEW_PARTS_1.2) $(PARTS) > $@
 
 .PHONY: bench demo check-all
 bench:

@@ -1,0 +1,9 @@
+/* credits: upgrade from version 1.1 to 1.2 (hand-written part). */
+
+\echo Use "ALTER EXTENSION credits UPDATE TO '1.2'" to load this file. \quit
+
+/*
+ * 1.2: distribution with Citus and the features beyond the peers.  Changes
+ * to tables come here, one block per topic; scripts/gen_upgrade.py appends
+ * the parts new in 1.2 and every function, view, comment and grant.
+ */
