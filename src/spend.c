@@ -18,35 +18,37 @@ PG_FUNCTION_INFO_V1(credits_spend);
  * the amount fits the type's scale and no expiry is due (the caller has
  * checked what it can from the configuration caches).
  *
- * Its first step updates the account row, which locks it; if another spend
- * holds the lock, the statement waits there, and EvalPlanQual then gives it
- * the row as the other spend committed it (balance, entry number, ledger
- * instant and next expiry re-checked on that row).  The ledger instant is
- * the transaction's start or the account's last_at, whichever is later (see
- * credits_ledger_instant); no lot may be due by it.  Everything else -- the lots, the entry,
- * its event and allocation -- is written by credits.spend_lots(), a
- * volatile function whose statement runs with a newer snapshot, so a spend
- * that waited never works on stale lots and never has to start over.  When
- * the account row does not qualify, nothing is written and the caller takes
- * the general path, which reports why.
+ * Its first statement updates the account row, which locks it; if another
+ * spend holds the lock, the statement waits there, and EvalPlanQual then
+ * gives it the row as the other spend committed it (balance, entry number,
+ * ledger instant and next expiry re-checked on that row).  The ledger
+ * instant is the transaction's start or the account's last_at, whichever is
+ * later (see credits_ledger_instant); no lot may be due by it.  When the
+ * account row does not qualify, nothing is written and the caller takes the
+ * general path, which reports why.
+ *
+ * Its second statement -- the lot, the entry, its event and allocation --
+ * runs after the first, not inside it: a statement of its own takes a new
+ * snapshot (in READ COMMITTED), so a spend that waited sees the lots as the
+ * spend it waited for left them, and never has to start over.  Keeping the
+ * two apart also means that no SQL ever runs from inside a statement on a
+ * ledger table, which a distributed ledger (Citus: a statement routed to a
+ * shard) could not run.
  */
-static CreditsStmt stmt_spend_fast = {"ttaTt",
-	"WITH acc AS (UPDATE credits.account a SET balance = a.balance - $3, "
+static CreditsStmt stmt_spend_fast = {"ttaT",
+	"UPDATE credits.account a SET balance = a.balance - $3, "
 	"  last_seq = a.last_seq + 1{{, last_at = greatest(a.last_at, $4)|}} "
 	"  WHERE a.account = $1 AND a.credit_type = $2 AND a.balance >= $3 "
 	"  AND (a.next_expiry IS NULL "
 	"    OR a.next_expiry > {{greatest(a.last_at, $4)|$4}}) "
 	"  RETURNING a.balance, a.last_seq, a.low_threshold, "
-	"  {{a.last_at|$4}} AS last_at) "
-	"SELECT credits.spend_lots($1, $2, $3, acc.last_seq, acc.balance, $5"
-	"  {{, acc.last_at|}}), acc.balance, acc.low_threshold, acc.last_at FROM acc"};
+	"  {{a.last_at|$4}} AS last_at"};
 
 /*
- * The rest of the spend, in one statement: take the amount from the first
- * lot in spend order if it covers it, and write the entry, its event and the
- * allocation.  When the first lot does not cover the amount, the entry and
- * event are written all the same and the allocations follow from the
- * general loop.
+ * The rest of a spend whose account row stmt_spend_fast has just updated: the
+ * soonest-expiring open lot if it covers the amount, the entry, its event and
+ * the allocation.  When the first lot does not cover it, nothing is written
+ * and credits_take_spend_order() spreads the amount over the lots.
  */
 static CreditsStmt stmt_spend_lots = {"ttaiatijiT",
 	"WITH lot AS MATERIALIZED (SELECT lot_id FROM credits.lot "
@@ -66,67 +68,87 @@ static CreditsStmt stmt_spend_lots = {"ttaiatijiT",
 	"INSERT INTO credits.allocation (account, entry_id, lot_id, amount) "
 	"SELECT $1, $9, upd.lot_id, $3 FROM upd"};
 
-PG_FUNCTION_INFO_V1(credits_spend_lots);
-
 /*
- * credits.spend_lots(account, credit_type, amount, seq, balance, reference,
- * at) writes the spend whose account row stmt_spend_fast has just updated
- * (seq, balance and at are the entry's number, running balance and instant)
- * and returns the entry id.  Under that statement's account lock.
+ * Write the spend of amount whose account row is already updated (seq,
+ * balance and at are the entry's number, running balance and instant);
+ * returns the entry id.  Under the account lock, inside SPI.
  */
-Datum
-credits_spend_lots(PG_FUNCTION_ARGS)
+static int64
+credits_spend_write(Datum account, Datum credit_type, CreditAmount amount,
+					Datum seq, CreditAmount balance, Datum reference,
+					bool reference_null, Datum at)
 {
 	Datum		values[10];
 	char		nulls[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	CreditAmount amount = PG_GETARG_CREDIT_AMOUNT(2);
 	int64		entry_id;
 	int64		event_id;
 	EntryPayload p;
 
-	SPI_connect();
 	entry_id = credits_next_entry_id();
 	event_id = credits_next_event_id();
-	p.account = PG_GETARG_DATUM(0);
-	p.credit_type = PG_GETARG_DATUM(1);
+	p.account = account;
+	p.credit_type = credit_type;
 	p.entry_id = entry_id;
 	p.kind = "spend";
 	p.amount = amount;
-	p.balance = PG_GETARG_CREDIT_AMOUNT(4);
-	p.reference = PG_GETARG_DATUM(5);
-	p.reference_null = PG_ARGISNULL(5);
+	p.balance = balance;
+	p.reference = reference;
+	p.reference_null = reference_null;
 	p.reason = (Datum) 0;
 	p.reason_null = true;
 	p.lot_id = 0;
 	p.has_shortfall = false;
 	p.shortfall = 0;
 
-	values[0] = p.account;
-	values[1] = p.credit_type;
+	values[0] = account;
+	values[1] = credit_type;
 	values[2] = CreditAmountGetDatum(amount);
-	values[3] = PG_GETARG_DATUM(3);
-	values[4] = PG_GETARG_DATUM(4);
-	values[5] = p.reference;
-	if (p.reference_null)
+	values[3] = seq;
+	values[4] = CreditAmountGetDatum(balance);
+	values[5] = reference;
+	if (reference_null)
 		nulls[5] = 'n';
 	values[6] = Int64GetDatum(event_id);
 	values[7] = credits_entry_payload(&p);
 	values[8] = Int64GetDatum(entry_id);
-	/* 1.0's SQL passes no instant: its entries were dated now() */
-	values[9] = PG_NARGS() > 6 ? PG_GETARG_DATUM(6)
-		: TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	values[9] = at;
 	credits_run(&stmt_spend_lots, values, nulls, false, 0);
 	if (SPI_processed == 0)
 	{
 		AccountState acct;
 
 		memset(&acct, 0, sizeof(acct));
-		acct.account = p.account;
-		acct.credit_type = p.credit_type;
+		acct.account = account;
+		acct.credit_type = credit_type;
 		acct.exists = true;
 		credits_take_spend_order(&acct, entry_id, amount);
 	}
 	credits_notify_event(event_id, "account.credits.spent");
+	return entry_id;
+}
+
+PG_FUNCTION_INFO_V1(credits_spend_lots);
+
+/*
+ * credits.spend_lots(account, credit_type, amount, seq, balance, reference,
+ * at): credits_spend_write() as a function, which the fast path of 1.0 and
+ * 1.1 called from inside its account update; kept for their install
+ * scripts, which declare it.  Returns the entry id.
+ */
+Datum
+credits_spend_lots(PG_FUNCTION_ARGS)
+{
+	int64		entry_id;
+
+	SPI_connect();
+	/* 1.0's SQL passes no instant: its entries were dated now() */
+	entry_id = credits_spend_write(PG_GETARG_DATUM(0), PG_GETARG_DATUM(1),
+								   PG_GETARG_CREDIT_AMOUNT(2),
+								   PG_GETARG_DATUM(3),
+								   PG_GETARG_CREDIT_AMOUNT(4),
+								   PG_GETARG_DATUM(5), PG_ARGISNULL(5),
+								   PG_NARGS() > 6 ? PG_GETARG_DATUM(6)
+								   : TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
 	SPI_finish();
 	PG_RETURN_INT64(entry_id);
 }
@@ -150,12 +172,13 @@ static int64
 credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 				   Datum reference, bool reference_null)
 {
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	Datum		values[4];
 	CreditTypeInfo info;
 	int64		entry_id;
 	bool		isnull;
 	CreditAmount after;
+	Datum		seq;
+	Datum		at;
 	Datum		d;
 	AccountState acct;
 
@@ -167,25 +190,25 @@ credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 	values[1] = credit_type;
 	values[2] = CreditAmountGetDatum(amount);
 	values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	values[4] = reference;
-	if (reference_null)
-		nulls[4] = 'n';
-	credits_run(&stmt_spend_fast, values, nulls, false, 1);
+	credits_run(&stmt_spend_fast, values, NULL, false, 1);
 	if (SPI_processed == 0)
 		return 0;
-	entry_id = DatumGetInt64(credits_col(0, 1, &isnull));
-	after = DatumGetCreditAmount(credits_col(0, 2, &isnull));
-
+	after = DatumGetCreditAmount(credits_col(0, 1, &isnull));
+	seq = credits_col(0, 2, &isnull);
+	d = credits_col(0, 3, &isnull);
 	/* balance_depleted and low_balance need the account's figures */
 	memset(&acct, 0, sizeof(acct));
 	acct.account = account;
 	acct.credit_type = credit_type;
 	acct.exists = true;
 	acct.balance = after;
-	d = credits_col(0, 3, &isnull);
 	acct.has_low_threshold = !isnull;
 	acct.low_threshold = isnull ? 0 : DatumGetCreditAmount(d);
-	acct.now = DatumGetTimestampTz(credits_col(0, 4, &isnull));
+	at = credits_col(0, 4, &isnull);
+	acct.now = DatumGetTimestampTz(at);
+
+	entry_id = credits_spend_write(account, credit_type, amount, seq, after,
+								   reference, reference_null, at);
 	credits_balance_events(&acct, credit_amount_add(after, amount), entry_id);
 	return entry_id;
 }
