@@ -203,16 +203,6 @@ SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_history_page(text, text, bigint, int, boolean) IS
 	'one page of an account''s history (keyset pagination): the entries after (or, newest first, before) after_entry_id';
 
--- The second half of a spend's fast path (src/spend.c): writes the lots,
--- entry, event and allocation under the account lock, with a new snapshot.
-CREATE FUNCTION credits.spend_lots(account text, credit_type text, amount @extschema@.credit_amount,
-								   seq bigint, balance @extschema@.credit_amount, reference text,
-								   at timestamptz)
-RETURNS bigint
-AS 'MODULE_PATHNAME', 'credits_spend_lots'
-LANGUAGE C VOLATILE;
-REVOKE ALL ON FUNCTION credits.spend_lots(text, text, @extschema@.credit_amount, bigint, @extschema@.credit_amount, text, timestamptz) FROM PUBLIC;
-
 -- Idempotency keys for the keyed functions written in SQL (purchases), with
 -- the encoding and the claim of the C ones (src/idempotency.c): the
 -- canonical request text of a call's fields; the claim of a key, which

@@ -7,3 +7,9 @@
  * to tables come here, one block per topic; scripts/gen_upgrade.py appends
  * the parts new in 1.2 and every function, view, comment and grant.
  */
+
+-- The spend's fast path writes its lots, entry, event and allocation in a
+-- statement of its own since 1.2, no longer from inside its account update
+-- through this function (src/spend.c).
+DROP FUNCTION credits.spend_lots(text, text, @extschema@.credit_amount, bigint,
+								 @extschema@.credit_amount, text, timestamptz);
