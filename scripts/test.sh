@@ -159,26 +159,27 @@ run_tap() {
 	dropdb --if-exists credits_tap >/dev/null 2>&1 || true
 }
 
-# c. Multi-session scripts: each one is a test; exit status 0 means passed.
-run_concurrency() {
-	local script name out rc start scripts
-	scripts=(test/concurrency/*.sh)
+# Scripts that are tests: each one passes when it exits 0.
+# run_scripts LABEL DIR TIMEOUT DESCRIPTION
+run_scripts() {
+	local label=$1 dir=$2 timeout=$3 what=$4 script name out rc start scripts
+	scripts=("$dir"/*.sh)
 	if ((${#scripts[@]} == 0)); then
-		heading "concurrency: no scripts in test/concurrency, skipped"
+		heading "$label: no scripts in $dir, skipped"
 		return 0
 	fi
-	heading "concurrency (${#scripts[@]} scripts)"
+	heading "$label (${#scripts[@]} scripts$what)"
 	for script in "${scripts[@]}"; do
 		name=$(basename "$script" .sh)
-		out=$CREDITS_TMP/concurrency-$name.out
+		out=$CREDITS_TMP/$label-$name.out
 		rc=0
 		start=$SECONDS
-		credits_run_limited "$CONCURRENCY_TIMEOUT" bash "$script" >"$out" 2>&1 || rc=$?
+		credits_run_limited "$timeout" bash "$script" >"$out" 2>&1 || rc=$?
 		if ((rc == 0)); then
-			printf 'concurrency %-28s ... ok     %4ds\n' "$name" $((SECONDS - start))
+			printf '%s %-*s ... ok     %4ds\n' "$label" $((39 - ${#label})) "$name" $((SECONDS - start))
 			PASSED=$((PASSED + 1))
 		else
-			printf 'concurrency %-28s ... FAILED %4ds (exit %d%s)\n' "$name" \
+			printf '%s %-*s ... FAILED %4ds (exit %d%s)\n' "$label" $((39 - ${#label})) "$name" \
 				$((SECONDS - start)) "$rc" "$( ((rc == 124)) && echo ', timed out')"
 			sed 's/^/    | /' "$out"
 			FAILED=$((FAILED + 1))
@@ -186,33 +187,11 @@ run_concurrency() {
 	done
 }
 
-# d. Scripts run against a Citus cluster (coordinator in PGHOST/PGPORT):
-#    each one is a test; exit status 0 means passed.
-run_citus() {
-	local script name out rc start scripts
-	scripts=(test/citus/*.sh)
-	if ((${#scripts[@]} == 0)); then
-		heading "citus: no scripts in test/citus, skipped"
-		return 0
-	fi
-	heading "citus (${#scripts[@]} scripts, coordinator and 2 workers)"
-	for script in "${scripts[@]}"; do
-		name=$(basename "$script" .sh)
-		out=$CREDITS_TMP/citus-$name.out
-		rc=0
-		start=$SECONDS
-		credits_run_limited "$CITUS_TIMEOUT" bash "$script" >"$out" 2>&1 || rc=$?
-		if ((rc == 0)); then
-			printf 'citus %-34s ... ok     %4ds\n' "$name" $((SECONDS - start))
-			PASSED=$((PASSED + 1))
-		else
-			printf 'citus %-34s ... FAILED %4ds (exit %d%s)\n' "$name" \
-				$((SECONDS - start)) "$rc" "$( ((rc == 124)) && echo ', timed out')"
-			sed 's/^/    | /' "$out"
-			FAILED=$((FAILED + 1))
-		fi
-	done
-}
+# c. Multi-session scripts.
+run_concurrency() { run_scripts concurrency test/concurrency "$CONCURRENCY_TIMEOUT" ''; }
+
+# d. Scripts run against a Citus cluster (coordinator in PGHOST/PGPORT).
+run_citus() { run_scripts citus test/citus "$CITUS_TIMEOUT" ', coordinator and 2 workers'; }
 
 if ! credits_setup; then
 	echo "setup failed: the extension could not be installed"
