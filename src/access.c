@@ -38,11 +38,14 @@ static CreditsCache portal_cache = {"portal_role"};
  * Roles are kept by OID (regrole) since 1.1; version 1.0 kept their names.
  * Reading the row as JSON serves both, so that a 1.0 catalog still works
  * with this library between its installation and ALTER EXTENSION UPDATE.
+ * A 1.0 name is resolved by to_regrole() of the quoted name (exact name, NULL
+ * when no such role), not by a join to pg_roles: on Citus, where portal_role
+ * is a reference table, the query is deparsed for its shard and pg_roles
+ * becomes pg_authid, which the table owner may not read.
  */
 static CreditsStmt stmt_portal_roles = {"",
 	"SELECT coalesce((to_jsonb(p) ->> 'role')::pg_catalog.regrole::pg_catalog.oid, "
-	"(SELECT a.oid FROM pg_catalog.pg_roles a "
-	"WHERE a.rolname = (to_jsonb(p) ->> 'role_name')::pg_catalog.name)) "
+	"pg_catalog.to_regrole(pg_catalog.quote_ident(to_jsonb(p) ->> 'role_name'))::pg_catalog.oid) "
 	"FROM credits.portal_role p"};
 
 void

@@ -100,11 +100,14 @@ BEGIN
 					  HINT = 'Amounts of a type are kept at its scale: a new scale or currency is a new credit type.';
 		END IF;
 	END IF;
-	INSERT INTO credits.credit_type AS t (code, name, scale, currency)
-	VALUES (code, name, scale, currency)
+	-- The instant is a value, not now() in DO UPDATE SET: Citus accepts
+	-- only immutable functions there (credit_type is a reference table
+	-- once distributed).
+	INSERT INTO credits.credit_type AS t (code, name, scale, currency, updated_at)
+	VALUES (code, name, scale, currency, now())
 	ON CONFLICT ON CONSTRAINT credit_type_pkey DO UPDATE
 		SET name = excluded.name, scale = excluded.scale,
-			currency = excluded.currency, updated_at = now();
+			currency = excluded.currency, updated_at = excluded.updated_at;
 END
 $$;
 COMMENT ON FUNCTION credits_define_type(text, text, int, text) IS
@@ -119,9 +122,10 @@ BEGIN
 		RAISE EXCEPTION 'enabled must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	PERFORM credits.check_access(NULL, 'agency');
-	INSERT INTO credits.setting (name, value)
-	VALUES ('enabled', CASE WHEN enabled THEN 'on' ELSE 'off' END)
-	ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = now();
+	-- now() as a value, not in DO UPDATE SET (see credits_define_type).
+	INSERT INTO credits.setting (name, value, updated_at)
+	VALUES ('enabled', CASE WHEN enabled THEN 'on' ELSE 'off' END, now())
+	ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at;
 END
 $$;
 COMMENT ON FUNCTION credits_set_enabled(boolean) IS

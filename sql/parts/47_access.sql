@@ -108,14 +108,17 @@ SET search_path = pg_catalog, credits, pg_temp
 AS $$
 DECLARE
 	r regrole;
+	target regrole;
 BEGIN
 	IF role_name IS NULL THEN
 		RAISE EXCEPTION 'role_name must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	PERFORM credits.check_access(NULL, 'agency');
+	-- The role first (exact name, NULL if none), then the row: no join of
+	-- portal_role with pg_roles, which Citus cannot run on a reference table.
+	target := pg_catalog.to_regrole(pg_catalog.quote_ident(role_name));
 	FOR r IN
-		DELETE FROM credits.portal_role p USING pg_roles a
-		WHERE a.rolname = credits_portal_remove_role.role_name AND p.role = a.oid::regrole
+		DELETE FROM credits.portal_role p WHERE p.role = target
 		RETURNING p.role
 	LOOP
 		PERFORM credits.portal_grant(r, false);

@@ -338,15 +338,17 @@ BEGIN
 	-- January 31 before they are made.
 	PERFORM credits.check_interval(expires_after, 'expires_after');
 
+	-- now() as a value, not in DO UPDATE SET: Citus accepts only immutable
+	-- functions there (package is a reference table once distributed).
 	INSERT INTO credits.package AS p (name, credit_type, credits, currency, price,
-									  expires_after)
+									  expires_after, updated_at)
 	VALUES (credits_define_package.name, credits_define_package.credit_type,
 			credits_define_package.credits, credits_define_package.currency,
-			credits_define_package.price, credits_define_package.expires_after)
+			credits_define_package.price, credits_define_package.expires_after, now())
 	ON CONFLICT (name) DO UPDATE
 		SET credit_type = excluded.credit_type, credits = excluded.credits,
 			currency = excluded.currency, price = excluded.price,
-			expires_after = excluded.expires_after, updated_at = now()
+			expires_after = excluded.expires_after, updated_at = excluded.updated_at
 	RETURNING p.package_id INTO id;
 	RETURN id;
 END
@@ -413,11 +415,12 @@ BEGIN
 				  DETAIL = 'All tiers of a product share one currency.';
 	END IF;
 
-	INSERT INTO credits.price_tier AS t (product, min_quantity, unit_price, currency)
+	-- now() as a value, not in DO UPDATE SET (see credits_define_package).
+	INSERT INTO credits.price_tier AS t (product, min_quantity, unit_price, currency, updated_at)
 	VALUES (credits_define_price_tier.product, credits_define_price_tier.min_quantity,
-			credits_define_price_tier.unit_price, credits_define_price_tier.currency)
+			credits_define_price_tier.unit_price, credits_define_price_tier.currency, now())
 	ON CONFLICT (product, min_quantity) DO UPDATE
-		SET unit_price = excluded.unit_price, updated_at = now();
+		SET unit_price = excluded.unit_price, updated_at = excluded.updated_at;
 END
 $$;
 COMMENT ON FUNCTION credits_define_price_tier(text, int, numeric, text) IS

@@ -249,13 +249,17 @@ BEGIN
 	END IF;
 	PERFORM credits.check_interval(expires_after, 'expires_after');
 
-	INSERT INTO credits.rule AS r (service, variant, credits, mode, credit_type, expires_after)
+	-- now() as a value, not in DO UPDATE SET: Citus accepts only immutable
+	-- functions there (rule is a reference table once distributed).
+	INSERT INTO credits.rule AS r (service, variant, credits, mode, credit_type, expires_after,
+								   updated_at)
 	VALUES (credits_define_rule.service, credits_define_rule.variant, credits_define_rule.credits,
-			credits_define_rule.mode, credits_define_rule.credit_type, credits_define_rule.expires_after)
+			credits_define_rule.mode, credits_define_rule.credit_type, credits_define_rule.expires_after,
+			now())
 	ON CONFLICT ON CONSTRAINT rule_service_variant_key DO UPDATE
 		SET credits = excluded.credits, mode = excluded.mode,
 			credit_type = excluded.credit_type, expires_after = excluded.expires_after,
-			updated_at = now()
+			updated_at = excluded.updated_at
 	RETURNING r.rule_id INTO id;
 	RETURN id;
 END

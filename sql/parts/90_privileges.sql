@@ -133,6 +133,8 @@ GRANT EXECUTE ON FUNCTION
 	credits_define_package, credits_define_price_tier, credits_define_rule,
 	credits_portal_add_role, credits_portal_remove_role, credits_prune_events
 TO credits_admin;
+-- Distribution with Citus (SECURITY INVOKER: it also needs a superuser).
+GRANT EXECUTE ON FUNCTION credits_distribute() TO credits_admin;
 
 -- Portal roles registered before an upgrade get the portal functions (none
 -- at CREATE EXTENSION; pg_restore brings the grants with the dump).

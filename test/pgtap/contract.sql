@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION pgtap;
 CREATE EXTENSION credits;
-SELECT plan(155);
+SELECT plan(157);
 
 -- The function named so whose leading parameters have these types and whose
 -- further parameters (added later) all have defaults.
@@ -31,6 +31,8 @@ SELECT is((SELECT coalesce(proargnames[1:1], '{}')::text[] FROM pg_proc WHERE oi
 SELECT cmp_ok((SELECT pronargdefaults::int - (pronargs - 1) FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_set_enabled', ARRAY['boolean']::text[])), '>=', 0, 'credits_set_enabled has the contract''s defaults');
 SELECT is(format_type((SELECT prorettype FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_set_enabled', ARRAY['boolean']::text[])), NULL), 'void', 'credits_set_enabled returns void');
 SELECT is(format_type((SELECT prorettype FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_enabled', ARRAY[]::text[])), NULL), 'boolean', 'credits_enabled() returns boolean');
+SELECT is(format_type((SELECT prorettype FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_distribute', ARRAY[]::text[])), NULL), 'void', 'credits_distribute() returns void');
+SELECT is((SELECT prosecdef FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_distribute', ARRAY[]::text[])), false, 'credits_distribute() is SECURITY INVOKER (it needs a superuser)');
 SELECT isnt(pg_temp.contract_fn('credits_set_rate', ARRAY['text', 'numeric', 'text', 'timestamp with time zone']::text[]), NULL, 'credits_set_rate(text, numeric, text, timestamp with time zone) exists (extra parameters, if any, have defaults)');
 SELECT is((SELECT coalesce(proargnames[1:4], '{}')::text[] FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_set_rate', ARRAY['text', 'numeric', 'text', 'timestamp with time zone']::text[])), ARRAY['currency', 'credits_per_unit', 'credit_type', 'effective_from']::text[], 'credits_set_rate parameter names and order');
 SELECT cmp_ok((SELECT pronargdefaults::int - (pronargs - 4) FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_set_rate', ARRAY['text', 'numeric', 'text', 'timestamp with time zone']::text[])), '>=', 2, 'credits_set_rate has the contract''s defaults');

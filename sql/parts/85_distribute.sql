@@ -1,0 +1,228 @@
+/*
+ * Distribution with Citus.  credits_distribute() turns the ledger of a Citus
+ * coordinator into distributed tables: every per-account table (its primary
+ * key includes the account column) is distributed by account, co-located
+ * with credits.account, so that everything about one account lives on one
+ * worker; every other table (configuration) becomes a reference table,
+ * copied to every node.  The API functions that take an account first are
+ * delegated to the worker that holds the account.  Each node's sequences
+ * get a range of their own, so ids stay unique across the cluster.
+ *
+ * SECURITY INVOKER, unlike the rest of the API: distributing a table needs
+ * its owner or a superuser, and Citus opens its connections to the workers
+ * as the current user, which credits_owner (NOLOGIN) cannot be.  So the
+ * caller must be a superuser, and the function checks that first.
+ */
+CREATE FUNCTION credits_distribute() RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY INVOKER
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+DECLARE
+	grp int;
+	t regclass;
+	fn regprocedure;
+	filled regclass[] := '{}';
+	nonempty boolean;
+	restore text[] := '{}';
+	cmd text;
+	w record;
+	left_over text;
+	-- Run on each node: give every sequence of schema credits the range of
+	-- this node's group (g << 48 + 1 .. (g + 1) << 48 - 1), restarting it at
+	-- the start of the range when it is below, never moving it back.
+	ranges constant text := $ranges$
+DO $do$
+DECLARE
+	g bigint;
+	lo bigint;
+	hi bigint;
+	s record;
+	cur bigint;
+BEGIN
+	PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+	SELECT groupid INTO g FROM pg_catalog.pg_dist_local_group;
+	lo := (g OPERATOR(pg_catalog.<<) 48) OPERATOR(pg_catalog.+) 1;
+	hi := ((g OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog.<<) 48) OPERATOR(pg_catalog.-) 1;
+	FOR s IN
+		SELECT c.oid::pg_catalog.regclass AS seq FROM pg_catalog.pg_class c
+		WHERE c.relnamespace OPERATOR(pg_catalog.=) 'credits'::pg_catalog.regnamespace::pg_catalog.oid
+		  AND c.relkind OPERATOR(pg_catalog.=) 'S'::pg_catalog."char"
+		ORDER BY c.relname
+	LOOP
+		EXECUTE pg_catalog.format('SELECT CASE WHEN is_called THEN last_value ELSE last_value OPERATOR(pg_catalog.-) 1 END FROM %s', s.seq)
+			INTO cur;
+		IF cur OPERATOR(pg_catalog.>) hi THEN
+			RAISE EXCEPTION 'sequence % is at %, beyond the range of node group % (% to %)', s.seq, cur, g, lo, hi
+				USING ERRCODE = 'object_not_in_prerequisite_state';
+		END IF;
+		EXECUTE pg_catalog.format('ALTER SEQUENCE %s MINVALUE %s MAXVALUE %s START WITH %s%s', s.seq, lo, hi, lo,
+			CASE WHEN cur OPERATOR(pg_catalog.<) lo THEN pg_catalog.format(' RESTART WITH %s', lo) ELSE '' END);
+	END LOOP;
+END
+$do$
+$ranges$;
+BEGIN
+	IF pg_catalog.current_setting('is_superuser') OPERATOR(pg_catalog.<>) 'on' THEN
+		RAISE EXCEPTION 'permission denied: credits_distribute() must be run by a superuser'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'Distributing the tables needs their owner or a superuser, and Citus connects to the workers as the caller.';
+	END IF;
+	PERFORM credits.check_access(NULL, 'agency');
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'citus'::pg_catalog.name) THEN
+		RAISE EXCEPTION 'credits_distribute() needs a Citus coordinator: the citus extension is not installed in this database'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Run it on the coordinator of a Citus cluster, after CREATE EXTENSION citus.';
+	END IF;
+	EXECUTE 'SELECT groupid FROM pg_catalog.pg_dist_local_group' INTO grp;
+	IF grp IS DISTINCT FROM 0 THEN
+		RAISE EXCEPTION 'credits_distribute() needs a Citus coordinator: this node is a Citus worker'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Run it on the coordinator.';
+	END IF;
+
+	-- Triggers (append-only, cache invalidation) are kept on the shards;
+	-- a foreign key from a local table to a reference table must not turn
+	-- the local tables into Citus local tables (they are all distributed
+	-- here, in an order where the referenced table comes first).
+	PERFORM pg_catalog.set_config('citus.enable_unsafe_triggers', 'on', true);
+	PERFORM pg_catalog.set_config('citus.enable_local_reference_table_foreign_keys', 'off', true);
+	-- Distributing a table whose referenced tables were created in this
+	-- transaction must use one connection per node.
+	PERFORM pg_catalog.set_config('citus.multi_shard_modify_mode', 'sequential', true);
+	-- Citus's notices tell to truncate the local data, which is done below.
+	PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
+
+	-- Reference tables first, then credits.account, then the other
+	-- per-account tables; each one after the tables it references.
+	FOR pass IN 1..2 LOOP
+		LOOP
+			SELECT c.oid::regclass INTO t
+			FROM pg_catalog.pg_class c
+			WHERE c.relnamespace OPERATOR(pg_catalog.=) 'credits'::pg_catalog.regnamespace::pg_catalog.oid
+			  AND c.relkind OPERATOR(pg_catalog.=) 'r'::pg_catalog."char" AND NOT c.relispartition
+			  AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid OPERATOR(pg_catalog.=) c.oid::regclass)
+			  AND (credits.per_account_table(c.oid) OPERATOR(pg_catalog.=) (pass OPERATOR(pg_catalog.=) 2))
+			  AND NOT EXISTS (
+				SELECT FROM pg_catalog.pg_constraint k
+				WHERE k.contype OPERATOR(pg_catalog.=) 'f'::pg_catalog."char" AND k.conrelid OPERATOR(pg_catalog.=) c.oid
+				  AND k.confrelid OPERATOR(pg_catalog.<>) c.oid
+				  AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition d
+								  WHERE d.logicalrelid OPERATOR(pg_catalog.=) k.confrelid::regclass))
+			ORDER BY c.relname OPERATOR(pg_catalog.<>) 'account'::pg_catalog.name, c.relname
+			LIMIT 1;
+			EXIT WHEN NOT FOUND;
+			EXECUTE pg_catalog.format('SELECT EXISTS (SELECT FROM ONLY %s)', t) INTO nonempty;
+			IF nonempty THEN
+				filled := filled OPERATOR(pg_catalog.||) t;
+			END IF;
+			IF pass OPERATOR(pg_catalog.=) 1 THEN
+				PERFORM pg_catalog.create_reference_table(t);
+			ELSIF t OPERATOR(pg_catalog.=) 'credits.account'::regclass THEN
+				PERFORM pg_catalog.create_distributed_table(t, 'account');
+			ELSE
+				PERFORM pg_catalog.create_distributed_table(t, 'account', colocate_with => 'credits.account');
+			END IF;
+		END LOOP;
+	END LOOP;
+	SELECT pg_catalog.string_agg(c.oid::regclass::text, ', ') INTO left_over
+	FROM pg_catalog.pg_class c
+	WHERE c.relnamespace OPERATOR(pg_catalog.=) 'credits'::pg_catalog.regnamespace::pg_catalog.oid
+	  AND c.relkind OPERATOR(pg_catalog.=) 'r'::pg_catalog."char" AND NOT c.relispartition
+	  AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid OPERATOR(pg_catalog.=) c.oid::regclass);
+	IF left_over IS NOT NULL THEN
+		RAISE EXCEPTION 'credits_distribute() could not distribute %', left_over
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'Their foreign keys reference tables that are neither distributed nor reference tables.';
+	END IF;
+
+	-- The coordinator keeps the rows it had before in its own (shell)
+	-- tables, out of sight once distributed: clear them.  The append-only
+	-- tables refuse TRUNCATE: their triggers are disabled for this, on the
+	-- coordinator's table only (no DDL propagation), and enabled again.
+	PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+	FOREACH t IN ARRAY filled LOOP
+		FOR w IN
+			SELECT g.tgname, g.tgenabled FROM pg_catalog.pg_trigger g
+			WHERE g.tgrelid OPERATOR(pg_catalog.=) t::pg_catalog.oid AND NOT g.tgisinternal
+			  AND g.tgtype::int OPERATOR(pg_catalog.&) 32 OPERATOR(pg_catalog.<>) 0	-- TRUNCATE
+			  AND g.tgenabled OPERATOR(pg_catalog.<>) 'D'::pg_catalog."char"
+		LOOP
+			EXECUTE pg_catalog.format('ALTER TABLE %s DISABLE TRIGGER %I', t, w.tgname);
+			restore := restore OPERATOR(pg_catalog.||) pg_catalog.format('ALTER TABLE %s ENABLE %s TRIGGER %I', t,
+				CASE w.tgenabled WHEN 'A' THEN 'ALWAYS' WHEN 'R' THEN 'REPLICA' ELSE '' END, w.tgname);
+		END LOOP;
+	END LOOP;
+	FOREACH t IN ARRAY filled LOOP
+		PERFORM pg_catalog.truncate_local_data_after_distributing_table(t);
+	END LOOP;
+	FOREACH cmd IN ARRAY restore LOOP
+		EXECUTE cmd;
+	END LOOP;
+	PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
+
+	-- Delegation: a call of a function whose first parameter is the account
+	-- runs on the worker that holds the account, in one round trip, also
+	-- inside an application's transaction block (force_delegation; without
+	-- it such a call would run on the coordinator, whose definer code then
+	-- connects to the workers as credits_owner).
+	FOR fn IN
+		SELECT p.oid::regprocedure
+		FROM pg_catalog.pg_proc p
+		JOIN pg_catalog.pg_depend d
+			ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid
+			AND d.objid OPERATOR(pg_catalog.=) p.oid
+			AND d.deptype OPERATOR(pg_catalog.=) 'e'::pg_catalog."char"
+		JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid
+			AND e.extname OPERATOR(pg_catalog.=) 'credits'::pg_catalog.name
+		WHERE p.proname OPERATOR(pg_catalog.~~) 'credits\_%'::pg_catalog.text
+		  AND p.pronamespace OPERATOR(pg_catalog.<>) 'credits'::pg_catalog.regnamespace::pg_catalog.oid
+		  AND p.pronargs OPERATOR(pg_catalog.>=) 1
+		  AND p.proargtypes[0] OPERATOR(pg_catalog.=) 'pg_catalog.text'::pg_catalog.regtype::pg_catalog.oid
+		  AND p.proargnames[1] OPERATOR(pg_catalog.=) 'account'::pg_catalog.text
+		ORDER BY 1::text
+	LOOP
+		PERFORM pg_catalog.create_distributed_function(fn, 'account', colocate_with => 'credits.account',
+													  force_delegation => true);
+	END LOOP;
+
+	-- Ids unique across nodes: each node's sequences in its group's range.
+	EXECUTE ranges;
+	FOR w IN SELECT * FROM pg_catalog.run_command_on_workers(ranges) LOOP
+		IF NOT w.success THEN
+			RAISE EXCEPTION 'credits_distribute() could not set the id ranges on worker %:%', w.nodename, w.nodeport
+				USING ERRCODE = 'object_not_in_prerequisite_state', DETAIL = w.result;
+		END IF;
+	END LOOP;
+END
+$$;
+COMMENT ON FUNCTION credits_distribute() IS
+	'on a Citus coordinator (as a superuser): distributes the per-account tables by account and makes the configuration tables reference tables, delegates the per-account functions and gives each node its own id range; again after adding a worker';
+
+-- Is this table of schema credits per account (the account column is part
+-- of its primary key)?
+CREATE FUNCTION credits.per_account_table(rel oid) RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+	SELECT EXISTS (
+		SELECT FROM pg_catalog.pg_constraint k
+		JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) k.conrelid
+			AND a.attnum OPERATOR(pg_catalog.=) ANY (k.conkey)
+		WHERE k.conrelid OPERATOR(pg_catalog.=) rel AND k.contype OPERATOR(pg_catalog.=) 'p'::pg_catalog."char"
+		  AND a.attname OPERATOR(pg_catalog.=) 'account'::pg_catalog.name)
+$$;
+
+-- Owned by credits_owner and not for PUBLIC, like every function of the
+-- extension (90_privileges.sql does it at CREATE EXTENSION, before which
+-- credits_owner may not exist yet; this serves ALTER EXTENSION UPDATE,
+-- which replays no part of 90_privileges.sql but its grants).
+DO $$
+BEGIN
+	IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'credits_owner'::pg_catalog.name) THEN
+		ALTER FUNCTION credits_distribute() OWNER TO credits_owner;
+		ALTER FUNCTION credits.per_account_table(oid) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits_distribute() FROM PUBLIC;
+		REVOKE ALL ON FUNCTION credits.per_account_table(oid) FROM PUBLIC;
+	END IF;
+END
+$$;

@@ -1,0 +1,43 @@
+-- credits_distribute() away from a Citus coordinator: a clear error, the
+-- ledger unchanged; a credits_admin that is no superuser is refused first.
+CREATE EXTENSION credits;
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+SELECT credits_grant('alice', 100) > 0 AS granted;
+SELECT credits_fingerprint() AS before \gset
+
+-- No citus extension in this database: 55000.
+SELECT credits_distribute();
+\set VERBOSITY sqlstate
+SELECT credits_distribute();
+\set VERBOSITY default
+SELECT credits_fingerprint() = :'before' AS unchanged;
+SELECT count(*) AS distributed_nothing FROM pg_class c
+WHERE c.relnamespace = 'credits'::regnamespace AND c.relkind = 'S'
+  AND EXISTS (SELECT FROM pg_sequences s WHERE s.schemaname = 'credits' AND s.sequencename = c.relname
+			  AND s.max_value <> 9223372036854775807);
+
+-- SECURITY INVOKER (it needs a superuser), its search_path pinned.
+SELECT prosecdef, proconfig FROM pg_proc WHERE oid = 'credits_distribute()'::regprocedure;
+
+-- A credits_admin that is no superuser: 42501, before anything else.
+CREATE ROLE regress_distribute_admin NOLOGIN IN ROLE credits_admin;
+SET ROLE regress_distribute_admin;
+SELECT credits_distribute();
+\set VERBOSITY sqlstate
+SELECT credits_distribute();
+\set VERBOSITY default
+RESET ROLE;
+-- A credits_operator may not call it at all.
+CREATE ROLE regress_distribute_operator NOLOGIN IN ROLE credits_operator;
+SET ROLE regress_distribute_operator;
+\set VERBOSITY sqlstate
+SELECT credits_distribute();
+\set VERBOSITY default
+RESET ROLE;
+SELECT credits_fingerprint() = :'before' AS unchanged;
+
+SELECT * FROM credits_verify();
+DROP ROLE regress_distribute_admin;
+DROP ROLE regress_distribute_operator;
+DROP EXTENSION credits;
