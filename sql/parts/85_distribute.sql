@@ -160,6 +160,13 @@ BEGIN
 	END LOOP;
 	PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'on', true);
 
+	-- The ledger's definer code on the coordinator (a report, a function
+	-- given only an id, configuration) runs as credits_owner, and Citus
+	-- reaches the workers as the current user: credits_owner must be able to
+	-- log in to the other nodes (no password; pg_hba.conf lets it in from
+	-- the cluster's nodes only).  Citus applies this on every node.
+	ALTER ROLE credits_owner LOGIN;
+
 	-- Delegation: a call of a function whose first parameter is the account
 	-- runs on the worker that holds the account, in one round trip, also
 	-- inside an application's transaction block (force_delegation; without

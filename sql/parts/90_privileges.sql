@@ -38,8 +38,10 @@ BEGIN
 	-- A role of that name made by someone else must not become the owner
 	-- of the ledger: it must be a bare NOLOGIN role that nobody else uses.
 	SELECT pg_catalog.string_agg(why, '; ') INTO bad FROM (
+		-- (on a Citus cluster credits_distribute() lets it log in between nodes)
 		SELECT 'it can log in' AS why FROM pg_catalog.pg_roles
 		WHERE rolname OPERATOR(pg_catalog.=) 'credits_owner'::pg_catalog.name AND rolcanlogin
+		  AND NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'citus'::pg_catalog.name)
 		UNION ALL
 		SELECT 'it is a superuser or can create roles or databases' FROM pg_catalog.pg_roles
 		WHERE rolname OPERATOR(pg_catalog.=) 'credits_owner'::pg_catalog.name AND (rolsuper OR rolcreaterole OR rolcreatedb

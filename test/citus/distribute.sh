@@ -108,8 +108,12 @@ expect "balance of pre7 after a second call" "$(psql -c "SELECT credits_balance(
 
 # Configuration on the reference tables.  These calls run on the
 # coordinator, whose definer code connects to the workers as credits_owner:
-# this test lets it log in (see README, "Scaling out with Citus").
-on_all "ALTER ROLE credits_owner LOGIN" >/dev/null
+# credits_distribute() let it log in, on every node.
+logins=$(psql -c "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'credits_owner'")
+for i in "${!ports[@]}"; do
+	logins+=" $(psql -h "${hosts[i]}" -p "${ports[i]}" -c "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'credits_owner'")"
+done
+expect "credits_owner can log in on every node" "$logins" "t t t"
 psql >/dev/null <<'SQL'
 SELECT credits_set_enabled(false);
 SELECT credits_set_enabled(true);

@@ -26,11 +26,7 @@ psql -c "SELECT count(credits_grant('pre' || g, 10)) FROM generate_series(1, 5) 
 psql -c "SELECT credits_distribute()" >/dev/null
 
 # One statement per call, so that Citus delegates each (a psql script of
-# 400 calls on one connection).  A hold's statement on the worker is not
-# run locally by Citus yet: it connects to the shard as credits_owner,
-# which this test lets log in (ALTER ROLE propagates to the workers; see
-# README, "Scaling out with Citus").
-psql -c "ALTER ROLE credits_owner LOGIN" >/dev/null
+# 400 calls on one connection).
 for i in $(seq 1 200); do
 	echo "SELECT credits_grant('acct$i', 100);"
 	echo "SELECT credits_hold('acct$i', 1, 'h$i');"
