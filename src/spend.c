@@ -207,6 +207,14 @@ credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 	at = credits_col(0, 4, &isnull);
 	acct.now = DatumGetTimestampTz(at);
 
+	if (credits_distributed())
+	{
+		/* the row as it was before this update */
+		acct.balance = credit_amount_add(after, amount);
+		acct.last_seq = DatumGetInt64(seq) - 1;
+		return credits_spend_rest_dist(&acct, amount, reference,
+									   reference_null);
+	}
 	entry_id = credits_spend_write(account, credit_type, amount, seq, after,
 								   reference, reference_null, at);
 	credits_balance_events(&acct, credit_amount_add(after, amount), entry_id);
