@@ -44,6 +44,7 @@ extern int	credits_run_latest(CreditsStmt *stmt, Datum *values,
 							   const char *nulls, long tcount);
 extern Oid	credits_amount_typid(void);
 extern bool credits_catalog_10(void);
+extern bool credits_distributed(void);
 extern Portal credits_cursor_open(CreditsStmt *stmt, Datum *values,
 								  const char *nulls);
 extern ErrorData *credits_try(void (*fn) (void *arg), void *arg);
@@ -157,6 +158,8 @@ extern int64 credits_take_from_lots(AccountState *acct, const char *kind,
 									CreditAmount amount, int64 related_id,
 									Datum reference, bool reference_null,
 									Datum reason, bool reason_null);
+extern int64 credits_spend_rest_dist(AccountState *acct, CreditAmount amount,
+									 Datum reference, bool reference_null);
 pg_noreturn extern void credits_insufficient(AccountState *acct,
 											 CreditAmount available,
 											 CreditAmount required);

@@ -81,6 +81,50 @@ static CreditsStmt stmt_take_one_lot = {"ttaititttiaaTjiT",
 	"  WHERE a.account = $1 AND a.credit_type = $2) "
 	"SELECT 1 FROM ent"};
 
+/*
+ * The distributed forms (credits_distributed(): the ledger is spread over
+ * Citus nodes).  Citus runs a statement on the shard of its account, on the
+ * node that holds it, only when every table it writes and reads is filtered
+ * by that account and no INSERT hides in a CTE or takes its rows from a
+ * SELECT; other statements go through intermediate results that Citus ships
+ * between nodes (even to this one), at a hundred times the cost of a call.
+ * So here the statements above that combine writes are split into single
+ * INSERT ... VALUES and UPDATEs filtered by the account, with the values
+ * computed in C; one node keeps the combined forms.
+ */
+static CreditsStmt stmt_type_lock_shared_dist = {"tt",
+		"SELECT pg_advisory_xact_lock_shared(hashtext('credits.credit_type'), "
+		"hashtext($2))"};
+
+static CreditsStmt stmt_account_create_dist = {"tt",
+		"INSERT INTO credits.account (account, credit_type) VALUES ($1, $2) "
+		"ON CONFLICT DO NOTHING"};
+
+/* stmt_entry_insert as two statements, with the same parameters */
+static CreditsStmt stmt_entry_insert_dist = {"ttitaaiittitajiT",
+	"INSERT INTO credits.entry (entry_id, account, credit_type, seq, "
+	"kind, amount, running_balance, lot_id, related_id, reference, reason, "
+	"shortfall, at) VALUES ($15, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $13, "
+	"$16)"};
+
+static CreditsStmt stmt_event_insert_dist = {"ttitaaiittitajiT",
+	"INSERT INTO credits.event (id, account, at, type, aggregatetype, "
+	"aggregateid, payload, entry_id) "
+	"VALUES ($11, $1, $16, $12, 'account', $1, $14, $15)"};
+
+/*
+ * The first open lot in spend order gives amount if it covers it (the lot
+ * of stmt_take_one_lot), as a subquery of the account's instead of a CTE.
+ */
+static CreditsStmt stmt_take_first_lot_dist = {"tta",
+	"UPDATE credits.lot l SET remaining = l.remaining - $3, "
+	"  is_open = l.remaining > $3 "
+	"  WHERE l.account = $1 AND l.remaining >= $3 "
+	"  AND l.lot_id = (SELECT f.lot_id FROM credits.lot f "
+	"    WHERE f.account = $1 AND f.credit_type = $2 AND f.is_open "
+	"    ORDER BY f.expires_at, f.granted_at, f.lot_id LIMIT 1) "
+	"  RETURNING l.lot_id"};
+
 /* Balance events: balance_depleted and low_balance. */
 static CreditsStmt stmt_balance_event = {"itttaaiT",
 	"INSERT INTO credits.event (id, account, type, aggregatetype, aggregateid, "
@@ -263,7 +307,12 @@ credits_lock_account(AccountState *acct, Datum account, Datum credit_type,
 	acct->account = account;
 	acct->credit_type = credit_type;
 	acct->now = credits_ledger_instant(false, 0);
-	if (create)
+	if (create && credits_distributed())
+	{
+		credits_run(&stmt_type_lock_shared_dist, values, NULL, false, 0);
+		credits_run(&stmt_account_create_dist, values, NULL, false, 0);
+	}
+	else if (create)
 		credits_run(&stmt_account_create, values, NULL, false, 0);
 	credits_run(&stmt_account_lock, values, NULL, false, 1);
 	if (SPI_processed == 0)
@@ -471,7 +520,14 @@ credits_append_entry_ex(AccountState *acct, const char *kind,
 	values[13] = credits_entry_payload(&p);
 	values[14] = Int64GetDatum(entry_id);
 	values[15] = TimestampTzGetDatum(acct->now);
-	credits_run(&stmt_entry_insert, values, nulls, false, 0);
+	if (credits_distributed())
+	{
+		credits_run(&stmt_entry_insert_dist, values, nulls, false, 0);
+		if (SPI_processed == 1)
+			credits_run(&stmt_event_insert_dist, values, nulls, false, 0);
+	}
+	else
+		credits_run(&stmt_entry_insert, values, nulls, false, 0);
 	if (SPI_processed != 1)
 		elog(ERROR, "credits: entry was not written");
 	credits_notify_event(event_id, event_type);
@@ -799,6 +855,53 @@ credits_take_one_lot(AccountState *acct, const char *kind,
 }
 
 /*
+ * credits_take_from_lots() in the distributed forms: the first lot's update
+ * (if it covers the amount), then the entry and its event, then the
+ * allocation or allocations.  The caller saves the account row.
+ */
+static int64
+credits_take_from_lots_dist(AccountState *acct, const char *kind,
+							CreditAmount amount, int64 related_id,
+							Datum reference, bool reference_null,
+							Datum reason, bool reason_null)
+{
+	Datum		values[3];
+	int64		lot_id = 0;
+	int64		entry_id;
+
+	values[0] = acct->account;
+	values[1] = acct->credit_type;
+	values[2] = CreditAmountGetDatum(amount);
+	credits_run(&stmt_take_first_lot_dist, values, NULL, false, 1);
+	if (SPI_processed == 1)
+		lot_id = credits_col_int64(0, 1);
+	entry_id = credits_append_entry(acct, kind, amount, true, 0, related_id,
+									reference, reference_null,
+									reason, reason_null);
+	if (lot_id != 0)
+		credits_append_allocation(acct, entry_id, lot_id, amount);
+	else
+		credits_take_spend_order(acct, entry_id, amount);
+	return entry_id;
+}
+
+/*
+ * The spend of credits_spend()'s fast path once it has updated the account
+ * row, in the distributed forms: acct holds the row as it was before (its
+ * balance, last entry number, and now the instant of the entry).  Writes
+ * the lot, the entry, its event and balance events, and the allocations,
+ * not the account row.  Returns the entry id.
+ */
+int64
+credits_spend_rest_dist(AccountState *acct, CreditAmount amount,
+						Datum reference, bool reference_null)
+{
+	return credits_take_from_lots_dist(acct, "spend", amount, 0,
+									   reference, reference_null,
+									   (Datum) 0, true);
+}
+
+/*
  * Take amount from the account's open lots, soonest-expiring first (never-
  * expiring last), then oldest grant, then lot id, writing one entry of kind
  * with an allocation per lot.  The caller holds the lock, has recorded due
@@ -813,6 +916,10 @@ credits_take_from_lots(AccountState *acct, const char *kind,
 {
 	int64		entry_id;
 
+	if (credits_distributed())
+		return credits_take_from_lots_dist(acct, kind, amount, related_id,
+										   reference, reference_null,
+										   reason, reason_null);
 	entry_id = credits_take_one_lot(acct, kind, amount, related_id,
 									reference, reference_null,
 									reason, reason_null);

@@ -10,6 +10,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "nodes/makefuncs.h"
@@ -39,6 +40,13 @@ static int	catalog_10 = -1;
 static Oid	account_relid = InvalidOid;
 
 /*
+ * Whether credits.account is a Citus distributed table here (on the
+ * coordinator or on a worker): -1 unknown, else 0 or 1, found again after
+ * any change to credits.account (distributing it is one).
+ */
+static int	distributed = -1;
+
+/*
  * When the credit_amount type goes away (DROP EXTENSION) every kept plan is
  * tied to a dead type OID: forget them at the next call.  Plans are only
  * freed when next used, never from inside this callback, which can run while
@@ -57,7 +65,10 @@ static void
 credits_account_inval(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == account_relid)
+	{
 		catalog_10 = -1;
+		distributed = -1;
+	}
 }
 
 void
@@ -85,6 +96,37 @@ credits_catalog_10(void)
 			get_attnum(account_relid, "last_at") == InvalidAttrNumber;
 	}
 	return catalog_10 == 1;
+}
+
+/*
+ * True when the ledger is distributed with Citus (credits_distribute()):
+ * some statements then take forms that Citus routes to one shard.  Asked
+ * inside SPI; costs a query once per backend (and after a change to
+ * credits.account), and nothing where Citus is not installed.
+ */
+bool
+credits_distributed(void)
+{
+	if (distributed < 0)
+	{
+		bool		found = false;
+
+		(void) credits_catalog_10();	/* learns account_relid */
+		if (OidIsValid(account_relid) &&
+			OidIsValid(get_extension_oid("citus", true)))
+		{
+			Datum		arg = ObjectIdGetDatum(account_relid);
+			Oid			argtype = OIDOID;
+
+			if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_dist_partition "
+									  "WHERE logicalrelid = $1",
+									  1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "credits: could not read pg_dist_partition");
+			found = SPI_processed > 0;
+		}
+		distributed = found ? 1 : 0;
+	}
+	return distributed == 1;
 }
 
 /* The statement's text for the catalog at hand: each {{new|old}} resolved. */

@@ -48,7 +48,9 @@ static CreditsStmt stmt_spend_fast = {"ttaT",
  * The rest of a spend whose account row stmt_spend_fast has just updated: the
  * soonest-expiring open lot if it covers the amount, the entry, its event and
  * the allocation.  When the first lot does not cover it, nothing is written
- * and credits_take_spend_order() spreads the amount over the lots.
+ * and credits_take_spend_order() spreads the amount over the lots.  On a
+ * distributed ledger credits_spend_rest_dist() writes the same rows in
+ * statements that Citus runs on the account's shard (ledger.c).
  */
 static CreditsStmt stmt_spend_lots = {"ttaiatijiT",
 	"WITH lot AS MATERIALIZED (SELECT lot_id FROM credits.lot "
@@ -207,6 +209,14 @@ credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 	at = credits_col(0, 4, &isnull);
 	acct.now = DatumGetTimestampTz(at);
 
+	if (credits_distributed())
+	{
+		/* the row as it was before this update */
+		acct.balance = credit_amount_add(after, amount);
+		acct.last_seq = DatumGetInt64(seq) - 1;
+		return credits_spend_rest_dist(&acct, amount, reference,
+									   reference_null);
+	}
 	entry_id = credits_spend_write(account, credit_type, amount, seq, after,
 								   reference, reference_null, at);
 	credits_balance_events(&acct, credit_amount_add(after, amount), entry_id);
