@@ -32,12 +32,6 @@ for l in "${logs[@]}"; do
 	[[ -r $l ]] || fail "cannot read the worker log $l"
 done
 worker() { psql -h "${hosts[$1]}" -p "${ports[$1]}" "${@:2}"; }
-# run SQL on the coordinator and on both workers, each on its own
-every_node() {
-	psql -c "$1" >/dev/null
-	worker 0 -c "$1" >/dev/null
-	worker 1 -c "$1" >/dev/null
-}
 
 LOGGING="citus.log_remote_commands citus.log_local_commands log_min_messages"
 cleanup() {
@@ -48,41 +42,15 @@ cleanup() {
 		done
 	done
 	psql -c "DROP EXTENSION IF EXISTS credits CASCADE" >/dev/null 2>&1
-	# TEMPORARY (see below): undo the pg_authid grant on every node
-	every_node "SET citus.enable_ddl_propagation = off; REVOKE SELECT ON pg_authid FROM credits_owner" 2>/dev/null
-	psql -c "ALTER ROLE credits_owner NOLOGIN" >/dev/null 2>&1
 }
 trap cleanup EXIT
 
-# Distribute the ledger by hand, as credits_distribute() will: reference
-# tables for the configuration, the per-account tables co-located with
-# credits.account, credits_owner able to log in between nodes, and the
-# per-account functions delegated by their account argument.
+# Distribute the ledger (reference tables for the configuration, the
+# per-account tables co-located with credits.account, credits_owner able to
+# log in between nodes, the per-account functions delegated by account).
 psql -c "CREATE EXTENSION IF NOT EXISTS citus" -c "CREATE EXTENSION credits" >/dev/null ||
 	fail "could not create the extensions"
-psql >/dev/null <<'SQL' || fail "could not distribute the ledger"
-BEGIN;
-SET LOCAL citus.enable_unsafe_triggers = on;
-SET LOCAL citus.enable_local_reference_table_foreign_keys = off;
-SELECT create_reference_table('credits.' || t) FROM unnest(ARRAY['credit_type', 'setting', 'portal_role',
-  'rate', 'package', 'product', 'price_tier', 'rule']) t;
-SELECT create_distributed_table('credits.account', 'account');
-SELECT create_distributed_table('credits.' || t, 'account', colocate_with => 'credits.account')
-  FROM unnest(ARRAY['lot', 'entry', 'allocation', 'idempotency', 'event', 'request', 'issue',
-  'account_reset', 'hold', 'subscription', 'subscription_period']) t;
-COMMIT;
-ALTER ROLE credits_owner LOGIN;
-SELECT create_distributed_function('credits_spend(text,credit_amount,text,text,text)', 'account',
-  colocate_with := 'credits.account');
-SELECT create_distributed_function('credits_grant(text,credit_amount,text,timestamptz,text,text,text,numeric,text)',
-  'account', colocate_with := 'credits.account');
-SELECT create_distributed_function('credits_balance(text,text,timestamptz)', 'account',
-  colocate_with := 'credits.account');
-SQL
-# TEMPORARY workaround, to go once the portal roles are read without
-# pg_roles (src/access.c): credits_owner may read pg_authid on every node.
-every_node "SET citus.enable_ddl_propagation = off; GRANT SELECT ON pg_authid TO credits_owner" ||
-	fail "could not grant SELECT ON pg_authid"
+psql -c "SELECT credits_distribute()" >/dev/null || fail "could not distribute the ledger"
 
 # The distributed flag is on, on the coordinator and on the workers.
 for i in 0 1; do
