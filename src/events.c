@@ -81,7 +81,12 @@ credits_notify_event(int64 event_id, const char *type)
 {
 	char		payload[128];
 
-	if (!credits_notify)
+	/*
+	 * Not on a distributed ledger: the event is written on a worker, where a
+	 * NOTIFY would forbid the two-phase commit of a transaction that also
+	 * writes on another node; consumers there poll credits_events_since().
+	 */
+	if (!credits_notify || credits_distributed())
 		return;
 	snprintf(payload, sizeof(payload), "%lld %s", (long long) event_id, type);
 	Async_Notify("credits_events", payload);

@@ -118,11 +118,18 @@ credits_distributed(void)
 			Datum		arg = ObjectIdGetDatum(account_relid);
 			Oid			argtype = OIDOID;
 
+			/*
+			 * A level of SPI of its own: the caller may be inside SPI with
+			 * rows it still reads (SPI_finish gives them back), or inside a
+			 * statement (a function called by one).
+			 */
+			SPI_connect();
 			if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_dist_partition "
 									  "WHERE logicalrelid = $1",
 									  1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
 				elog(ERROR, "credits: could not read pg_dist_partition");
 			found = SPI_processed > 0;
+			SPI_finish();
 		}
 		distributed = found ? 1 : 0;
 	}
