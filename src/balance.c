@@ -32,7 +32,10 @@ static CreditsStmt stmt_balance_now = {"ttT",
  * (their expiry may have been recorded only later, or never).  A lot's
  * remainder at that entry is its grant plus every movement into or out of
  * it up to that entry: credits that came back to it later and left again
- * were not available then.
+ * were not available then.  One sum of grants and movements together: the
+ * grants of the lots expired by then may add up to more than a
+ * credit_amount holds (a lot granted, expired, granted again, ...), what
+ * those lots held at that entry never does (the sum's state is exact).
  */
 static CreditsStmt stmt_balance_past = {"ttT",
 		"WITH last AS (SELECT seq, running_balance FROM credits.entry "
@@ -52,10 +55,9 @@ static CreditsStmt stmt_balance_past = {"ttT",
 		"  SELECT -e.amount FROM credits.entry e "
 		"  WHERE e.account = $1 AND e.credit_type = $2 "
 		"  AND e.lot_id IN (SELECT lot_id FROM lots) "
-		"  AND e.kind IN ('expire', 'void') AND e.seq <= (SELECT seq FROM last)) "
-		"SELECT last.running_balance "
-		"  - coalesce((SELECT sum(amount) FROM lots), 0) "
-		"  - coalesce((SELECT sum(signed) FROM mv), 0) "
+		"  AND e.kind IN ('expire', 'void') AND e.seq <= (SELECT seq FROM last) "
+		"  UNION ALL SELECT amount FROM lots) "
+		"SELECT last.running_balance - coalesce((SELECT sum(signed) FROM mv), 0) "
 		"FROM last"};
 
 PG_FUNCTION_INFO_V1(credits_balance);

@@ -108,6 +108,20 @@ SELECT now() AS t3 \gset
 SELECT credits_balance('h-1', at => :'t1') AS at_t1, credits_balance('h-1', at => :'t2') AS at_t2,
 	   credits_balance('h-1', at => :'t3') AS at_t3, credits_balance('h-1') AS now;
 
+-- A historical balance stays exact when the grants of the lots expired by
+-- then add up to more than a credit_amount holds: four lots of 3e12, each
+-- granted once the one before expired (the balance never passes 3e12 + 1).
+SELECT credits_grant('h-big', 1) > 0;
+SELECT credits_grant('h-big', 3000000000000, expires_at => clock_timestamp() + interval '30 ms') > 0 AS g1, pg_sleep(0.06);
+SELECT credits_grant('h-big', 3000000000000, expires_at => clock_timestamp() + interval '30 ms') > 0 AS g2, pg_sleep(0.06);
+SELECT credits_grant('h-big', 3000000000000, expires_at => clock_timestamp() + interval '30 ms') > 0 AS g3, pg_sleep(0.06);
+SELECT credits_grant('h-big', 3000000000000, expires_at => clock_timestamp() + interval '30 ms') > 0 AS g4, pg_sleep(0.06);
+SELECT credits_grant('h-big', 1) > 0;
+SELECT count(*) AS big_grants, count(*) FILTER (WHERE credits_balance('h-big', at => at) = 3000000000001) AS each_held,
+	   count(*) FILTER (WHERE credits_balance('h-big', at => at + interval '40 ms') = 1) AS each_expired
+FROM credits_history('h-big') WHERE kind = 'grant' AND amount = 3000000000000;
+SELECT credits_balance('h-big') AS h_big_now;
+
 -- Keyset pages of a history, oldest or newest first.
 SELECT credits_grant('p-1', 1000) > 0;
 SELECT count(credits_spend('p-1', 1, 'page-' || i)) FROM generate_series(1, 12) i;
