@@ -13,8 +13,9 @@
 # Citus is not in Debian's archive and its source is not in this
 # repository: citus_install builds it from the release tarball
 # citus-$CREDITS_CITUS_VERSION.tar.gz, found at $CREDITS_CITUS_TARBALL or
-# in ${CREDITS_CACHE:-/var/cache/credits}/vendor/ (CI copies it there
-# before the tests run).  The build is made once, installed into a staging
+# in ${CREDITS_CACHE:-/var/cache/credits}/vendor/ or in shared/vendor/
+# beside the repository's directory.  Its Debian build dependencies are
+# installed first.  The build is made once, installed into a staging
 # directory of the cache ($CREDITS_CACHE/citus-VERSION-pgNN/stage), and
 # later runs only copy the staged files into place (seconds).
 #
@@ -44,7 +45,8 @@ _citus_installed() {
 # Print the path of the source tarball, or fail saying where it was looked for.
 _citus_tarball() {
 	local name=citus-$CREDITS_CITUS_VERSION.tar.gz t
-	for t in "${CREDITS_CITUS_TARBALL-}" "$(_citus_cache)/vendor/$name"; do
+	for t in "${CREDITS_CITUS_TARBALL-}" "$(_citus_cache)/vendor/$name" \
+		"$(dirname "$CREDITS_ROOT")/shared/vendor/$name"; do
 		[[ -n $t && -f $t ]] && { echo "$t"; return 0; }
 	done
 	credits_err "Citus $CREDITS_CITUS_VERSION is not installed and its source $name was not found"
@@ -99,6 +101,10 @@ _citus_build() {
 		return 1
 	}
 	_citus_fix_source "$build" || return 1
+	# Citus's build dependencies from Debian (its configure needs them all).
+	local -a CREDITS_PACKAGES=(liblz4-dev libzstd-dev libkrb5-dev libselinux1-dev libpam0g-dev
+		libssl-dev libxslt1-dev libreadline-dev zlib1g-dev)
+	credits_install_packages || return 1
 	# with_llvm=no: no LLVM bitcode for JIT inlining (halves the build).
 	{
 		(cd "$build" && ./configure --without-libcurl PG_CONFIG="$PG_CONFIG") &&
