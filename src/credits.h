@@ -45,6 +45,7 @@ extern int	credits_run_latest(CreditsStmt *stmt, Datum *values,
 extern Oid	credits_amount_typid(void);
 extern bool credits_catalog_10(void);
 extern bool credits_distributed(void);
+extern int32 credits_node_group(void);
 extern Portal credits_cursor_open(CreditsStmt *stmt, Datum *values,
 								  const char *nulls);
 extern ErrorData *credits_try(void (*fn) (void *arg), void *arg);
@@ -204,6 +205,9 @@ extern void credits_check_access_id(Datum account, const char *object,
 
 /* events.c */
 #define CREDITS_EVENT_SEQ_BITS 22
+/* distributed: group (7 bits) | xid (34 bits) | SEQ_BITS */
+#define CREDITS_EVENT_XID_BITS 34
+#define CREDITS_EVENT_MAX_GROUPS 128
 extern bool credits_notify;
 extern void credits_events_init(void);
 extern int64 credits_next_event_id(void);

@@ -70,6 +70,24 @@ credits_next_event_id(void)
 				 errdetail("A transaction can write at most %llu events.",
 						   (unsigned long long) ((UINT64CONST(1) << CREDITS_EVENT_SEQ_BITS) - 1)),
 				 errhint("Split the bulk operation into several transactions.")));
+	if (credits_distributed())
+	{
+		/*
+		 * Distributed, each node numbers its own transactions: the node's
+		 * group goes in the top bits, so ids stay unique across the cluster
+		 * (also when a shard moves to another node).  The order a consumer
+		 * sees is not these ids' but that of credits.event_log, where the
+		 * coordinator publishes the committed events (credits_events_since).
+		 */
+		int32		group = credits_node_group();
+
+		if (group < 0 || group >= CREDITS_EVENT_MAX_GROUPS)
+			elog(ERROR, "credits: Citus node group %d too large for event ids", group);
+		if (xid64 >= (UINT64CONST(1) << CREDITS_EVENT_XID_BITS))
+			elog(ERROR, "credits: transaction id too large for event ids");
+		return (int64) (((uint64) group << (CREDITS_EVENT_XID_BITS + CREDITS_EVENT_SEQ_BITS)) |
+						(xid64 << CREDITS_EVENT_SEQ_BITS) | event_count);
+	}
 	if (xid64 >= (UINT64CONST(1) << (63 - CREDITS_EVENT_SEQ_BITS)))
 		elog(ERROR, "credits: transaction id too large for event ids");
 	return (int64) ((xid64 << CREDITS_EVENT_SEQ_BITS) | event_count);

@@ -45,6 +45,8 @@ static Oid	account_relid = InvalidOid;
  * any change to credits.account (distributing it is one).
  */
 static int	distributed = -1;
+/* This node's Citus group (0 on the coordinator), once distributed is 1. */
+static int32 node_group = 0;
 
 /*
  * When the credit_amount type goes away (DROP EXTENSION) every kept plan is
@@ -129,11 +131,29 @@ credits_distributed(void)
 									  1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
 				elog(ERROR, "credits: could not read pg_dist_partition");
 			found = SPI_processed > 0;
+			if (found)
+			{
+				bool		isnull;
+
+				if (SPI_execute("SELECT groupid FROM pg_catalog.pg_dist_local_group",
+								true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+					elog(ERROR, "credits: could not read pg_dist_local_group");
+				node_group = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 1,
+														 &isnull));
+			}
 			SPI_finish();
 		}
 		distributed = found ? 1 : 0;
 	}
 	return distributed == 1;
+}
+
+/* This node's Citus group id (pg_dist_local_group); 0 when not distributed. */
+int32
+credits_node_group(void)
+{
+	return credits_distributed() ? node_group : 0;
 }
 
 /* The statement's text for the catalog at hand: each {{new|old}} resolved. */
@@ -395,4 +415,18 @@ credits_try(void (*fn) (void *arg), void *arg)
 	}
 	PG_END_TRY();
 	return edata;
+}
+
+PG_FUNCTION_INFO_V1(credits_node_group_sql);
+
+/*
+ * credits.node_group(): this node's Citus group once the ledger is
+ * distributed (0 on the coordinator), NULL when it is not.
+ */
+Datum
+credits_node_group_sql(PG_FUNCTION_ARGS)
+{
+	if (!credits_distributed())
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(credits_node_group());
 }

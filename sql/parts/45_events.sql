@@ -17,9 +17,11 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, credits, pg_temp
 AS $$ SELECT (pg_snapshot_xmin(pg_current_snapshot())::text::bigint) << 22 $$;
 
+-- On a distributed ledger (1.2) it first publishes the events committed on
+-- the workers, and pages through credits.event_log (85_distribute.sql).
 CREATE FUNCTION credits_events_since(after_id bigint DEFAULT 0, max_rows int DEFAULT 1000)
 RETURNS TABLE(event_id bigint, at timestamptz, type text, account text, payload jsonb)
-LANGUAGE plpgsql STABLE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
 DECLARE
@@ -34,6 +36,21 @@ BEGIN
 	IF max_rows < 1 THEN
 		RAISE EXCEPTION 'max_rows must be at least 1'
 			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF credits.node_group() IS NOT NULL THEN
+		IF credits.node_group() OPERATOR(pg_catalog.<>) 0 THEN
+			RAISE EXCEPTION 'on a distributed ledger the outbox is read through the coordinator'
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  DETAIL = 'This node is a Citus worker: it holds only the events it has not yet handed to the coordinator.';
+		END IF;
+		PERFORM credits.publish_events();
+		RETURN QUERY
+			SELECT l.seq, l.at, l.type, l.account, l.payload
+			FROM credits.event_log l
+			WHERE l.seq OPERATOR(pg_catalog.>) after_id AND (scope IS NULL OR l.account OPERATOR(pg_catalog.=) scope)
+			ORDER BY l.seq
+			LIMIT max_rows;
+		RETURN;
 	END IF;
 	RETURN QUERY
 		SELECT e.id, e.at, e.type, e.account, e.payload
@@ -54,6 +71,7 @@ SET search_path = pg_catalog, credits, pg_temp
 AS $$
 DECLARE
 	n bigint;
+	nlog bigint;
 BEGIN
 	IF older_than IS NULL THEN
 		RAISE EXCEPTION 'older_than must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -64,6 +82,12 @@ BEGIN
 	END IF;
 	DELETE FROM credits.event WHERE at < now() - older_than;
 	GET DIAGNOSTICS n = ROW_COUNT;
+	-- distributed: the events the coordinator has published too
+	IF credits.node_group() IS NOT NULL THEN
+		DELETE FROM credits.event_log l WHERE l.at < now() - older_than;
+		GET DIAGNOSTICS nlog = ROW_COUNT;
+		n := n + nlog;
+	END IF;
 	RETURN n;
 END
 $$;

@@ -4,7 +4,8 @@
  * key includes the account column) is distributed by account, co-located
  * with credits.account, so that everything about one account lives on one
  * worker; every other table (configuration) becomes a reference table,
- * copied to every node.  The API functions that take an account first are
+ * copied to every node, but credits.event_log, the coordinator's own
+ * (below).  The API functions that take an account first are
  * delegated to the worker that holds the account.  Each node's sequences
  * get a range of their own, so ids stay unique across the cluster.
  *
@@ -47,6 +48,7 @@ BEGIN
 		SELECT c.oid::pg_catalog.regclass AS seq FROM pg_catalog.pg_class c
 		WHERE c.relnamespace OPERATOR(pg_catalog.=) 'credits'::pg_catalog.regnamespace::pg_catalog.oid
 		  AND c.relkind OPERATOR(pg_catalog.=) 'S'::pg_catalog."char"
+		  AND c.relname OPERATOR(pg_catalog.<>) 'event_log_seq'::pg_catalog.name	-- the coordinator's own
 		ORDER BY c.relname
 	LOOP
 		EXECUTE pg_catalog.format('SELECT CASE WHEN is_called THEN last_value ELSE last_value OPERATOR(pg_catalog.-) 1 END FROM %s', s.seq)
@@ -92,6 +94,19 @@ BEGIN
 	-- Citus's notices tell to truncate the local data, which is done below.
 	PERFORM pg_catalog.set_config('client_min_messages', 'warning', true);
 
+	-- The events written so far are published as they are, each keeping
+	-- its id: a consumer's cursor (the last id it saw) stays valid, and
+	-- the events published later are numbered after them.
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition d
+				   WHERE d.logicalrelid OPERATOR(pg_catalog.=) 'credits.event'::regclass) THEN
+		INSERT INTO credits.event_log (seq, account, source_id, at, type, aggregatetype, aggregateid, payload, entry_id)
+		SELECT e.id, e.account, e.id, e.at, e.type, e.aggregatetype, e.aggregateid, e.payload, e.entry_id
+		FROM credits.event e;
+		TRUNCATE credits.event;
+		PERFORM pg_catalog.setval('credits.event_log_seq', m)
+		FROM (SELECT pg_catalog.max(l.seq) AS m FROM credits.event_log l) x WHERE m IS NOT NULL;
+	END IF;
+
 	-- Reference tables first, then credits.account, then the other
 	-- per-account tables; each one after the tables it references.
 	FOR pass IN 1..2 LOOP
@@ -100,6 +115,7 @@ BEGIN
 			FROM pg_catalog.pg_class c
 			WHERE c.relnamespace OPERATOR(pg_catalog.=) 'credits'::pg_catalog.regnamespace::pg_catalog.oid
 			  AND c.relkind OPERATOR(pg_catalog.=) 'r'::pg_catalog."char" AND NOT c.relispartition
+			  AND c.oid OPERATOR(pg_catalog.<>) 'credits.event_log'::regclass::pg_catalog.oid
 			  AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid OPERATOR(pg_catalog.=) c.oid::regclass)
 			  AND (credits.per_account_table(c.oid) OPERATOR(pg_catalog.=) (pass OPERATOR(pg_catalog.=) 2))
 			  AND NOT EXISTS (
@@ -128,6 +144,7 @@ BEGIN
 	FROM pg_catalog.pg_class c
 	WHERE c.relnamespace OPERATOR(pg_catalog.=) 'credits'::pg_catalog.regnamespace::pg_catalog.oid
 	  AND c.relkind OPERATOR(pg_catalog.=) 'r'::pg_catalog."char" AND NOT c.relispartition
+	  AND c.oid OPERATOR(pg_catalog.<>) 'credits.event_log'::regclass::pg_catalog.oid
 	  AND NOT EXISTS (SELECT FROM pg_catalog.pg_dist_partition d WHERE d.logicalrelid OPERATOR(pg_catalog.=) c.oid::regclass);
 	IF left_over IS NOT NULL THEN
 		RAISE EXCEPTION 'credits_distribute() could not distribute %', left_over
@@ -205,6 +222,92 @@ $$;
 COMMENT ON FUNCTION credits_distribute() IS
 	'on a Citus coordinator (as a superuser): distributes the per-account tables by account and makes the configuration tables reference tables, delegates the per-account functions and gives each node its own id range; again after adding a worker';
 
+/*
+ * The outbox of a distributed ledger.  Each worker writes the events of the
+ * accounts it holds into its shards of credits.event, with ids that only
+ * its own transactions order (src/events.c), and a consumer pages by one id
+ * through the coordinator.  So the coordinator publishes: it moves the
+ * committed events from the shards into credits.event_log, a table of its
+ * own (never distributed), numbering them in the order it publishes them.
+ * An event is moved once, in one transaction, once its own transaction has
+ * committed on its worker, whatever order the workers commit in; and the
+ * numbers are drawn under a lock held until the publishing transaction
+ * ends, so no number becomes visible before a smaller one: a consumer
+ * paging with the last number it saw never skips an event nor sees one
+ * twice.  One node: the table stays empty (the outbox is credits.event).
+ */
+CREATE SEQUENCE credits.event_log_seq;
+CREATE TABLE credits.event_log (
+	seq			bigint PRIMARY KEY,		-- credits_events_since()'s event_id
+	account		text NOT NULL,
+	source_id	bigint NOT NULL,		-- its id in credits.event
+	at			timestamptz NOT NULL,
+	type		text NOT NULL,
+	aggregatetype text NOT NULL,
+	aggregateid	text NOT NULL,
+	payload		jsonb NOT NULL,
+	entry_id	bigint
+);
+CREATE INDEX event_log_by_at ON credits.event_log USING brin (at);
+SELECT pg_catalog.pg_extension_config_dump('credits.event_log', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.event_log_seq', '');
+
+-- This node's Citus group once the ledger is distributed (0: the
+-- coordinator); NULL on a ledger that is not.
+CREATE FUNCTION credits.node_group() RETURNS int
+AS 'MODULE_PATHNAME', 'credits_node_group_sql'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, credits, pg_temp;
+
+-- Publish up to max_rows committed events, oldest ids first; returns how
+-- many.  Only one transaction publishes at a time: another one returns 0
+-- at once (what the first publishes shows when it commits).
+CREATE FUNCTION credits.publish_events(max_rows int DEFAULT 10000) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+DECLARE
+	ids bigint[];
+	accounts text[];
+	ats timestamptz[];
+	types text[];
+	aggtypes text[];
+	aggids text[];
+	payloads jsonb[];
+	entries bigint[];
+	n bigint;
+BEGIN
+	IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('credits.event_log'), 0) THEN
+		RETURN 0;
+	END IF;
+	SELECT pg_catalog.array_agg(e.id ORDER BY e.id), pg_catalog.array_agg(e.account ORDER BY e.id),
+		   pg_catalog.array_agg(e.at ORDER BY e.id), pg_catalog.array_agg(e.type ORDER BY e.id),
+		   pg_catalog.array_agg(e.aggregatetype ORDER BY e.id), pg_catalog.array_agg(e.aggregateid ORDER BY e.id),
+		   pg_catalog.array_agg(e.payload ORDER BY e.id), pg_catalog.array_agg(e.entry_id ORDER BY e.id)
+	INTO ids, accounts, ats, types, aggtypes, aggids, payloads, entries
+	FROM (SELECT * FROM credits.event ORDER BY id LIMIT max_rows) e;
+	IF ids IS NULL THEN
+		RETURN 0;
+	END IF;
+	-- (nextval is evaluated after the sort, in the events' order)
+	INSERT INTO credits.event_log (seq, account, source_id, at, type, aggregatetype, aggregateid, payload, entry_id)
+	SELECT pg_catalog.nextval('credits.event_log_seq'), u.account, u.id, u.at, u.type, u.aggtype, u.aggid,
+		   u.payload, u.entry_id
+	FROM ROWS FROM (pg_catalog.unnest(ids), pg_catalog.unnest(accounts), pg_catalog.unnest(ats),
+					pg_catalog.unnest(types), pg_catalog.unnest(aggtypes), pg_catalog.unnest(aggids),
+					pg_catalog.unnest(payloads), pg_catalog.unnest(entries))
+		 WITH ORDINALITY AS u(id, account, at, type, aggtype, aggid, payload, entry_id, ord)
+	ORDER BY u.ord;
+	DELETE FROM credits.event WHERE id OPERATOR(pg_catalog.=) ANY (ids);
+	GET DIAGNOSTICS n = ROW_COUNT;
+	IF n OPERATOR(pg_catalog.<>) pg_catalog.cardinality(ids) THEN
+		RAISE EXCEPTION 'credits: published % events but removed % from credits.event', pg_catalog.cardinality(ids), n
+			USING ERRCODE = 'internal_error';
+	END IF;
+	RETURN n;
+END
+$$;
+
 -- Is this table of schema credits per account (the account column is part
 -- of its primary key)?
 CREATE FUNCTION credits.per_account_table(rel oid) RETURNS boolean
@@ -228,8 +331,16 @@ BEGIN
 	IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'credits_owner'::pg_catalog.name) THEN
 		ALTER FUNCTION credits_distribute() OWNER TO credits_owner;
 		ALTER FUNCTION credits.per_account_table(oid) OWNER TO credits_owner;
+		ALTER FUNCTION credits.node_group() OWNER TO credits_owner;
+		ALTER FUNCTION credits.publish_events(int) OWNER TO credits_owner;
+		ALTER TABLE credits.event_log OWNER TO credits_owner;
+		ALTER SEQUENCE credits.event_log_seq OWNER TO credits_owner;
 		REVOKE ALL ON FUNCTION credits_distribute() FROM PUBLIC;
 		REVOKE ALL ON FUNCTION credits.per_account_table(oid) FROM PUBLIC;
+		REVOKE ALL ON FUNCTION credits.node_group() FROM PUBLIC;
+		REVOKE ALL ON FUNCTION credits.publish_events(int) FROM PUBLIC;
+		REVOKE ALL ON TABLE credits.event_log FROM PUBLIC;
+		REVOKE ALL ON SEQUENCE credits.event_log_seq FROM PUBLIC;
 	END IF;
 END
 $$;

@@ -2,8 +2,9 @@
 # distribute.sh: credits_distribute() on a Citus coordinator that already
 # holds a ledger.  Every per-account table ends up distributed by account and
 # co-located with credits.account, every other table of schema credits a
-# reference table; the data stays whole and readable through the
-# coordinator, the coordinator's local copies are emptied, the triggers are
+# reference table but credits.event_log, which stays the coordinator's own;
+# the data stays whole and readable through the coordinator, the
+# coordinator's local copies are emptied, the triggers are
 # as they were; a second call changes nothing; the functions that take an
 # account first are delegated; the define functions and credits_set_enabled
 # work on the reference tables.  Runs against the coordinator in
@@ -48,8 +49,12 @@ before=$(psql -c "SELECT md5(string_agg(format('%s %s %s', account, credit_type,
 # (A call alone in its statement, SELECT f(account ...), is what Citus delegates.)
 history_before=$(psql -c "SELECT credits_history('pre7')")
 entries=$(psql -c "SELECT count(*) FROM credits.entry")
+# A consumer that has read the first 30 events, its cursor the 30th id.
+events=$(psql -c "SELECT count(*) FROM credits_events_since(0, 100000)")
+cursor=$(psql -c "SELECT max(event_id) FROM (SELECT event_id FROM credits_events_since(0, 30)) e")
 
 psql -c "SELECT credits_distribute()" >/dev/null
+
 
 # Every table of schema credits: per-account tables by account, co-located
 # with credits.account; the others reference tables.
@@ -62,6 +67,7 @@ WHERE c.relnamespace = 'credits'::regnamespace AND c.relkind = 'r'
 						  WHERE k.conrelid = c.oid AND k.contype = 'p' AND a.attname = 'account')
 			THEN d.partmethod = 'h' AND d.colocationid = (SELECT colocationid FROM pg_dist_partition WHERE logicalrelid = 'credits.account'::regclass)
 				 AND column_to_column_name(d.logicalrelid, d.partkey) = 'account'
+			WHEN c.relname = 'event_log' THEN d.partmethod IS NULL	-- the coordinator's own
 			ELSE d.partmethod = 'n' END) IS NOT TRUE
 SQL
 )
@@ -83,7 +89,8 @@ expect "package" "$(psql -c "SELECT name || ' ' || credits FROM credits.package"
 # The coordinator's own copies are empty; the append-only triggers are back.
 expect "rows left in the coordinator's tables" "$(psql -c "
 	SELECT coalesce(string_agg(c.relname, ', '), '') FROM pg_class c
-	WHERE c.relnamespace = 'credits'::regnamespace AND c.relkind = 'r' AND pg_relation_size(c.oid) > 0")" ""
+	WHERE c.relnamespace = 'credits'::regnamespace AND c.relkind = 'r' AND pg_relation_size(c.oid) > 0
+	  AND c.relname <> 'event_log'")" ""
 expect "TRUNCATE triggers" "$(psql -c "
 	SELECT string_agg(tgname || ' ' || tgenabled::text, ', ' ORDER BY tgname) FROM pg_trigger
 	WHERE tgrelid IN ('credits.entry'::regclass, 'credits.allocation'::regclass, 'credits.rate'::regclass,
@@ -129,4 +136,13 @@ expect "configuration after redefinitions" "$(psql -c "
 		   (SELECT credits FROM credits.rule WHERE service = 'hosting') || ' ' ||
 		   (SELECT value FROM credits.setting WHERE name = 'enabled')")" "Golden 600 0.20 200 on"
 expect "credits_enabled()" "$(psql -c "SELECT credits_enabled()")" t
-echo "ok: distributed with its data, co-located, reference tables, second call harmless, configuration works"
+
+# The consumer's cursor still holds: after it, exactly the events it had
+# not read, then the new ones.
+psql -c "SELECT credits_grant('pre3', 1)" >/dev/null
+expect "events after the cursor, through the coordinator" \
+	"$(psql -c "SELECT count(*) || ' ' || count(*) FILTER (WHERE account = 'pre3' AND payload->>'amount' = '1')
+		FROM credits_events_since($cursor, 100000)")" "$((events - 30 + 1)) 1"
+expect "the new event comes last" \
+	"$(psql -c "SELECT account FROM credits_events_since($cursor, 100000) ORDER BY event_id DESC LIMIT 1")" pre3
+echo "ok: distributed with its data, co-located, reference tables, second call harmless, configuration works, consumers' cursors hold"

@@ -89,6 +89,8 @@ INSERT INTO nulls_sample VALUES
 	('credits_capture', 'hold_id', :'hold'),
 	('credits_capture', 'amount', '4'),
 	('credits_clawback', 'reference', $$'nulls-inv-1'$$),
+	('credits_events_since', 'after_id', '0'),
+	('credits_events_since', 'max_rows', '10'),
 	('credits_define_package', 'name', $$'nulls-pack-2'$$),
 	('credits_define_package', 'credits', '200'),
 	('credits_define_package', 'currency', $$'USD'$$),
