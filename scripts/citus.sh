@@ -191,6 +191,8 @@ _citus_psql() {
 #   citus.node_conninfo=sslmode=disable: loopback only; the default
 #     (sslmode=require) makes CREATE EXTENSION citus turn ssl on and make a
 #     self-signed certificate on every node.
+#   shared_preload_libraries=citus,credits: credits after Citus, so that its
+#     planner hook runs first (src/delegation.c; credits_distribute() checks).
 #   max_prepared_transactions: Citus commits multi-node writes in two phases.
 #   wal_level=logical: shard moves (rebalancing) copy through logical replication.
 _citus_node_start() {
@@ -202,7 +204,7 @@ _citus_node_start() {
 	port=$(_credits_free_port "$CREDITS_PORT_MIN" "$CREDITS_PORT_MAX") || return 1
 	_credits_init_cluster "$dir" "$port" \
 		listen_addresses=127.0.0.1 \
-		shared_preload_libraries=citus \
+		shared_preload_libraries=citus,credits \
 		max_prepared_transactions=100 \
 		wal_level=logical \
 		citus.node_conninfo=sslmode=disable || return 1

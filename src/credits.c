@@ -22,4 +22,5 @@ _PG_init(void)
 	credits_config_init();
 	credits_bulk_init();
 	credits_payload_init();
+	credits_delegation_init();
 }

@@ -203,6 +203,9 @@ extern const char *credits_portal_scope(void);
 extern void credits_check_access_id(Datum account, const char *object,
 									int64 id);
 
+/* delegation.c */
+extern void credits_delegation_init(void);
+
 /* events.c */
 #define CREDITS_EVENT_SEQ_BITS 22
 /* distributed: group (7 bits) | xid (34 bits) | SEQ_BITS */

@@ -82,6 +82,25 @@ BEGIN
 				  HINT = 'Run it on the coordinator.';
 	END IF;
 
+	-- Citus 13.2 crashes a session that calls a delegated function with a
+	-- NULL account (it hashes the NULL); the library's planner hook keeps
+	-- such calls from being delegated (src/delegation.c), if it is loaded
+	-- at server start after Citus, on every node.
+	IF NOT credits.delegation_guarded() THEN
+		RAISE EXCEPTION 'credits_distribute() needs the credits library loaded at server start, after citus'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'Citus delegates the per-account functions to the workers; a call with a NULL account would crash the session unless credits guards the planner first.',
+				  HINT = 'Set shared_preload_libraries = ''citus,credits'' on every node of the cluster and restart them.';
+	END IF;
+	FOR w IN SELECT * FROM pg_catalog.run_command_on_workers('SELECT credits.delegation_guarded()') LOOP
+		IF NOT w.success OR w.result OPERATOR(pg_catalog.<>) 't' THEN
+			RAISE EXCEPTION 'credits_distribute() needs the credits library loaded at server start, after citus, on worker %:%', w.nodename, w.nodeport
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  DETAIL = pg_catalog.format('The worker answered: %s', w.result),
+					  HINT = 'Set shared_preload_libraries = ''citus,credits'' on every node of the cluster and restart them.';
+		END IF;
+	END LOOP;
+
 	-- Triggers (append-only, cache invalidation) are kept on the shards;
 	-- a foreign key from a local table to a reference table must not turn
 	-- the local tables into Citus local tables (they are all distributed
@@ -259,6 +278,13 @@ AS 'MODULE_PATHNAME', 'credits_node_group_sql'
 LANGUAGE C STABLE
 SET search_path = pg_catalog, credits, pg_temp;
 
+-- Is the library's planner guard in place for every session: loaded at
+-- server start, after a library with a planner hook (Citus)?
+CREATE FUNCTION credits.delegation_guarded() RETURNS boolean
+AS 'MODULE_PATHNAME', 'credits_delegation_guarded'
+LANGUAGE C STABLE
+SET search_path = pg_catalog, credits, pg_temp;
+
 -- Publish up to max_rows committed events, oldest ids first; returns how
 -- many.  Only one transaction publishes at a time: another one returns 0
 -- at once (what the first publishes shows when it commits).
@@ -332,6 +358,8 @@ BEGIN
 		ALTER FUNCTION credits_distribute() OWNER TO credits_owner;
 		ALTER FUNCTION credits.per_account_table(oid) OWNER TO credits_owner;
 		ALTER FUNCTION credits.node_group() OWNER TO credits_owner;
+		ALTER FUNCTION credits.delegation_guarded() OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits.delegation_guarded() FROM PUBLIC;
 		ALTER FUNCTION credits.publish_events(int) OWNER TO credits_owner;
 		ALTER TABLE credits.event_log OWNER TO credits_owner;
 		ALTER SEQUENCE credits.event_log_seq OWNER TO credits_owner;

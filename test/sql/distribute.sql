@@ -17,6 +17,19 @@ WHERE c.relnamespace = 'credits'::regnamespace AND c.relkind = 'S'
   AND EXISTS (SELECT FROM pg_sequences s WHERE s.schemaname = 'credits' AND s.sequencename = c.relname
 			  AND s.max_value <> 9223372036854775807);
 
+-- The library was loaded on first use here, not at server start after
+-- Citus: its planner guard (NULL accounts never delegated) does not count
+-- as in place, which credits_distribute() requires on a coordinator.
+SELECT credits.delegation_guarded() AS guarded;
+-- The guard changes no answer: a NULL account is still NULL or 22004.
+SELECT credits_balance(NULL) IS NULL AS balance_of_null;
+\set VERBOSITY sqlstate
+SELECT credits_spend(NULL, 1);
+PREPARE spend_null(text) AS SELECT credits_spend($1, 1);
+EXECUTE spend_null(NULL);
+DEALLOCATE spend_null;
+\set VERBOSITY default
+
 -- SECURITY INVOKER (it needs a superuser), its search_path pinned.
 SELECT prosecdef, proconfig FROM pg_proc WHERE oid = 'credits_distribute()'::regprocedure;
 
