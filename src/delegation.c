@@ -13,8 +13,10 @@
  *
  *	  This hook runs before Citus's (the library is loaded after Citus: it
  *	  comes after citus in shared_preload_libraries, which
- *	  credits_distribute() requires).  When the one call of such a
- *	  statement has a NULL account, it replaces that constant by an
+ *	  credits_distribute() requires).  When a call of such a function in
+ *	  the statement (subqueries too) has a NULL account -- a literal, a default, a named
+ *	  argument, an expression that folds to NULL, a bound parameter -- it
+ *	  replaces that argument by an
  *	  expression that is NULL too but not a constant
  *	  (CASE WHEN now() IS NULL THEN NULL END, which planning cannot fold).
  *	  Citus then does not delegate the call, and the function runs on the
@@ -45,25 +47,22 @@ static planner_hook_type prev_planner_hook = NULL;
 /* loaded at server start, after a library with a planner hook (Citus) */
 static bool guard_preloaded = false;
 
-/* Is the first argument of this call NULL, as a constant or a bound parameter? */
+/*
+ * Is this account argument (the call's first, once named arguments are in
+ * place and defaults added) NULL: a constant, an expression the planner
+ * folds into one, or a bound parameter it may fold?
+ */
 static bool
-first_argument_is_null(FuncExpr *call, ParamListInfo params)
+account_is_null(Node *arg, ParamListInfo params)
 {
-	Node	   *arg;
-
-	if (call->args == NIL)
-		return false;
-	arg = strip_implicit_coercions((Node *) linitial(call->args));
-	if (IsA(arg, Const))
-		return ((Const *) arg)->constisnull;
-	if (IsA(arg, Param) && ((Param *) arg)->paramkind == PARAM_EXTERN &&
-		params != NULL)
+	arg = strip_implicit_coercions(arg);
+	if (IsA(arg, Param) && ((Param *) arg)->paramkind == PARAM_EXTERN)
 	{
 		int			id = ((Param *) arg)->paramid;
 		ParamExternData workspace;
 		ParamExternData *prm;
 
-		if (id <= 0 || id > params->numParams)
+		if (params == NULL || id <= 0 || id > params->numParams)
 			return false;
 		if (params->paramFetch != NULL)
 			prm = params->paramFetch(params, id, false, &workspace);
@@ -72,20 +71,33 @@ first_argument_is_null(FuncExpr *call, ParamListInfo params)
 		/* only a value the planner may fold into a constant matters */
 		return prm != NULL && (prm->pflags & PARAM_FLAG_CONST) && prm->isnull;
 	}
-	return false;
+	if (!IsA(arg, Const))
+		arg = eval_const_expressions(NULL, (Node *) copyObject(arg));
+	return IsA(arg, Const) && ((Const *) arg)->constisnull;
 }
 
 /*
  * Is this one of the functions credits_distribute() delegates: named
- * credits_..., first parameter "account" of type text?
+ * credits_..., first parameter "account" of type text?  The answers for
+ * the last few functions asked about are kept (a function's oid never
+ * names another function while it exists).
  */
+#define DELEGATED_CACHE 8
+static Oid	cached_oid[DELEGATED_CACHE];
+static bool cached_answer[DELEGATED_CACHE];
+static int	cached_next = 0;
+
 static bool
 delegated_function(Oid funcid)
 {
 	HeapTuple	tp;
 	Form_pg_proc proc;
 	bool		result = false;
+	int			i;
 
+	for (i = 0; i < DELEGATED_CACHE; i++)
+		if (cached_oid[i] == funcid)
+			return cached_answer[i];
 	tp = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
 	if (!HeapTupleIsValid(tp))
 		return false;
@@ -108,6 +120,9 @@ delegated_function(Oid funcid)
 		}
 	}
 	ReleaseSysCache(tp);
+	cached_oid[cached_next] = funcid;
+	cached_answer[cached_next] = result;
+	cached_next = (cached_next + 1) % DELEGATED_CACHE;
 	return result;
 }
 
@@ -138,45 +153,56 @@ null_but_not_constant(Node *arg)
 	return (Node *) expr;
 }
 
-/* The call Citus would delegate: SELECT f(...), or SELECT ... FROM f(...). */
-static FuncExpr *
-single_call(Query *query)
+/* A call of a delegated function: its NULL account made non-constant. */
+static void
+guard_call(FuncExpr *call, ParamListInfo params)
 {
-	if (query->commandType != CMD_SELECT)
-		return NULL;
-	if (query->rtable == NIL)
-	{
-		TargetEntry *te;
+	HeapTuple	tp;
+	List	   *args;
 
-		if (list_length(query->targetList) != 1)
-			return NULL;
-		te = (TargetEntry *) linitial(query->targetList);
-		return IsA(te->expr, FuncExpr) ? (FuncExpr *) te->expr : NULL;
-	}
-	if (list_length(query->rtable) == 1)
+	if (!delegated_function(call->funcid))
+		return;
+	tp = SearchSysCache1(PROCOID, ObjectIdGetDatum(call->funcid));
+	if (!HeapTupleIsValid(tp))
+		return;
+	/* as the planner will: named arguments in place, defaults added */
+	args = expand_function_arguments(list_copy(call->args), false,
+									 call->funcresulttype, tp);
+	ReleaseSysCache(tp);
+	if (args != NIL && account_is_null((Node *) linitial(args), params))
 	{
-		RangeTblEntry *rte = (RangeTblEntry *) linitial(query->rtable);
-		RangeTblFunction *rtfunc;
-
-		if (rte->rtekind != RTE_FUNCTION || list_length(rte->functions) != 1)
-			return NULL;
-		rtfunc = (RangeTblFunction *) linitial(rte->functions);
-		return IsA(rtfunc->funcexpr, FuncExpr) ? (FuncExpr *) rtfunc->funcexpr : NULL;
+		linitial(args) = null_but_not_constant((Node *) linitial(args));
+		call->args = args;
 	}
-	return NULL;
+}
+
+/*
+ * Every call in the statement, subqueries included: Citus looks for the
+ * call to delegate in the statement as planning leaves it, where a
+ * subquery may have been pulled up or a SQL function inlined.
+ */
+static bool
+guard_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+		return query_tree_walker((Query *) node, guard_walker, context, 0);
+	if (IsA(node, FuncExpr))
+		guard_call((FuncExpr *) node, (ParamListInfo) context);
+	return expression_tree_walker(node, guard_walker, context);
 }
 
 static PlannedStmt *
 credits_planner(Query *parse, const char *query_string, int cursor_options,
 				ParamListInfo bound_params)
 {
-	FuncExpr   *call = single_call(parse);
-
-	if (call != NULL && first_argument_is_null(call, bound_params) &&
-		delegated_function(call->funcid))
-		linitial(call->args) = null_but_not_constant((Node *) linitial(call->args));
+	/* nothing to guard without a planner hook before ours (Citus's) */
 	if (prev_planner_hook)
+	{
+		(void) query_tree_walker(parse, guard_walker, bound_params, 0);
 		return prev_planner_hook(parse, query_string, cursor_options, bound_params);
+	}
 	return standard_planner(parse, query_string, cursor_options, bound_params);
 }
 

@@ -7,7 +7,8 @@
 # loaded at server start after Citus, keeps such calls from being delegated
 # (src/delegation.c): every delegated function is called here with NULL
 # for every argument, as a literal and as a prepared statement's parameter
-# (past the five custom plans), also as SELECT * FROM f(...); each answers
+# (past the five custom plans), named, by default, folded from an
+# expression, also as SELECT * FROM f(...); each answers
 # as on one node and the coordinator never restarts.
 #
 # Runs against the coordinator in PGHOST/PGPORT (scripts/test.sh citus);
@@ -34,6 +35,12 @@ out=$(psql -c "SELECT credits_spend(NULL, 1)" 2>&1 || true)
 [[ $out == *"account must not be null"* ]] || fail "credits_spend(NULL, 1) answered: $out"
 out=$(psql -c "SELECT * FROM credits_history(NULL)" 2>&1 || true)
 [[ $out != *"server closed"* ]] || fail "SELECT * FROM credits_history(NULL) crashed: $out"
+# named, defaulted (credits_invoices' account is NULL by default: every
+# account), folded by the planner
+out=$(psql -c "SELECT credits_spend(amount => 1, account => NULL)" 2>&1 || true)
+[[ $out == *"account must not be null"* ]] || fail "credits_spend(amount => 1, account => NULL) answered: $out"
+expect "SELECT * FROM credits_invoices()" "$(psql -c "SELECT count(*) FROM (SELECT * FROM credits_invoices()) i")" 0
+expect "credits_balance(nullif('x', 'x'))" "$(psql -c "SELECT credits_balance(nullif('x', 'x')) IS NULL")" t
 out=$(psql <<'SQL' 2>&1 || true
 \set ON_ERROR_STOP 0
 \set VERBOSITY sqlstate
