@@ -1,29 +1,30 @@
 /*
  * delegation.c
- *	  A planner hook that keeps a NULL account away from Citus's function
- *	  call delegation.
+ *	  A planner hook that keeps the statements Citus mishandles away from
+ *	  its function call delegation.
  *
  *	  On a distributed ledger, credits_distribute() delegates every function
  *	  whose first parameter is the account (create_distributed_function):
  *	  Citus's planner sends a call SELECT credits_spend('alice', ...) to the
- *	  worker that holds 'alice' by hashing the constant.  Citus 13.2 hashes
- *	  it without checking for NULL, and a call with a NULL account --
- *	  SELECT credits_balance(NULL), or a prepared statement given NULL --
- *	  crashes the backend, which restarts every session of the server.
+ *	  worker that holds 'alice' by hashing the constant it finds there once
+ *	  planning is done.  Citus 13.2 crashes the backend (which restarts
+ *	  every session of the server) in two cases:
+ *	  - the account is NULL -- a literal, a default, a named argument, an
+ *	    expression that folds to NULL, a prepared statement's parameter:
+ *	    it hashes the NULL;
+ *	  - the account is read from a row source that planning folds into a
+ *	    constant, as in SELECT credits_balance(a) FROM (VALUES ('alice'))
+ *	    v(a): it delegates with the VALUES still in the statement.
  *
- *	  This hook runs before Citus's (the library is loaded after Citus: it
- *	  comes after citus in shared_preload_libraries, which
- *	  credits_distribute() requires).  When a call of such a function in
- *	  the statement (subqueries too) has a NULL account -- a literal, a default, a named
- *	  argument, an expression that folds to NULL, a bound parameter -- it
- *	  replaces that argument by an
- *	  expression that is NULL too but not a constant
- *	  (CASE WHEN now() IS NULL THEN NULL END, which planning cannot fold).
- *	  Citus then does not delegate the call, and the function runs on the
- *	  node where it was called, with its NULL account, exactly as on one
- *	  node: an error 22004, or NULL where NULL has a meaning.  Nothing else
- *	  changes: a statement whose first argument is not NULL is left as it
- *	  is.
+ *	  This hook runs before Citus's (the library comes after citus in
+ *	  shared_preload_libraries, which credits_distribute() requires).  In
+ *	  such a call, anywhere in the statement, it wraps the account in
+ *	  CASE WHEN now() IS NULL THEN NULL ELSE account END: the same value,
+ *	  which planning cannot fold into a constant.  Citus then does not
+ *	  delegate the call; the function runs where it was called, as on one
+ *	  node (an error 22004, or NULL where NULL has a meaning, or the
+ *	  account's answer).  A call given its account as a constant or a
+ *	  parameter -- the way applications call -- is left as it is.
  */
 #include "postgres.h"
 
@@ -126,12 +127,16 @@ delegated_function(Oid funcid)
 	return result;
 }
 
-/* CASE WHEN now() IS NULL THEN NULL END, of the argument's type */
+/*
+ * CASE WHEN now() IS NULL THEN NULL ELSE value END, of value's type: value
+ * (NULL when value is NULL), which planning cannot fold into a constant.
+ */
 static Node *
-null_but_not_constant(Node *arg)
+not_constant(Node *arg, bool null)
 {
 	Oid			type = exprType(arg);
 	Oid			collation = exprCollation(arg);
+	int32		typmod = exprTypmod(arg);
 	NullTest   *test = makeNode(NullTest);
 	CaseWhen   *when = makeNode(CaseWhen);
 	CaseExpr   *expr = makeNode(CaseExpr);
@@ -142,15 +147,26 @@ null_but_not_constant(Node *arg)
 	test->argisrow = false;
 	test->location = -1;
 	when->expr = (Expr *) test;
-	when->result = (Expr *) makeNullConst(type, exprTypmod(arg), collation);
+	when->result = (Expr *) makeNullConst(type, typmod, collation);
 	when->location = -1;
 	expr->casetype = type;
 	expr->casecollid = collation;
 	expr->arg = NULL;
 	expr->args = list_make1(when);
-	expr->defresult = (Expr *) makeNullConst(type, exprTypmod(arg), collation);
+	expr->defresult = null ? (Expr *) makeNullConst(type, typmod, collation) : (Expr *) arg;
 	expr->location = -1;
 	return (Node *) expr;
+}
+
+/* Does the expression read a column (of this query or an outer one)? */
+static bool
+has_var_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+		return true;
+	return expression_tree_walker(node, has_var_walker, context);
 }
 
 /* A call of a delegated function: its NULL account made non-constant. */
@@ -169,9 +185,22 @@ guard_call(FuncExpr *call, ParamListInfo params)
 	args = expand_function_arguments(list_copy(call->args), false,
 									 call->funcresulttype, tp);
 	ReleaseSysCache(tp);
-	if (args != NIL && account_is_null((Node *) linitial(args), params))
+	if (args == NIL)
+		return;
+	if (account_is_null((Node *) linitial(args), params))
 	{
-		linitial(args) = null_but_not_constant((Node *) linitial(args));
+		linitial(args) = not_constant((Node *) linitial(args), true);
+		call->args = args;
+	}
+	else if (has_var_walker((Node *) linitial(args), NULL))
+	{
+		/*
+		 * An account read from a row source: SELECT credits_balance(a)
+		 * FROM (VALUES ('alice')) v(a) crashed too, once planning had
+		 * folded the one row into a constant and Citus tried to delegate
+		 * the call with the VALUES still in the statement.
+		 */
+		linitial(args) = not_constant((Node *) linitial(args), false);
 		call->args = args;
 	}
 }

@@ -844,6 +844,26 @@ END
 $$;
 REVOKE ALL ON FUNCTION credits.list_requests(text, text) FROM PUBLIC;
 
+-- credits_requests() reads through this PL/pgSQL function: on a distributed
+-- ledger Citus cannot plan a SQL function's parameters in a query of
+-- distributed tables (and PL/pgSQL allows no parameter named like a column
+-- of the result, hence $n).
+CREATE FUNCTION credits.requests_rows(text, text)
+RETURNS TABLE(request_id bigint, account text, package text, credits @extschema@.credit_amount,
+			  amount numeric, currency text, method text, status text,
+			  created_at timestamptz, decided_at timestamptz,
+			  reference text, decided_by text, reason text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	SELECT * FROM credits.list_requests($1, $2);
+END
+$$;
+REVOKE ALL ON FUNCTION credits.requests_rows(text, text) FROM PUBLIC;
+
 CREATE FUNCTION credits_requests(account text DEFAULT NULL, status text DEFAULT NULL)
 RETURNS TABLE(request_id bigint, account text, package text, credits @extschema@.credit_amount,
 			  amount numeric, currency text, method text, status text,
@@ -851,7 +871,9 @@ RETURNS TABLE(request_id bigint, account text, package text, credits @extschema@
 			  reference text, decided_by text, reason text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
-AS $$ SELECT * FROM credits.list_requests($1, $2) $$;
+AS $$
+	SELECT * FROM credits.requests_rows($1, $2)
+$$;
 COMMENT ON FUNCTION credits_requests(text, text) IS
 	'credit requests to review, oldest first (package: the package bought, or the product of a purchase by quantity), with the payment reference, who decided and why a request was rejected; NULL filters match every account (a client portal''s own) or status';
 

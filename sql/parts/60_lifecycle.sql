@@ -299,6 +299,35 @@ $$;
 COMMENT ON FUNCTION credits_rules(text) IS
 	'the rules, optionally of one service: what a paid invoice of each service (and variant) issues';
 
+-- credits_invoices() reads through this PL/pgSQL function: on a distributed
+-- ledger Citus cannot plan a SQL function's parameters in a query of
+-- distributed tables (and PL/pgSQL allows no parameter named like a column
+-- of the result, hence $n).
+CREATE FUNCTION credits.invoices_rows(text, text)
+RETURNS TABLE(reference text, account text, service text, variant text, quantity int,
+			  credit_type text, credits @extschema@.credit_amount, lot_id bigint,
+			  issued_at timestamptz, deducted @extschema@.credit_amount,
+			  shortfall @extschema@.credit_amount, clawed_back_at timestamptz,
+			  shortfall_due @extschema@.credit_amount)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	PERFORM credits.check_access(NULL, 'agency');
+	RETURN QUERY
+	SELECT i.reference, i.account, i.service, i.variant, i.quantity, i.credit_type,
+		   i.credits, i.lot_id, i.issued_at, i.deducted, i.shortfall, i.clawed_back_at,
+		   coalesce(i.shortfall_due, CASE WHEN i.clawback_entry_id IS NOT NULL
+										  THEN '0'::@extschema@.credit_amount END)
+	FROM credits.issue i
+	WHERE ($1 IS NULL OR i.account = $1)
+	  AND ($2 IS NULL OR i.reference = $2)
+	ORDER BY i.issued_at, i.reference;
+END
+$$;
+REVOKE ALL ON FUNCTION credits.invoices_rows(text, text) FROM PUBLIC;
+
 CREATE FUNCTION credits_invoices(account text DEFAULT NULL, reference text DEFAULT NULL)
 RETURNS TABLE(reference text, account text, service text, variant text, quantity int,
 			  credit_type text, credits @extschema@.credit_amount, lot_id bigint,
@@ -308,15 +337,7 @@ RETURNS TABLE(reference text, account text, service text, variant text, quantity
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
-	SELECT credits.check_access(NULL, 'agency');
-	SELECT i.reference, i.account, i.service, i.variant, i.quantity, i.credit_type,
-		   i.credits, i.lot_id, i.issued_at, i.deducted, i.shortfall, i.clawed_back_at,
-		   coalesce(i.shortfall_due, CASE WHEN i.clawback_entry_id IS NOT NULL
-										  THEN '0'::@extschema@.credit_amount END)
-	FROM credits.issue i
-	WHERE (credits_invoices.account IS NULL OR i.account = credits_invoices.account)
-	  AND (credits_invoices.reference IS NULL OR i.reference = credits_invoices.reference)
-	ORDER BY i.issued_at, i.reference
+	SELECT * FROM credits.invoices_rows($1, $2)
 $$;
 COMMENT ON FUNCTION credits_invoices(text, text) IS
 	'invoices that issued credits, optionally of one account or reference: what each issued, what its clawback deducted and how much of the shortfall is still due';
@@ -458,6 +479,31 @@ SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_release(bigint) IS
 	'gives held credits back to their lots (those of expired or voided lots leave again at once); once (CR005)';
 
+-- credits_holds() reads through this PL/pgSQL function: on a distributed
+-- ledger Citus cannot plan a SQL function's parameters in a query of
+-- distributed tables (and PL/pgSQL allows no parameter named like a column
+-- of the result, hence $n).
+CREATE FUNCTION credits.holds_rows(text, text)
+RETURNS TABLE(hold_id bigint, account text, credit_type text, amount @extschema@.credit_amount,
+			  captured @extschema@.credit_amount, reference text, status text,
+			  created_at timestamptz, closed_at timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	PERFORM credits.check_access(NULL, 'agency');
+	RETURN QUERY
+	SELECT h.hold_id, h.account, h.credit_type, h.amount, h.captured, h.reference,
+		   h.status, h.created_at, h.closed_at
+	FROM credits.hold h
+	WHERE ($1 IS NULL OR h.account = $1)
+	  AND ($2 IS NULL OR h.status = $2)
+	ORDER BY h.hold_id;
+END
+$$;
+REVOKE ALL ON FUNCTION credits.holds_rows(text, text) FROM PUBLIC;
+
 CREATE FUNCTION credits_holds(account text DEFAULT NULL, status text DEFAULT NULL)
 RETURNS TABLE(hold_id bigint, account text, credit_type text, amount @extschema@.credit_amount,
 			  captured @extschema@.credit_amount, reference text, status text,
@@ -465,13 +511,7 @@ RETURNS TABLE(hold_id bigint, account text, credit_type text, amount @extschema@
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
-	SELECT credits.check_access(NULL, 'agency');
-	SELECT h.hold_id, h.account, h.credit_type, h.amount, h.captured, h.reference,
-		   h.status, h.created_at, h.closed_at
-	FROM credits.hold h
-	WHERE (credits_holds.account IS NULL OR h.account = credits_holds.account)
-	  AND (credits_holds.status IS NULL OR h.status = credits_holds.status)
-	ORDER BY h.hold_id
+	SELECT * FROM credits.holds_rows($1, $2)
 $$;
 COMMENT ON FUNCTION credits_holds(text, text) IS
 	'holds, optionally of one account and/or status (open, captured, released)';
@@ -510,6 +550,34 @@ SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_cancel_subscription(bigint) IS
 	'no further renewals; cancelling twice is CR005';
 
+-- credits_subscriptions() reads through this PL/pgSQL function: on a distributed
+-- ledger Citus cannot plan a SQL function's parameters in a query of
+-- distributed tables (and PL/pgSQL allows no parameter named like a column
+-- of the result, hence $n).
+CREATE FUNCTION credits.subscriptions_rows(text)
+RETURNS TABLE(subscription_id bigint, account text, credit_type text,
+			  credits @extschema@.credit_amount, service text, price @extschema@.credit_amount,
+			  every interval, mode text, status text, starts_at timestamptz,
+			  periods bigint, next_renewal_at timestamptz, cancelled_at timestamptz,
+			  failure jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	PERFORM credits.check_access(NULL, 'agency');
+	RETURN QUERY
+	SELECT s.subscription_id, s.account, s.credit_type, s.credits, s.service, s.price,
+		   s.every, CASE WHEN s.service IS NULL THEN s.mode END, s.status, s.starts_at,
+		   s.next_period, CASE WHEN s.status <> 'cancelled' THEN s.next_period_at END,
+		   s.cancelled_at, s.failure
+	FROM credits.subscription s
+	WHERE $1 IS NULL OR s.account = $1
+	ORDER BY s.subscription_id;
+END
+$$;
+REVOKE ALL ON FUNCTION credits.subscriptions_rows(text) FROM PUBLIC;
+
 -- mode is that of a credit subscription (add or reset); a service
 -- subscription has none (NULL), as it has no credits.
 CREATE FUNCTION credits_subscriptions(account text DEFAULT NULL)
@@ -521,14 +589,7 @@ RETURNS TABLE(subscription_id bigint, account text, credit_type text,
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
-	SELECT credits.check_access(NULL, 'agency');
-	SELECT s.subscription_id, s.account, s.credit_type, s.credits, s.service, s.price,
-		   s.every, CASE WHEN s.service IS NULL THEN s.mode END, s.status, s.starts_at,
-		   s.next_period, CASE WHEN s.status <> 'cancelled' THEN s.next_period_at END,
-		   s.cancelled_at, s.failure
-	FROM credits.subscription s
-	WHERE credits_subscriptions.account IS NULL OR s.account = credits_subscriptions.account
-	ORDER BY s.subscription_id
+	SELECT * FROM credits.subscriptions_rows($1)
 $$;
 COMMENT ON FUNCTION credits_subscriptions(text) IS
 	'subscriptions, optionally of one account: status (active, past_due, cancelled), periods processed, next renewal, the error of a failed renewal';
@@ -641,12 +702,14 @@ BEGIN
 	-- An invoice reference issues credits to one account, once: its lot is
 	-- a grant of the issued credits with that reference.
 	RETURN QUERY
+	-- (references first: distributed, the accounts are on several shards)
+	WITH dup AS MATERIALIZED (
+		SELECT j.reference, count(*) AS n FROM credits.issue j
+		GROUP BY j.reference HAVING count(DISTINCT j.account) > 1)
 	SELECT 'issued_once', i.account,
-		   format('invoice %s: issued to %s accounts', i.reference,
-				  count(*) OVER (PARTITION BY i.reference))
+		   format('invoice %s: issued to %s accounts', i.reference, d.n)
 	FROM credits.issue i
-	WHERE EXISTS (SELECT 1 FROM credits.issue j
-				  WHERE j.reference = i.reference AND j.account <> i.account);
+	JOIN dup d ON d.reference = i.reference;
 	RETURN QUERY
 	SELECT 'issue_lot', i.account,
 		   format('invoice %s: lot %s of %s (source %s, reference %s), issued %s',

@@ -176,6 +176,25 @@ END
 $$;
 REVOKE ALL ON FUNCTION credits.usage(timestamptz, timestamptz, text, text) FROM PUBLIC;
 
+-- credits_usage() reads through this PL/pgSQL function: on a distributed
+-- ledger Citus cannot plan a SQL function's parameters in a query of
+-- distributed tables (and PL/pgSQL allows no parameter named like a column
+-- of the result, hence $n).
+CREATE FUNCTION credits.usage_rows(timestamptz, timestamptz, text, text)
+RETURNS TABLE(account text, credit_type text, granted @extschema@.credit_amount, spent @extschema@.credit_amount,
+			  expired @extschema@.credit_amount, voided @extschema@.credit_amount, net @extschema@.credit_amount,
+			  reset @extschema@.credit_amount, clawed_back @extschema@.credit_amount)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	SELECT * FROM credits.usage($1, $2, $3, $4);
+END
+$$;
+REVOKE ALL ON FUNCTION credits.usage_rows(timestamptz, timestamptz, text, text) FROM PUBLIC;
+
 CREATE FUNCTION credits_usage(from_at timestamptz, to_at timestamptz,
 							  account text DEFAULT NULL, credit_type text DEFAULT NULL)
 RETURNS TABLE(account text, credit_type text, granted @extschema@.credit_amount, spent @extschema@.credit_amount,
@@ -183,7 +202,9 @@ RETURNS TABLE(account text, credit_type text, granted @extschema@.credit_amount,
 			  reset @extschema@.credit_amount, clawed_back @extschema@.credit_amount)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
-AS $$ SELECT * FROM credits.usage($1, $2, $3, $4) $$;
+AS $$
+	SELECT * FROM credits.usage_rows($1, $2, $3, $4)
+$$;
 COMMENT ON FUNCTION credits_usage(timestamptz, timestamptz, text, text) IS
 	'credits granted, spent (net of reversals), expired (when the lot expired), voided, forfeited by resets, clawed back, and the net change of the balance per account and type, over (from_at, to_at]';
 
@@ -212,12 +233,32 @@ END
 $$;
 REVOKE ALL ON FUNCTION credits.expiring(interval, text) FROM PUBLIC;
 
+-- credits_expiring() reads through this PL/pgSQL function: on a distributed
+-- ledger Citus cannot plan a SQL function's parameters in a query of
+-- distributed tables (and PL/pgSQL allows no parameter named like a column
+-- of the result, hence $n).
+CREATE FUNCTION credits.expiring_rows(interval, text)
+RETURNS TABLE(account text, credit_type text, lot_id bigint, remaining @extschema@.credit_amount,
+			  expires_at timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	SELECT * FROM credits.expiring($1, $2);
+END
+$$;
+REVOKE ALL ON FUNCTION credits.expiring_rows(interval, text) FROM PUBLIC;
+
 CREATE FUNCTION credits_expiring(within interval DEFAULT '30 days', account text DEFAULT NULL)
 RETURNS TABLE(account text, credit_type text, lot_id bigint, remaining @extschema@.credit_amount,
 			  expires_at timestamptz)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
-AS $$ SELECT * FROM credits.expiring($1, $2) $$;
+AS $$
+	SELECT * FROM credits.expiring_rows($1, $2)
+$$;
 COMMENT ON FUNCTION credits_expiring(interval, text) IS
 	'open lots whose credits expire within the interval, soonest first';
 
@@ -228,9 +269,12 @@ COMMENT ON FUNCTION credits_expiring(interval, text) IS
 CREATE FUNCTION credits.lot_unused(at timestamptz, only_account text, only_type text)
 RETURNS TABLE(account text, credit_type text, lot_id bigint, unused @extschema@.credit_amount,
 			  amount @extschema@.credit_amount, cost numeric, cost_currency text)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
 	SELECT l.account, l.credit_type, l.lot_id,
 		   (l.amount + coalesce(sum(m.signed), 0))::@extschema@.credit_amount, l.amount::@extschema@.credit_amount, l.cost, l.cost_currency
 	FROM credits.lot l
@@ -248,7 +292,8 @@ AS $$
 	) m ON true
 	WHERE (l.granted_at <= $1 OR $1 >= now()) AND (l.expires_at IS NULL OR l.expires_at > $1)
 	  AND ($2 IS NULL OR (l.account = $2 AND l.credit_type = $3))
-	GROUP BY l.account, l.credit_type, l.lot_id, l.amount, l.cost, l.cost_currency
+	GROUP BY l.account, l.credit_type, l.lot_id, l.amount, l.cost, l.cost_currency;
+END
 $$;
 REVOKE ALL ON FUNCTION credits.lot_unused(timestamptz, text, text) FROM PUBLIC;
 
@@ -488,4 +533,3 @@ CREATE VIEW credits_balances WITH (security_barrier) AS
 COMMENT ON VIEW credits_balances IS
 	'per account and credit type: available, held, and expiring within 30 days (a client portal: its own account only)';
 REVOKE ALL ON credits_balances FROM PUBLIC;
-

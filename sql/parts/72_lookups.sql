@@ -1,3 +1,32 @@
+-- credits_lots() reads through this PL/pgSQL function: on a distributed
+-- ledger Citus cannot plan a SQL function's parameters in a query of
+-- distributed tables (and PL/pgSQL allows no parameter named like a column
+-- of the result, hence $n).
+CREATE FUNCTION credits.lots_rows(text, text, boolean)
+RETURNS TABLE(lot_id bigint, credit_type text, amount @extschema@.credit_amount,
+			  remaining @extschema@.credit_amount, granted_at timestamptz,
+			  expires_at timestamptz, source text, reason text, reference text,
+			  voided_at timestamptz)
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+	PERFORM credits.check_access($1, 'client');
+	PERFORM credits.type_scale($2);
+	RETURN QUERY
+	SELECT l.lot_id, l.credit_type, l.amount::@extschema@.credit_amount,
+		   CASE WHEN l.is_open AND (l.expires_at IS NULL OR l.expires_at > now())
+				THEN l.remaining ELSE 0 END::@extschema@.credit_amount,
+		   l.granted_at, l.expires_at, l.source, l.reason, l.reference, l.voided_at
+	FROM credits.lot l
+	WHERE l.account = $1 AND l.credit_type = $2
+	  AND ($3 OR (l.is_open AND (l.expires_at IS NULL OR l.expires_at > now())))
+	ORDER BY l.expires_at, l.granted_at, l.lot_id;
+END
+$$;
+REVOKE ALL ON FUNCTION credits.lots_rows(text, text, boolean) FROM PUBLIC;
+
 /*
  * Lookups an application's screens need (1.1): an account's lots, the
  * credit types, and one summary row per credit type of an account.  They
@@ -19,16 +48,7 @@ RETURNS TABLE(lot_id bigint, credit_type text, amount @extschema@.credit_amount,
 LANGUAGE sql STABLE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
-	SELECT credits.check_access($1, 'client');
-	SELECT credits.type_scale($2);
-	SELECT l.lot_id, l.credit_type, l.amount::@extschema@.credit_amount,
-		   CASE WHEN l.is_open AND (l.expires_at IS NULL OR l.expires_at > now())
-				THEN l.remaining ELSE 0 END::@extschema@.credit_amount,
-		   l.granted_at, l.expires_at, l.source, l.reason, l.reference, l.voided_at
-	FROM credits.lot l
-	WHERE l.account = $1 AND l.credit_type = $2
-	  AND ($3 OR (l.is_open AND (l.expires_at IS NULL OR l.expires_at > now())))
-	ORDER BY l.expires_at, l.granted_at, l.lot_id
+	SELECT * FROM credits.lots_rows($1, $2, $3)
 $$;
 COMMENT ON FUNCTION credits_lots(text, text, boolean) IS
 	'an account''s lots in spend order; closed ones too (remaining 0) with include_closed';
@@ -44,16 +64,20 @@ AS $$
 $$;
 COMMENT ON FUNCTION credits_types() IS 'the credit types (code, name, scale, currency), CRD included';
 
--- One row per credit type the account has ever had, even at 0: what is
--- available now (expired credits never count, recorded or not), what is
--- held, and the available part of lots expiring within 30 days.
-CREATE FUNCTION credits_summary(account text)
+-- credits_summary() reads through this PL/pgSQL function: on a distributed
+-- ledger Citus cannot plan a SQL function's parameters in a query of
+-- distributed tables (and PL/pgSQL allows no parameter named like a column
+-- of the result, hence $n).
+CREATE FUNCTION credits.summary_rows(text)
 RETURNS TABLE(credit_type text, name text, available @extschema@.credit_amount,
 			  held @extschema@.credit_amount, expiring_30_days @extschema@.credit_amount)
-LANGUAGE sql STABLE STRICT SECURITY DEFINER
+LANGUAGE plpgsql STABLE STRICT
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
-	SELECT credits.check_access($1, 'client');
+#variable_conflict use_column
+BEGIN
+	PERFORM credits.check_access($1, 'client');
+	RETURN QUERY
 	SELECT a.credit_type, coalesce(t.name, a.credit_type),
 		   (a.balance - coalesce(x.expired, 0))::@extschema@.credit_amount,
 		   a.held::@extschema@.credit_amount,
@@ -68,7 +92,21 @@ AS $$
 		  AND l.expires_at <= now() + interval '30 days'
 	) x ON true
 	WHERE a.account = $1
-	ORDER BY a.credit_type
+	ORDER BY a.credit_type;
+END
+$$;
+REVOKE ALL ON FUNCTION credits.summary_rows(text) FROM PUBLIC;
+
+-- One row per credit type the account has ever had, even at 0: what is
+-- available now (expired credits never count, recorded or not), what is
+-- held, and the available part of lots expiring within 30 days.
+CREATE FUNCTION credits_summary(account text)
+RETURNS TABLE(credit_type text, name text, available @extschema@.credit_amount,
+			  held @extschema@.credit_amount, expiring_30_days @extschema@.credit_amount)
+LANGUAGE sql STABLE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+	SELECT * FROM credits.summary_rows($1)
 $$;
 COMMENT ON FUNCTION credits_summary(text) IS
 	'per credit type of an account: available, held, and available credits expiring within 30 days';

@@ -358,6 +358,23 @@ BEGIN
 		ALTER FUNCTION credits_distribute() OWNER TO credits_owner;
 		ALTER FUNCTION credits.per_account_table(oid) OWNER TO credits_owner;
 		ALTER FUNCTION credits.node_group() OWNER TO credits_owner;
+		-- the readers behind the SQL reports (1.2, see credits_invoices())
+		ALTER FUNCTION credits.requests_rows(text, text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits.requests_rows(text, text) FROM PUBLIC;
+		ALTER FUNCTION credits.invoices_rows(text, text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits.invoices_rows(text, text) FROM PUBLIC;
+		ALTER FUNCTION credits.holds_rows(text, text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits.holds_rows(text, text) FROM PUBLIC;
+		ALTER FUNCTION credits.subscriptions_rows(text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits.subscriptions_rows(text) FROM PUBLIC;
+		ALTER FUNCTION credits.usage_rows(timestamptz, timestamptz, text, text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits.usage_rows(timestamptz, timestamptz, text, text) FROM PUBLIC;
+		ALTER FUNCTION credits.expiring_rows(interval, text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits.expiring_rows(interval, text) FROM PUBLIC;
+		ALTER FUNCTION credits.lots_rows(text, text, boolean) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits.lots_rows(text, text, boolean) FROM PUBLIC;
+		ALTER FUNCTION credits.summary_rows(text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits.summary_rows(text) FROM PUBLIC;
 		ALTER FUNCTION credits.delegation_guarded() OWNER TO credits_owner;
 		REVOKE ALL ON FUNCTION credits.delegation_guarded() FROM PUBLIC;
 		ALTER FUNCTION credits.publish_events(int) OWNER TO credits_owner;

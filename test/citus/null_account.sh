@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# null_account.sh: a call with a NULL account through the coordinator
-# behaves as on one node and crashes nothing.  Citus 13.2 delegates a call
+# null_account.sh: a call with a NULL account, or with an account read
+# from a one-row VALUES, through the coordinator behaves as on one node and
+# crashes nothing.  Citus 13.2 delegates a call
 # of a distributed function by hashing its distribution argument and does
 # not check it for NULL: SELECT credits_balance(NULL) crashed the session
 # (signal 11) and so restarted every session of the coordinator.  credits,
@@ -64,6 +65,15 @@ SQL
 )
 expect "prepared spends with a NULL account" "$(grep -c '^ERROR:  22004' <<<"$out")" 7
 expect "prepared balances with a NULL account" "$(grep -c '^t$' <<<"$out")" 7
+
+# An account read from a row source that planning folds into a constant
+# (one row of VALUES) crashed too: it is not delegated either.
+psql -c "SELECT credits_grant('values-1', 5)" >/dev/null
+expect "credits_balance(a) FROM (VALUES ('values-1')) v(a)" \
+	"$(psql -c "SELECT credits_balance(a) FROM (VALUES ('values-1')) v(a)")" 5
+psql -c "SELECT credits_spend(a, 2) FROM (VALUES ('values-1')) v(a)" >/dev/null
+expect "balances of two rows of VALUES" \
+	"$(psql -c "SELECT string_agg(credits_balance(a)::text, ',' ORDER BY a) FROM (VALUES ('values-1'), ('values-2')) v(a)")" "3,0"
 
 # Every delegated function, every argument NULL, in both forms.
 calls=$(psql <<'SQL'
