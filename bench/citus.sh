@@ -102,15 +102,20 @@ read -r -a W_PORTS <<<"$CREDITS_CITUS_WORKER_PORTS"
 COORD_DIR=$CREDITS_TMP
 
 # The one node: the settings of the Citus nodes (scripts/lib.sh's, and
-# those scripts/citus.sh adds but Citus itself), no Citus.  Its directory
-# joins the Citus nodes' list, so citus_cluster_stop (the exit trap) stops
-# and removes it with them.
+# those scripts/citus.sh adds but Citus itself: the coordinator's
+# shared_preload_libraries without citus), no Citus.  Its directory joins
+# the Citus nodes' list, so citus_cluster_stop (the exit trap) stops and
+# removes it with them.
+keep=()
+IFS=', ' read -r -a libs <<<"$(sql -c "SHOW shared_preload_libraries")"
+for l in "${libs[@]}"; do [[ -z $l || $l == citus ]] || keep+=("$l"); done
+preload=$(IFS=,; echo "${keep[*]}")
 SINGLE_DIR=$(mktemp -d /tmp/credits-pg.XXXXXX) || die "mktemp failed"
 _CREDITS_CITUS_DIRS+=("$SINGLE_DIR")
 ((EUID == 0)) && { chown postgres:postgres "$SINGLE_DIR" || exit 1; }
 SINGLE_PORT=$(_credits_free_port "$CREDITS_PORT_MIN" "$CREDITS_PORT_MAX") || exit 1
-log "starting the plain PostgreSQL node (port $SINGLE_PORT)"
-_credits_init_cluster "$SINGLE_DIR" "$SINGLE_PORT" shared_preload_libraries= \
+log "starting the plain PostgreSQL node (port $SINGLE_PORT, shared_preload_libraries '$preload')"
+_credits_init_cluster "$SINGLE_DIR" "$SINGLE_PORT" shared_preload_libraries="$preload" \
 	max_prepared_transactions=100 wal_level=logical || die "the plain node could not be made"
 _credits_start_cluster "$SINGLE_DIR" || die "the plain node could not be started"
 SINGLE=(-h "$SINGLE_DIR/sock" -p "$SINGLE_PORT")
