@@ -16,6 +16,10 @@
 #   convert  credits_convert per call vs ceil(price * rate)
 #   bulk     credits_grant_many / credits_grant and credits_expire over
 #            1,000,000 accounts vs set-based SQL
+#   citus    last, bench/citus.sh (PostgreSQL 15 only; it runs alone too):
+#            spends through a Citus coordinator, delegated to the worker
+#            holding the account, vs the same spends on one plain node, and
+#            the coordinator's round trips to the worker per spend
 #
 # Settings (environment; BENCH_QUICK=1 picks the smaller defaults in
 # brackets, for a run of a few minutes):
@@ -34,6 +38,8 @@
 #   BENCH_BULK_N       accounts / due lots of the bulk part   1000000 [50000]
 #   BENCH_BULK_LOOP_N  accounts of the credits_grant loop     min(BULK_N, 100000)
 #   BENCH_EXPIRE_TIMEOUT  seconds credits_expire may take     max(60, 3 x floor)
+#   BENCH_CITUS_SECONDS / _ROUNDS / _CLIENTS / _ACCOUNTS   the citus part's
+#                      (bench/citus.sh)          20 [5] / 1 / "1 8" / 1000
 #   BENCH_OUT          also write the final table to this file
 #   CREDITS_PG_VERSION 15 (default, the host's), 17 or 18 (in its Debian root)
 set -euo pipefail
@@ -78,15 +84,21 @@ CONVERT_N=${BENCH_CONVERT_N:-$(pick 100000 1000000)}
 CONVERT_ROUNDS=${BENCH_CONVERT_ROUNDS:-3}
 BULK_N=${BENCH_BULK_N:-$(pick 50000 1000000)}
 BULK_LOOP_N=${BENCH_BULK_LOOP_N:-$((BULK_N < 100000 ? BULK_N : 100000))}
-ONLY=${BENCH_ONLY:-"spend hot scaling memory convert bulk"}
+ALL_PARTS="spend hot scaling memory convert bulk citus"
+ONLY=${BENCH_ONLY:-$ALL_PARTS}
 LAT_SECONDS=$((SECONDS_PER_RUN / 2 > 2 ? SECONDS_PER_RUN / 2 : 2))
 
 for p in $ONLY; do
-	case $p in spend | hot | scaling | memory | convert | bulk) ;;
-	*) credits_err "unknown part '$p' in BENCH_ONLY (spend hot scaling memory convert bulk)"; exit 2 ;;
+	case $p in spend | hot | scaling | memory | convert | bulk | citus) ;;
+	*) credits_err "unknown part '$p' in BENCH_ONLY ($ALL_PARTS)"; exit 2 ;;
 	esac
 done
 want() { [[ " $ONLY " == *" $1 "* ]]; }
+# The citus part alone needs none of this script's cluster.
+read -r -a parts <<<"$ONLY"
+if [[ ${#parts[@]} == 1 && ${parts[0]} == citus ]]; then
+	exec bash "$CREDITS_ROOT/bench/citus.sh"
+fi
 
 # ---------------------------------------------------------------- helpers
 
@@ -550,10 +562,10 @@ table() {
 	printf 'settings: BENCH_SECONDS=%s BENCH_ROUNDS=%s ACCOUNTS=%s BIG_LOTS=%s BIG_ENTRIES=%s HISTORY_N=%s%s MEMORY_N=%s CONVERT_N=%s BULK_N=%s BULK_LOOP_N=%s%s\n' \
 		"$SECONDS_PER_RUN" "$ROUNDS" "$ACCOUNTS" "$BIG_LOTS" "$BIG_ENTRIES" "$HISTORY_N" \
 		"$([[ $HISTORY_REAL == 1 ]] && echo ' (real)')" "$MEMORY_N" "$CONVERT_N" "$BULK_N" "$BULK_LOOP_N" \
-		"$([[ $ONLY != "spend hot scaling memory convert bulk" ]] && echo " BENCH_ONLY=\"$ONLY\"")"
+		"$([[ $ONLY != "$ALL_PARTS" ]] && echo " BENCH_ONLY=\"$ONLY\"")"
 	printf 'values: medians of %s rounds (pgbench -M prepared); ratio: the median of the rounds'"'"' ratios, the extension'"'"'s throughput as a fraction of the floor'"'"'s\n' "$ROUNDS"
 	printf '%-2s %-47s %-52s %-11s %-9s %s\n' "#" "figure" "measured (extension / floor)" "ratio" "target" "result"
-	for part in 1 2 3 4 5 6; do
+	for part in 1 2 3 4 5 6 7; do
 		for r in "${ROWS[@]}"; do
 			IFS='|' read -r p what measured ratio target result <<<"$r"
 			[[ $p == "$part" ]] || continue
@@ -565,5 +577,26 @@ table() {
 		"$(psql -X -At -c 'SHOW server_version' | cut -d' ' -f1)" "$LOAD_START" \
 		"$(cut -d' ' -f1-3 /proc/loadavg)" "$(calc "($(now_s) - $RUN_START) / 60" "%.1f")"
 }
+
+# ---------------------------------------------------------------- 7. citus
+
+CITUS_RC=0
+if want citus; then
+	if [[ $CREDITS_PG_VERSION != 15 ]]; then
+		log "part citus: skipped (Citus runs on PostgreSQL 15 only; this is $CREDITS_PG_VERSION)"
+		row 7 "Citus spend through the coordinator" "skipped: PostgreSQL $CREDITS_PG_VERSION" "" "" info
+	else
+		log "part citus: bench/citus.sh (its own Citus cluster and plain node)"
+		: >"$WORK/citus.rows"
+		BENCH_CITUS_ROWS=$WORK/citus.rows bash "$HERE/citus.sh" || CITUS_RC=$?
+		while IFS= read -r r; do ROWS+=("$r"); done <"$WORK/citus.rows"
+		if ((CITUS_RC != 0)); then
+			credits_err "bench/citus.sh failed (status $CITUS_RC)"
+			row 7 "Citus spend through the coordinator" "failed: see bench/citus.sh's output" "" "" MISS
+		fi
+	fi
+fi
+
 echo
 table | tee ${BENCH_OUT:+"$BENCH_OUT"}
+exit "$CITUS_RC"
