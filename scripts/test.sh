@@ -4,8 +4,9 @@
 # Usage: scripts/test.sh [all|regress|tap|concurrency|citus]; TESTS="spend grant" limits pg_regress;
 # CREDITS_PG_VERSIONS="15" (or "17", "15 18" ...) picks versions: all three by default for "all"
 # without TESTS, otherwise 15 alone.  Ends with "N passed, N failed" over every version.
-# "citus" (not part of "all") builds Citus if needed (scripts/citus.sh), starts a coordinator
-# and two workers on loopback and runs test/citus/*.sh through the coordinator (PostgreSQL 15 only).
+# "citus" builds Citus if needed (scripts/citus.sh), starts a coordinator and two workers on
+# loopback and runs test/citus/*.sh through the coordinator (PostgreSQL 15 only); "all" without
+# TESTS runs it after the matrix (CREDITS_SKIP_CITUS=1 leaves it out).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -47,6 +48,21 @@ if [[ -z ${CREDITS_MATRIX_INNER-} ]]; then
 		total_p=$((total_p + p)) total_f=$((total_f + f))
 		summary+=("PostgreSQL $v: $p passed, $f failed in $((SECONDS - start)) s")
 	done
+	# Then the Citus cluster (PostgreSQL 15), with the whole suite.
+	if [[ $part == all && -z ${TESTS-} && ${CREDITS_SKIP_CITUS-} != 1 ]]; then
+		start=$SECONDS
+		out=$(mktemp /tmp/credits-matrix.XXXXXX)
+		printf '\n##### Citus (PostgreSQL 15) #####\n'
+		rc=0
+		CREDITS_MATRIX_INNER=1 CREDITS_PG_VERSION=15 bash "$CREDITS_ROOT/scripts/test.sh" citus 2>&1 | tee "$out" || rc=$?
+		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1 || true)
+		rm -f "$out"
+		[[ -n $line ]] || line="0 passed, 1 failed"
+		p=${line%% passed*} f=${line#*, } f=${f%% failed*}
+		((rc != 0 && f == 0)) && f=1
+		total_p=$((total_p + p)) total_f=$((total_f + f))
+		summary+=("Citus, PostgreSQL 15: $p passed, $f failed in $((SECONDS - start)) s")
+	fi
 	printf '\n##### matrix #####\n'
 	printf '%s\n' "${summary[@]}"
 	echo

@@ -725,13 +725,19 @@ AS $$
 #variable_conflict use_column
 DECLARE
 	r credits.request%ROWTYPE;
+	acct text;
 BEGIN
 	IF request_id IS NULL THEN
 		RAISE EXCEPTION 'request_id must not be null'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
+	-- The account first, then the row by account and id: distributed, the
+	-- lock goes to the one shard that holds it (Citus refuses FOR UPDATE
+	-- across shards).
+	SELECT x.account INTO acct FROM credits.request x
+	WHERE x.request_id = lock_pending_request.request_id;
 	SELECT * INTO r FROM credits.request x
-	WHERE x.request_id = lock_pending_request.request_id FOR UPDATE;
+	WHERE x.account = acct AND x.request_id = lock_pending_request.request_id FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'credit request % does not exist', request_id
 			USING ERRCODE = 'undefined_object';
