@@ -270,6 +270,71 @@ credits_expire_batch_step(void *arg)
  * whose expiry fails (reported as a WARNING, counted in *failed) leaves the
  * others expired.  Returns how many lots expired.  Inside SPI.
  */
+/*
+ * Distributed: one account at a time, each with its own statements, which
+ * Citus routes to the account's shard (it refuses to lock rows of several
+ * shards in one statement).  A held account is waited for, not passed over.
+ */
+typedef struct ExpireOne
+{
+	Datum		account;
+	Datum		credit_type;
+	TimestampTz as_of;
+	int64		expired;		/* out */
+} ExpireOne;
+
+static void
+credits_expire_one_step(void *arg)
+{
+	ExpireOne  *e = (ExpireOne *) arg;
+	AccountState acct;
+
+	credits_lock_account(&acct, e->account, e->credit_type, false);
+	e->expired = credits_record_due(&acct, e->as_of);
+	credits_save_account(&acct);
+}
+
+static int64
+credits_expire_each(Datum accounts, Datum credit_types, TimestampTz as_of,
+					uint64 *failed)
+{
+	Datum	   *accs;
+	Datum	   *types;
+	int			n;
+	int			i;
+	int64		count = 0;
+
+	deconstruct_array(DatumGetArrayTypeP(accounts), TEXTOID, -1, false,
+					  TYPALIGN_INT, &accs, NULL, &n);
+	deconstruct_array(DatumGetArrayTypeP(credit_types), TEXTOID, -1, false,
+					  TYPALIGN_INT, &types, NULL, &n);
+	for (i = 0; i < n; i++)
+	{
+		ExpireOne	one;
+		ErrorData  *err;
+
+		one.account = accs[i];
+		one.credit_type = types[i];
+		one.as_of = as_of;
+		one.expired = 0;
+		err = credits_try(credits_expire_one_step, &one);
+		if (err == NULL)
+		{
+			count += one.expired;
+			continue;
+		}
+		(*failed)++;
+		ereport(WARNING,
+				(errcode(err->sqlerrcode),
+				 errmsg("could not record the due expirations of account \"%s\" (credit type %s): %s",
+						TextDatumGetCString(accs[i]),
+						TextDatumGetCString(types[i]), err->message),
+				 errhint("The other accounts were expired; the next run tries this one again.")));
+		FreeErrorData(err);
+	}
+	return count;
+}
+
 static int64
 credits_expire_free_accounts(Datum accounts, Datum credit_types,
 							 TimestampTz as_of, uint64 n,
@@ -287,6 +352,8 @@ credits_expire_free_accounts(Datum accounts, Datum credit_types,
 	MemoryContext batch_cxt;
 	MemoryContext old_cxt;
 
+	if (credits_distributed())
+		return credits_expire_each(accounts, credit_types, as_of, failed);
 	values[0] = accounts;
 	values[1] = credit_types;
 	credits_run(&stmt_lock_many_free, values, NULL, false, 0);
@@ -542,6 +609,31 @@ credits_grant_many(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		if (credits_fetch_batch(portal, credit_type, &accounts, &types) == 0)
 			break;
+
+		if (credits_distributed())
+		{
+			/* one account at a time, routed (see credits_expire_each) */
+			Datum	   *accs;
+			int			n;
+			int			i;
+
+			deconstruct_array(DatumGetArrayTypeP(accounts), TEXTOID, -1, false,
+							  TYPALIGN_INT, &accs, NULL, &n);
+			for (i = 0; i < n; i++)
+			{
+				AccountState acct;
+
+				credits_lock_account(&acct, accs[i], credit_type, true);
+				credits_record_due_now(&acct);
+				credits_add_lot(&acct, amount, has_expiry, expires_at,
+								PG_GETARG_DATUM(4), PG_ARGISNULL(4),
+								PG_GETARG_DATUM(5), PG_ARGISNULL(5), "grant",
+								(Datum) 0, (Datum) 0);
+				credits_save_account(&acct);
+				count++;
+			}
+			continue;
+		}
 
 		/* accounts, lock, due expirations first: as credits_grant does */
 		values[0] = accounts;
