@@ -632,6 +632,12 @@ credits_grant_many(PG_FUNCTION_ARGS)
 				credits_save_account(&acct);
 				count++;
 			}
+			/* a notice per batch, as below */
+			if ((uint64) count >= next_report)
+			{
+				credits_progress("credits_grant_many", count, "lots");
+				next_report += credits_progress_every;
+			}
 			continue;
 		}
 

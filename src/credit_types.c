@@ -30,20 +30,21 @@ static CreditsStmt stmt_type_lock_shared = {"t",
  * What of the type exists, first kind found, or no row.  Run under a
  * snapshot taken now (a REPEATABLE READ define_type must still see what
  * committed while it waited for the lock) that also sees the caller's own
- * changes.
+ * changes.  (SELECT 1, not SELECT: distributed, Citus plans each EXISTS
+ * as an intermediate result, which it cannot read without a column.)
  */
 static CreditsStmt stmt_type_in_use = {"t",
-		"SELECT 'Lots' WHERE EXISTS (SELECT FROM credits.lot WHERE credit_type = $1) "
+		"SELECT 'Lots' WHERE EXISTS (SELECT 1 FROM credits.lot WHERE credit_type = $1) "
 		"UNION ALL SELECT 'Rules' WHERE EXISTS "
-		"  (SELECT FROM credits.rule WHERE credit_type = $1) "
+		"  (SELECT 1 FROM credits.rule WHERE credit_type = $1) "
 		"UNION ALL SELECT 'Packages' WHERE EXISTS "
-		"  (SELECT FROM credits.package WHERE credit_type = $1) "
+		"  (SELECT 1 FROM credits.package WHERE credit_type = $1) "
 		"UNION ALL SELECT 'Subscriptions' WHERE EXISTS "
-		"  (SELECT FROM credits.subscription WHERE credit_type = $1) "
+		"  (SELECT 1 FROM credits.subscription WHERE credit_type = $1) "
 		"UNION ALL SELECT 'Holds' WHERE EXISTS "
-		"  (SELECT FROM credits.hold WHERE credit_type = $1) "
+		"  (SELECT 1 FROM credits.hold WHERE credit_type = $1) "
 		"UNION ALL SELECT 'Pending credit requests' WHERE EXISTS "
-		"  (SELECT FROM credits.request WHERE credit_type = $1 AND status = 'pending') "
+		"  (SELECT 1 FROM credits.request WHERE credit_type = $1 AND status = 'pending') "
 		"LIMIT 1"};
 
 PG_FUNCTION_INFO_V1(credits_lock_type_sql);

@@ -108,6 +108,19 @@ BEGIN
 	ON CONFLICT ON CONSTRAINT credit_type_pkey DO UPDATE
 		SET name = excluded.name, scale = excluded.scale,
 			currency = excluded.currency, updated_at = excluded.updated_at;
+EXCEPTION WHEN integrity_constraint_violation THEN
+	-- distributed, the error names the shard (rate_102008): name the table
+	DECLARE
+		s text;
+		m text;
+		d text;
+	BEGIN
+		GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
+		IF d = '' THEN
+			RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m);
+		END IF;
+		RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m), DETAIL = credits.unsharded(d);
+	END;
 END
 $$;
 COMMENT ON FUNCTION credits_define_type(text, text, int, text) IS
@@ -231,4 +244,3 @@ SET search_path = pg_catalog, credits, pg_temp;
 REVOKE ALL ON FUNCTION credits.idempotency_request(text[]),
 	credits.idempotency_claim(text, text, text, text),
 	credits.idempotency_finish(text, text, bigint, jsonb) FROM PUBLIC;
-

@@ -248,6 +248,19 @@ BEGIN
 			  DETAIL = format('Rate %s (%s credits per %s) takes effect at %s.',
 							  id, old_rate, currency, effective_from),
 			  HINT = 'Rates are kept for audit: set the new rate with a later effective_from.';
+EXCEPTION WHEN integrity_constraint_violation THEN
+	-- distributed, the error names the shard (rate_102008): name the table
+	DECLARE
+		s text;
+		m text;
+		d text;
+	BEGIN
+		GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
+		IF d = '' THEN
+			RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m);
+		END IF;
+		RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m), DETAIL = credits.unsharded(d);
+	END;
 END
 $$;
 COMMENT ON FUNCTION credits_set_rate(text, numeric, text, timestamptz) IS
@@ -351,6 +364,19 @@ BEGIN
 			expires_after = excluded.expires_after, updated_at = excluded.updated_at
 	RETURNING p.package_id INTO id;
 	RETURN id;
+EXCEPTION WHEN integrity_constraint_violation THEN
+	-- distributed, the error names the shard (rate_102008): name the table
+	DECLARE
+		s text;
+		m text;
+		d text;
+	BEGIN
+		GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
+		IF d = '' THEN
+			RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m);
+		END IF;
+		RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m), DETAIL = credits.unsharded(d);
+	END;
 END
 $$;
 COMMENT ON FUNCTION credits_define_package(text, @extschema@.credit_amount, text, numeric, text, interval) IS
@@ -421,6 +447,19 @@ BEGIN
 			credits_define_price_tier.unit_price, credits_define_price_tier.currency, now())
 	ON CONFLICT (product, min_quantity) DO UPDATE
 		SET unit_price = excluded.unit_price, updated_at = excluded.updated_at;
+EXCEPTION WHEN integrity_constraint_violation THEN
+	-- distributed, the error names the shard (rate_102008): name the table
+	DECLARE
+		s text;
+		m text;
+		d text;
+	BEGIN
+		GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
+		IF d = '' THEN
+			RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m);
+		END IF;
+		RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m), DETAIL = credits.unsharded(d);
+	END;
 END
 $$;
 COMMENT ON FUNCTION credits_define_price_tier(text, int, numeric, text) IS

@@ -262,6 +262,19 @@ BEGIN
 			updated_at = excluded.updated_at
 	RETURNING r.rule_id INTO id;
 	RETURN id;
+EXCEPTION WHEN integrity_constraint_violation THEN
+	-- distributed, the error names the shard (rate_102008): name the table
+	DECLARE
+		s text;
+		m text;
+		d text;
+	BEGIN
+		GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
+		IF d = '' THEN
+			RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m);
+		END IF;
+		RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m), DETAIL = credits.unsharded(d);
+	END;
 END
 $$;
 COMMENT ON FUNCTION credits_define_rule(text, @extschema@.credit_amount, text, text, text, interval) IS

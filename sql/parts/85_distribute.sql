@@ -334,6 +334,13 @@ BEGIN
 END
 $$;
 
+-- A message of a distributed table's shard, naming the table instead: the
+-- suffix _<shard id> goes from every quoted name ("rate_102008" -> "rate").
+CREATE FUNCTION credits.unsharded(message text) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$ SELECT pg_catalog.regexp_replace(message, '_[0-9]{4,}"', '"', 'g') $$;
+
 -- Is this table of schema credits per account (the account column is part
 -- of its primary key)?
 CREATE FUNCTION credits.per_account_table(rel oid) RETURNS boolean
@@ -358,6 +365,8 @@ BEGIN
 		ALTER FUNCTION credits_distribute() OWNER TO credits_owner;
 		ALTER FUNCTION credits.per_account_table(oid) OWNER TO credits_owner;
 		ALTER FUNCTION credits.node_group() OWNER TO credits_owner;
+		ALTER FUNCTION credits.unsharded(text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits.unsharded(text) FROM PUBLIC;
 		-- the readers behind the SQL reports (1.2, see credits_invoices())
 		ALTER FUNCTION credits.requests_rows(text, text) OWNER TO credits_owner;
 		REVOKE ALL ON FUNCTION credits.requests_rows(text, text) FROM PUBLIC;

@@ -25,7 +25,11 @@ work=$(mktemp -d /tmp/credits-cregress.XXXXXX)
 chmod 777 "$work"
 cleanup() {
 	psql -c "SET client_min_messages = warning" -c "DROP EXTENSION IF EXISTS credits CASCADE" >/dev/null 2>&1 || true
-	rm -rf "$work"
+	if [[ ${KEEP_RESULTS-} == 1 ]]; then
+		echo "results kept in $work"
+	else
+		rm -rf "$work"
+	fi
 }
 trap cleanup EXIT
 
@@ -57,17 +61,28 @@ psql -c "SET client_min_messages = warning" -c "DROP EXTENSION IF EXISTS credits
 (cd "$root" && "$pg_regress" --use-existing --dbname="${PGDATABASE:-postgres}" \
 	--inputdir="$work/in" --outputdir="$work" "${tests[@]}") >"$work/out" 2>&1 || true
 
+# A test matches when its output does, but for the warnings Citus gives
+# when a test creates a function of its own (in pg_temp, or over a table
+# of its own) that it does not send to the workers.
+citus_warnings() {
+	awk '/^(psql:[^ ]*: )?WARNING:  .* has dependency (on unsupported object|to .* that is not in Citus. metadata)/ { skip = 1; next }
+		skip && /^DETAIL:  .* will be created only locally/ { skip = 0; next }
+		{ skip = 0; print }' "$1"
+}
 failed=0 matched=()
+: >"$work/differences"
 for t in "${tests[@]}"; do
-	line=$(grep -E "^(test +)?$t +\.\.\. " "$work/out" || true)
-	if [[ $line =~ \.\.\.\ +ok ]]; then
+	[[ -f $work/results/$t.out ]] || continue
+	if diff -u "$work/in/expected/$t.out" <(citus_warnings "$work/results/$t.out") >"$work/$t.diff"; then
 		matched+=("$t")
+	else
+		cat "$work/$t.diff" >>"$work/differences"
 	fi
 done
 for t in "${passing[@]}"; do
 	if [[ " ${matched[*]} " != *" $t "* ]]; then
 		echo "FAIL: $t no longer matches its single-node output distributed:"
-		sed -n "/^diff .*\/$t.out /,/^diff /p" "$work/regression.diffs" | head -n 60
+		head -n 60 "$work/$t.diff"
 		failed=1
 	fi
 done
@@ -76,7 +91,7 @@ for t in "${tests[@]}"; do
 	if [[ " ${matched[*]} " == *" $t "* ]]; then
 		echo "note: $t now matches distributed: add it to test/citus/regress/passing"
 	else
-		first=$(sed -n "/^diff .*\/$t.out /,/^diff /p" "$work/regression.diffs" | grep -m1 -E '^\+(ERROR|WARNING):' | cut -c2- || true)
+		first=$(grep -m1 -E '^\+(ERROR|WARNING):' "$work/$t.diff" | cut -c2- || true)
 		echo "differs distributed (not yet routable): $t${first:+ -- $first}"
 	fi
 done
