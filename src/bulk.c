@@ -270,6 +270,19 @@ credits_expire_batch_step(void *arg)
  * whose expiry fails (reported as a WARNING, counted in *failed) leaves the
  * others expired.  Returns how many lots expired.  Inside SPI.
  */
+/* Report an account whose due expirations failed (left for the next run). */
+static void
+credits_expire_failed(ErrorData *err, Datum account, Datum credit_type)
+{
+	ereport(WARNING,
+			(errcode(err->sqlerrcode),
+			 errmsg("could not record the due expirations of account \"%s\" (credit type %s): %s",
+					TextDatumGetCString(account),
+					TextDatumGetCString(credit_type), err->message),
+			 errhint("The other accounts were expired; the next run tries this one again.")));
+	FreeErrorData(err);
+}
+
 /*
  * Distributed: one account at a time, each with its own statements, which
  * Citus routes to the account's shard (it refuses to lock rows of several
@@ -324,13 +337,7 @@ credits_expire_each(Datum accounts, Datum credit_types, TimestampTz as_of,
 			continue;
 		}
 		(*failed)++;
-		ereport(WARNING,
-				(errcode(err->sqlerrcode),
-				 errmsg("could not record the due expirations of account \"%s\" (credit type %s): %s",
-						TextDatumGetCString(accs[i]),
-						TextDatumGetCString(types[i]), err->message),
-				 errhint("The other accounts were expired; the next run tries this one again.")));
-		FreeErrorData(err);
+		credits_expire_failed(err, accs[i], types[i]);
 	}
 	return count;
 }
@@ -399,13 +406,7 @@ credits_expire_free_accounts(Datum accounts, Datum credit_types,
 				continue;
 			}
 			(*failed)++;
-			ereport(WARNING,
-					(errcode(err->sqlerrcode),
-					 errmsg("could not record the due expirations of account \"%s\" (credit type %s): %s",
-							TextDatumGetCString(accs[i]),
-							TextDatumGetCString(types[i]), err->message),
-					 errhint("The other accounts were expired; the next run tries this one again.")));
-			FreeErrorData(err);
+			credits_expire_failed(err, accs[i], types[i]);
 		}
 	}
 	MemoryContextSwitchTo(old_cxt);

@@ -109,17 +109,12 @@ BEGIN
 		SET name = excluded.name, scale = excluded.scale,
 			currency = excluded.currency, updated_at = excluded.updated_at;
 EXCEPTION WHEN integrity_constraint_violation THEN
-	-- distributed, the error names the shard (rate_102008): name the table
+	-- distributed, the error names the shard: name the table
 	DECLARE
-		s text;
-		m text;
 		d text;
 	BEGIN
-		GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
-		IF d = '' THEN
-			RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m);
-		END IF;
-		RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m), DETAIL = credits.unsharded(d);
+		GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+		PERFORM credits.raise_unsharded(SQLSTATE, SQLERRM, d);
 	END;
 END
 $$;

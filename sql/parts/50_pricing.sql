@@ -249,17 +249,12 @@ BEGIN
 							  id, old_rate, currency, effective_from),
 			  HINT = 'Rates are kept for audit: set the new rate with a later effective_from.';
 EXCEPTION WHEN integrity_constraint_violation THEN
-	-- distributed, the error names the shard (rate_102008): name the table
+	-- distributed, the error names the shard: name the table
 	DECLARE
-		s text;
-		m text;
 		d text;
 	BEGIN
-		GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
-		IF d = '' THEN
-			RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m);
-		END IF;
-		RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m), DETAIL = credits.unsharded(d);
+		GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+		PERFORM credits.raise_unsharded(SQLSTATE, SQLERRM, d);
 	END;
 END
 $$;
@@ -365,17 +360,12 @@ BEGIN
 	RETURNING p.package_id INTO id;
 	RETURN id;
 EXCEPTION WHEN integrity_constraint_violation THEN
-	-- distributed, the error names the shard (rate_102008): name the table
+	-- distributed, the error names the shard: name the table
 	DECLARE
-		s text;
-		m text;
 		d text;
 	BEGIN
-		GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
-		IF d = '' THEN
-			RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m);
-		END IF;
-		RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m), DETAIL = credits.unsharded(d);
+		GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+		PERFORM credits.raise_unsharded(SQLSTATE, SQLERRM, d);
 	END;
 END
 $$;
@@ -448,17 +438,12 @@ BEGIN
 	ON CONFLICT (product, min_quantity) DO UPDATE
 		SET unit_price = excluded.unit_price, updated_at = excluded.updated_at;
 EXCEPTION WHEN integrity_constraint_violation THEN
-	-- distributed, the error names the shard (rate_102008): name the table
+	-- distributed, the error names the shard: name the table
 	DECLARE
-		s text;
-		m text;
 		d text;
 	BEGIN
-		GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
-		IF d = '' THEN
-			RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m);
-		END IF;
-		RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m), DETAIL = credits.unsharded(d);
+		GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+		PERFORM credits.raise_unsharded(SQLSTATE, SQLERRM, d);
 	END;
 END
 $$;
@@ -889,10 +874,7 @@ END
 $$;
 REVOKE ALL ON FUNCTION credits.list_requests(text, text) FROM PUBLIC;
 
--- credits_requests() reads through this PL/pgSQL function: on a distributed
--- ledger Citus cannot plan a SQL function's parameters in a query of
--- distributed tables (and PL/pgSQL allows no parameter named like a column
--- of the result, hence $n).
+-- credits_requests() reads through this PL/pgSQL function, as credits_invoices() does.
 CREATE FUNCTION credits.requests_rows(text, text)
 RETURNS TABLE(request_id bigint, account text, package text, credits @extschema@.credit_amount,
 			  amount numeric, currency text, method text, status text,

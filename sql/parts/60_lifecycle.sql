@@ -263,17 +263,12 @@ BEGIN
 	RETURNING r.rule_id INTO id;
 	RETURN id;
 EXCEPTION WHEN integrity_constraint_violation THEN
-	-- distributed, the error names the shard (rate_102008): name the table
+	-- distributed, the error names the shard: name the table
 	DECLARE
-		s text;
-		m text;
 		d text;
 	BEGIN
-		GET STACKED DIAGNOSTICS s = RETURNED_SQLSTATE, m = MESSAGE_TEXT, d = PG_EXCEPTION_DETAIL;
-		IF d = '' THEN
-			RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m);
-		END IF;
-		RAISE EXCEPTION USING ERRCODE = s, MESSAGE = credits.unsharded(m), DETAIL = credits.unsharded(d);
+		GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+		PERFORM credits.raise_unsharded(SQLSTATE, SQLERRM, d);
 	END;
 END
 $$;
@@ -492,10 +487,7 @@ SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_release(bigint) IS
 	'gives held credits back to their lots (those of expired or voided lots leave again at once); once (CR005)';
 
--- credits_holds() reads through this PL/pgSQL function: on a distributed
--- ledger Citus cannot plan a SQL function's parameters in a query of
--- distributed tables (and PL/pgSQL allows no parameter named like a column
--- of the result, hence $n).
+-- credits_holds() reads through this PL/pgSQL function, as credits_invoices() does.
 CREATE FUNCTION credits.holds_rows(text, text)
 RETURNS TABLE(hold_id bigint, account text, credit_type text, amount @extschema@.credit_amount,
 			  captured @extschema@.credit_amount, reference text, status text,
@@ -563,10 +555,7 @@ SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_cancel_subscription(bigint) IS
 	'no further renewals; cancelling twice is CR005';
 
--- credits_subscriptions() reads through this PL/pgSQL function: on a distributed
--- ledger Citus cannot plan a SQL function's parameters in a query of
--- distributed tables (and PL/pgSQL allows no parameter named like a column
--- of the result, hence $n).
+-- credits_subscriptions() reads through this PL/pgSQL function, as credits_invoices() does.
 CREATE FUNCTION credits.subscriptions_rows(text)
 RETURNS TABLE(subscription_id bigint, account text, credit_type text,
 			  credits @extschema@.credit_amount, service text, price @extschema@.credit_amount,

@@ -176,10 +176,7 @@ END
 $$;
 REVOKE ALL ON FUNCTION credits.usage(timestamptz, timestamptz, text, text) FROM PUBLIC;
 
--- credits_usage() reads through this PL/pgSQL function: on a distributed
--- ledger Citus cannot plan a SQL function's parameters in a query of
--- distributed tables (and PL/pgSQL allows no parameter named like a column
--- of the result, hence $n).
+-- credits_usage() reads through this PL/pgSQL function, as credits_invoices() does.
 CREATE FUNCTION credits.usage_rows(timestamptz, timestamptz, text, text)
 RETURNS TABLE(account text, credit_type text, granted @extschema@.credit_amount, spent @extschema@.credit_amount,
 			  expired @extschema@.credit_amount, voided @extschema@.credit_amount, net @extschema@.credit_amount,
@@ -233,10 +230,7 @@ END
 $$;
 REVOKE ALL ON FUNCTION credits.expiring(interval, text) FROM PUBLIC;
 
--- credits_expiring() reads through this PL/pgSQL function: on a distributed
--- ledger Citus cannot plan a SQL function's parameters in a query of
--- distributed tables (and PL/pgSQL allows no parameter named like a column
--- of the result, hence $n).
+-- credits_expiring() reads through this PL/pgSQL function, as credits_invoices() does.
 CREATE FUNCTION credits.expiring_rows(interval, text)
 RETURNS TABLE(account text, credit_type text, lot_id bigint, remaining @extschema@.credit_amount,
 			  expires_at timestamptz)

@@ -1,7 +1,4 @@
--- credits_lots() reads through this PL/pgSQL function: on a distributed
--- ledger Citus cannot plan a SQL function's parameters in a query of
--- distributed tables (and PL/pgSQL allows no parameter named like a column
--- of the result, hence $n).
+-- credits_lots() reads through this PL/pgSQL function, as credits_invoices() does.
 CREATE FUNCTION credits.lots_rows(text, text, boolean)
 RETURNS TABLE(lot_id bigint, credit_type text, amount @extschema@.credit_amount,
 			  remaining @extschema@.credit_amount, granted_at timestamptz,
@@ -64,10 +61,7 @@ AS $$
 $$;
 COMMENT ON FUNCTION credits_types() IS 'the credit types (code, name, scale, currency), CRD included';
 
--- credits_summary() reads through this PL/pgSQL function: on a distributed
--- ledger Citus cannot plan a SQL function's parameters in a query of
--- distributed tables (and PL/pgSQL allows no parameter named like a column
--- of the result, hence $n).
+-- credits_summary() reads through this PL/pgSQL function, as credits_invoices() does.
 CREATE FUNCTION credits.summary_rows(text)
 RETURNS TABLE(credit_type text, name text, available @extschema@.credit_amount,
 			  held @extschema@.credit_amount, expiring_30_days @extschema@.credit_amount)

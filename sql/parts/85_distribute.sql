@@ -341,6 +341,21 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, credits, pg_temp
 AS $$ SELECT pg_catalog.regexp_replace(message, '_[0-9]{4,}"', '"', 'g') $$;
 
+-- Raise an error again, its shard names made table names: the handler of
+-- integrity errors in the define functions (reference tables).
+CREATE FUNCTION credits.raise_unsharded(state text, message text, detail text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+BEGIN
+	IF detail IS NULL OR detail OPERATOR(pg_catalog.=) '' THEN
+		RAISE EXCEPTION USING ERRCODE = state, MESSAGE = credits.unsharded(message);
+	END IF;
+	RAISE EXCEPTION USING ERRCODE = state, MESSAGE = credits.unsharded(message),
+		DETAIL = credits.unsharded(detail);
+END
+$$;
+
 -- Is this table of schema credits per account (the account column is part
 -- of its primary key)?
 CREATE FUNCTION credits.per_account_table(rel oid) RETURNS boolean
@@ -367,6 +382,8 @@ BEGIN
 		ALTER FUNCTION credits.node_group() OWNER TO credits_owner;
 		ALTER FUNCTION credits.unsharded(text) OWNER TO credits_owner;
 		REVOKE ALL ON FUNCTION credits.unsharded(text) FROM PUBLIC;
+		ALTER FUNCTION credits.raise_unsharded(text, text, text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits.raise_unsharded(text, text, text) FROM PUBLIC;
 		-- the readers behind the SQL reports (1.2, see credits_invoices())
 		ALTER FUNCTION credits.requests_rows(text, text) OWNER TO credits_owner;
 		REVOKE ALL ON FUNCTION credits.requests_rows(text, text) FROM PUBLIC;
