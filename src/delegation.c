@@ -25,6 +25,11 @@
  *	  node (an error 22004, or NULL where NULL has a meaning, or the
  *	  account's answer).  A call given its account as a constant or a
  *	  parameter -- the way applications call -- is left as it is.
+ *
+ *	  The same keeps a call that the caller may not make on the node it
+ *	  was made on, where it is refused as on one node (42501): delegated,
+ *	  it would reach the worker under the caller's name, and a role that
+ *	  may not log in there would get a connection failure (08006) instead.
  */
 #include "postgres.h"
 
@@ -36,6 +41,7 @@
 #include "nodes/params.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/planner.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -158,6 +164,17 @@ not_constant(Node *arg, bool null)
 	return (Node *) expr;
 }
 
+/* May the current user not call this function (EXECUTE)? */
+static bool
+credits_may_not_execute(Oid funcid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_aclcheck(ProcedureRelationId, funcid, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK;
+#else
+	return pg_proc_aclcheck(funcid, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK;
+#endif
+}
+
 /* Does the expression read a column (of this query or an outer one)? */
 static bool
 has_var_walker(Node *node, void *context)
@@ -187,7 +204,12 @@ guard_call(FuncExpr *call, ParamListInfo params)
 	ReleaseSysCache(tp);
 	if (args == NIL)
 		return;
-	if (account_is_null((Node *) linitial(args), params))
+	if (credits_may_not_execute(call->funcid))
+	{
+		linitial(args) = not_constant((Node *) linitial(args), false);
+		call->args = args;
+	}
+	else if (account_is_null((Node *) linitial(args), params))
 	{
 		linitial(args) = not_constant((Node *) linitial(args), true);
 		call->args = args;

@@ -39,6 +39,16 @@ static CreditsStmt stmt_issue_find = {"t",
 		"SELECT account, credit_type, lot_id, service, variant, quantity "
 		"FROM credits.issue WHERE reference = $1"};
 
+/*
+ * The same within one account: on a distributed ledger a call for one
+ * account runs on the worker that holds it and sees no other account's
+ * issues, so a reference is unique per account there (README, "Scaling out
+ * with Citus").
+ */
+static CreditsStmt stmt_issue_find_in_account = {"tt",
+		"SELECT account, credit_type, lot_id, service, variant, quantity "
+		"FROM credits.issue WHERE account = $1 AND reference = $2"};
+
 static CreditsStmt stmt_issue_insert = {"tttttIiaii",
 		"INSERT INTO credits.issue (account, reference, credit_type, service, "
 		"variant, quantity, rule_id, credits, lot_id, reset_entry_id) "
@@ -186,7 +196,14 @@ credits_issue(PG_FUNCTION_ARGS)
 	credits_lock_account(&acct, account, credit_type, true);
 	credits_run(&stmt_reference_lock, &reference, NULL, false, 0);
 
-	credits_run(&stmt_issue_find, &reference, NULL, false, 1);
+	if (credits_distributed())
+	{
+		values[0] = account;
+		values[1] = reference;
+		credits_run(&stmt_issue_find_in_account, values, NULL, false, 1);
+	}
+	else
+		credits_run(&stmt_issue_find, &reference, NULL, false, 1);
 	if (SPI_processed > 0)
 	{
 		Datum		first_account = credits_col(0, 1, &isnull);

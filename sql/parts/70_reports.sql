@@ -58,31 +58,34 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
 BEGIN
-	RETURN QUERY
+	-- One account's lots or every account's.  The values are written into
+	-- the statement: on a distributed ledger, Citus sends a statement with
+	-- the account as a constant to that account's shard alone (with
+	-- parameters it cannot, and a call for one account, delegated to its
+	-- worker, may only read there); and whether the instant is past is a
+	-- constant too, as Citus cannot plan a comparison with now() that reads
+	-- no column alongside an outer join.
+	RETURN QUERY EXECUTE pg_catalog.format($q$
 	WITH cand AS (
 		SELECT DISTINCT ON (c.account, c.lot_id) c.*
 		FROM (SELECT l.account, l.credit_type, l.lot_id, l.expires_at,
 					 l.remaining::numeric AS held, 9223372036854775807::bigint AS upto
 			  FROM credits.lot l
-			  WHERE l.is_open AND l.expires_at <= expired_unrecorded.at
-				AND (only_account IS NULL OR l.account = only_account)
-				AND (only_type IS NULL OR l.credit_type = only_type)
+			  WHERE l.is_open AND l.expires_at <= %1$L::timestamptz
+				AND %2$s AND (%4$L IS NULL OR l.credit_type = %4$L)
 			  UNION ALL
 			  SELECT x.account, x.credit_type, x.lot_id, l.expires_at, x.amount::numeric, x.seq
 			  FROM credits.entry x
 			  JOIN credits.lot l ON l.account = x.account AND l.lot_id = x.lot_id
-			  WHERE x.kind = 'expire' AND x.at > expired_unrecorded.at
-				AND expired_unrecorded.at < now()
-				AND l.expires_at <= expired_unrecorded.at
-				AND (only_account IS NULL OR x.account = only_account)
-				AND (only_type IS NULL OR x.credit_type = only_type)) c
+			  WHERE x.kind = 'expire' AND x.at > %1$L::timestamptz AND %5$L::boolean AND l.expires_at <= %1$L::timestamptz
+				AND %3$s AND (%4$L IS NULL OR x.credit_type = %4$L)) c
 		ORDER BY c.account, c.lot_id, c.upto)
 	SELECT c.account, c.credit_type, c.lot_id, c.expires_at, c.held - coalesce(m.moved, 0)
 	FROM cand c
 	LEFT JOIN LATERAL (
 		SELECT e.seq FROM credits.entry e
 		WHERE e.account = c.account AND e.credit_type = c.credit_type
-		  AND (e.at <= expired_unrecorded.at OR expired_unrecorded.at >= now())
+		  AND (e.at <= %1$L::timestamptz OR NOT %5$L::boolean)
 		ORDER BY e.seq DESC LIMIT 1) k ON true
 	LEFT JOIN LATERAL (
 		SELECT sum(CASE credits.direction(e.kind) WHEN 'in' THEN 1 ELSE -1 END
@@ -93,7 +96,11 @@ BEGIN
 		WHERE e.account = c.account AND e.credit_type = c.credit_type
 		  AND e.seq > coalesce(k.seq, 0) AND e.seq < c.upto
 		  AND (e.lot_id = c.lot_id OR al.lot_id IS NOT NULL)) m ON true
-	WHERE c.held - coalesce(m.moved, 0) > 0;
+	WHERE c.held - coalesce(m.moved, 0) > 0
+	$q$, expired_unrecorded.at,
+		CASE WHEN only_account IS NULL THEN 'true' ELSE pg_catalog.format('l.account = %L', only_account) END,
+		CASE WHEN only_account IS NULL THEN 'true' ELSE pg_catalog.format('x.account = %L', only_account) END,
+		only_type, expired_unrecorded.at < now());
 END
 $$;
 REVOKE ALL ON FUNCTION credits.expired_unrecorded(timestamptz, text, text) FROM PUBLIC;
@@ -110,6 +117,10 @@ RETURNS SETOF credits.usage_row
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
+DECLARE
+	by_entries jsonb;		-- sums of the entries dated in the range
+	expired_by_to jsonb;	-- expired by to_at, not recorded by then
+	expired_by_from jsonb;	-- the same at from_at
 BEGIN
 	IF from_at IS NULL OR to_at IS NULL THEN
 		RAISE EXCEPTION '% must not be null', CASE WHEN from_at IS NULL THEN 'from_at' ELSE 'to_at' END
@@ -132,29 +143,52 @@ BEGIN
 	IF usage.credit_type IS NOT NULL THEN
 		PERFORM credits.type_scale(usage.credit_type);
 	END IF;
+	-- Each source is read by a statement of its own and the sums are
+	-- combined here: on a distributed ledger each statement runs on the
+	-- shards whole, and none calls a function that reads the tables from
+	-- inside a statement over them.
+	SELECT jsonb_agg(jsonb_build_object(
+			   'account', m.account, 'credit_type', m.credit_type, 'granted', m.granted,
+			   'spent', m.spent, 'expired', m.expired, 'voided', m.voided, 'net', m.net,
+			   'reset', m.reset, 'clawed_back', m.clawed_back))
+	INTO by_entries
+	FROM (SELECT e.account, e.credit_type,
+				 coalesce(sum(e.amount::numeric) FILTER (WHERE e.kind = 'grant'), 0) AS granted,
+				 coalesce(sum(CASE WHEN e.kind IN ('spend', 'capture') THEN e.amount::numeric
+								   WHEN e.kind = 'reversal' THEN -e.amount::numeric END), 0) AS spent,
+				 coalesce(sum(e.amount::numeric) FILTER (WHERE e.kind = 'expire'), 0) AS expired,
+				 coalesce(sum(e.amount::numeric) FILTER (WHERE e.kind = 'void'), 0) AS voided,
+				 sum(CASE credits.direction(e.kind) WHEN 'in' THEN e.amount::numeric
+						 ELSE -e.amount::numeric END) AS net,
+				 coalesce(sum(e.amount::numeric) FILTER (WHERE e.kind = 'reset'), 0) AS reset,
+				 coalesce(sum(e.amount::numeric) FILTER (WHERE e.kind = 'clawback'), 0) AS clawed_back
+		  FROM credits.entry e
+		  WHERE e.at > from_at AND from_at < now() AND (e.at <= to_at OR to_at >= now())
+			AND (usage.account IS NULL OR e.account = usage.account)
+			AND (usage.credit_type IS NULL OR e.credit_type = usage.credit_type)
+		  GROUP BY e.account, e.credit_type) m;
+	SELECT jsonb_agg(jsonb_build_object('account', x.account, 'credit_type', x.credit_type,
+										'amount', x.amount))
+	INTO expired_by_to
+	FROM credits.expired_unrecorded(to_at, usage.account, usage.credit_type) x;
+	SELECT jsonb_agg(jsonb_build_object('account', x.account, 'credit_type', x.credit_type,
+										'amount', x.amount))
+	INTO expired_by_from
+	FROM credits.expired_unrecorded(from_at, usage.account, usage.credit_type) x;
 	RETURN QUERY
 		WITH moved AS (
-			SELECT e.account, e.credit_type, true AS has_entries,
-				   coalesce(sum(e.amount::numeric) FILTER (WHERE e.kind = 'grant'), 0) AS granted,
-				   coalesce(sum(CASE WHEN e.kind IN ('spend', 'capture') THEN e.amount::numeric
-									 WHEN e.kind = 'reversal' THEN -e.amount::numeric END), 0) AS spent,
-				   coalesce(sum(e.amount::numeric) FILTER (WHERE e.kind = 'expire'), 0) AS expired,
-				   coalesce(sum(e.amount::numeric) FILTER (WHERE e.kind = 'void'), 0) AS voided,
-				   sum(CASE credits.direction(e.kind) WHEN 'in' THEN e.amount::numeric
-						   ELSE -e.amount::numeric END) AS net,
-				   coalesce(sum(e.amount::numeric) FILTER (WHERE e.kind = 'reset'), 0) AS reset,
-				   coalesce(sum(e.amount::numeric) FILTER (WHERE e.kind = 'clawback'), 0) AS clawed_back
-			FROM credits.entry e
-			WHERE e.at > from_at AND from_at < now() AND (e.at <= to_at OR to_at >= now())
-			  AND (usage.account IS NULL OR e.account = usage.account)
-			  AND (usage.credit_type IS NULL OR e.credit_type = usage.credit_type)
-			GROUP BY e.account, e.credit_type
+			SELECT m.account, m.credit_type, true AS has_entries, m.granted, m.spent, m.expired,
+				   m.voided, m.net, m.reset, m.clawed_back
+			FROM jsonb_to_recordset(by_entries)
+				AS m(account text, credit_type text, granted numeric, spent numeric,
+					 expired numeric, voided numeric, net numeric, reset numeric,
+					 clawed_back numeric)
 			UNION ALL
 			SELECT x.account, x.credit_type, false, 0, 0, x.amount, 0, -x.amount, 0, 0
-			FROM credits.expired_unrecorded(to_at, usage.account, usage.credit_type) x
+			FROM jsonb_to_recordset(expired_by_to) AS x(account text, credit_type text, amount numeric)
 			UNION ALL
 			SELECT x.account, x.credit_type, false, 0, 0, -x.amount, 0, x.amount, 0, 0
-			FROM credits.expired_unrecorded(from_at, usage.account, usage.credit_type) x),
+			FROM jsonb_to_recordset(expired_by_from) AS x(account text, credit_type text, amount numeric)),
 		total AS (
 			SELECT m.account, m.credit_type, sum(m.granted) AS granted, sum(m.spent) AS spent,
 				   sum(m.expired) AS expired, sum(m.voided) AS voided, sum(m.net) AS net,
@@ -259,37 +293,62 @@ COMMENT ON FUNCTION credits_expiring(interval, text) IS
 -- The unused part of every lot at an instant: its grant plus every later
 -- movement in or out of it up to then, holds and releases excepted (held
 -- credits are still unused).  Lots expired by then count nothing.  As for
--- credits_balance, an instant now or later counts every entry.
-CREATE FUNCTION credits.lot_unused(at timestamptz, only_account text, only_type text)
+-- credits_balance, an instant now or later counts every entry.  One account
+-- and type, every account, or (only_held) the accounts that hold credits.
+-- The movements are summed per lot and joined to the lots, every join on
+-- the account: on a distributed ledger the whole statement runs on the
+-- shards.
+CREATE FUNCTION credits.lot_unused(at timestamptz, only_account text, only_type text,
+								   only_held boolean)
 RETURNS TABLE(account text, credit_type text, lot_id bigint, unused @extschema@.credit_amount,
 			  amount @extschema@.credit_amount, cost numeric, cost_currency text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	-- Now or later: every entry counts (a parameter, not a test of now() in
+	-- the statement, which Citus cannot plan across shards on PostgreSQL 15).
+	every boolean := lot_unused.at >= now();
 BEGIN
 	RETURN QUERY
-	SELECT l.account, l.credit_type, l.lot_id,
-		   (l.amount + coalesce(sum(m.signed), 0))::@extschema@.credit_amount, l.amount::@extschema@.credit_amount, l.cost, l.cost_currency
-	FROM credits.lot l
-	LEFT JOIN LATERAL (
-		SELECT CASE credits.direction(e.kind) WHEN 'in' THEN e.amount ELSE -e.amount END AS signed
+	WITH moved AS (
+		SELECT e.account, e.lot_id,
+			   sum(CASE credits.direction(e.kind) WHEN 'in' THEN e.amount::numeric
+					   ELSE -e.amount::numeric END) AS signed
 		FROM credits.entry e
-		WHERE e.account = l.account AND e.lot_id = l.lot_id
-		  AND e.kind NOT IN ('grant', 'hold', 'release') AND (e.at <= $1 OR $1 >= now())
+		WHERE e.lot_id IS NOT NULL AND e.kind NOT IN ('grant', 'hold', 'release')
+		  AND (e.at <= lot_unused.at OR every)
+		  AND (only_account IS NULL OR (e.account = only_account AND e.credit_type = only_type))
+		  AND (NOT only_held OR EXISTS (SELECT FROM credits.account a
+										WHERE a.account = e.account AND a.held > 0))
+		GROUP BY e.account, e.lot_id
 		UNION ALL
-		SELECT CASE credits.direction(e.kind) WHEN 'in' THEN al.amount ELSE -al.amount END
+		SELECT al.account, al.lot_id,
+			   sum(CASE credits.direction(e.kind) WHEN 'in' THEN al.amount::numeric
+					   ELSE -al.amount::numeric END)
 		FROM credits.allocation al
 		JOIN credits.entry e ON e.account = al.account AND e.entry_id = al.entry_id
-		WHERE al.account = l.account AND al.lot_id = l.lot_id
-		  AND e.kind NOT IN ('hold', 'release') AND (e.at <= $1 OR $1 >= now())
-	) m ON true
-	WHERE (l.granted_at <= $1 OR $1 >= now()) AND (l.expires_at IS NULL OR l.expires_at > $1)
-	  AND ($2 IS NULL OR (l.account = $2 AND l.credit_type = $3))
+		WHERE e.kind NOT IN ('hold', 'release') AND (e.at <= lot_unused.at OR every)
+		  AND (only_account IS NULL OR (e.account = only_account AND e.credit_type = only_type))
+		  AND (NOT only_held OR EXISTS (SELECT FROM credits.account a
+										WHERE a.account = e.account AND a.held > 0))
+		GROUP BY al.account, al.lot_id)
+	SELECT l.account, l.credit_type, l.lot_id,
+		   (l.amount::numeric + coalesce(sum(m.signed), 0))::@extschema@.credit_amount,
+		   l.amount::@extschema@.credit_amount, l.cost, l.cost_currency
+	FROM credits.lot l
+	LEFT JOIN moved m ON m.account = l.account AND m.lot_id = l.lot_id
+	WHERE (l.granted_at <= lot_unused.at OR every)
+	  AND (l.expires_at IS NULL OR l.expires_at > lot_unused.at)
+	  AND (only_account IS NULL OR (l.account = only_account AND l.credit_type = only_type))
+	  AND (NOT only_held OR EXISTS (SELECT FROM credits.account a
+									WHERE a.account = l.account AND a.credit_type = l.credit_type
+									  AND a.held > 0))
 	GROUP BY l.account, l.credit_type, l.lot_id, l.amount, l.cost, l.cost_currency;
 END
 $$;
-REVOKE ALL ON FUNCTION credits.lot_unused(timestamptz, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION credits.lot_unused(timestamptz, text, text, boolean) FROM PUBLIC;
 
 -- Every lot's unused credits at an instant and their share of its price.
 -- Now and later: accounts that hold nothing and whose latest entry is no
@@ -309,20 +368,13 @@ BEGIN
 			FROM credits.lot l
 			JOIN credits.account a ON a.account = l.account AND a.credit_type = l.credit_type
 			WHERE l.is_open AND a.held = 0
-			  AND (l.expires_at IS NULL OR l.expires_at > liability_lots.at)
-			UNION ALL
-			SELECT u.account, u.credit_type, u.cost_currency, u.unused::numeric,
-				   coalesce(u.cost * u.unused::numeric / u.amount::numeric, 0)
-			FROM credits.account a,
-				 LATERAL credits.lot_unused(liability_lots.at, a.account, a.credit_type) u
-			WHERE a.held > 0 AND u.unused > 0;
-	ELSE
-		RETURN QUERY
-			SELECT u.account, u.credit_type, u.cost_currency, u.unused::numeric,
-				   coalesce(u.cost * u.unused::numeric / u.amount::numeric, 0)
-			FROM credits.lot_unused(liability_lots.at, NULL, NULL) u
-			WHERE u.unused > 0;
+			  AND (l.expires_at IS NULL OR l.expires_at > liability_lots.at);
 	END IF;
+	RETURN QUERY
+		SELECT u.account, u.credit_type, u.cost_currency, u.unused::numeric,
+			   coalesce(u.cost * u.unused::numeric / u.amount::numeric, 0)
+		FROM credits.lot_unused(liability_lots.at, NULL, NULL, liability_lots.at >= now()) u
+		WHERE u.unused > 0;
 END
 $$;
 REVOKE ALL ON FUNCTION credits.liability_lots(timestamptz) FROM PUBLIC;
@@ -426,6 +478,9 @@ DECLARE
 	e record;
 	lo timestamptz;			-- the range, an infinite bound read as now
 	hi timestamptz;
+	before_j jsonb;			-- the sources of the lines (below)
+	after_j jsonb;
+	entries_j jsonb;
 BEGIN
 	IF account IS NULL OR from_at IS NULL OR to_at IS NULL OR credit_type IS NULL THEN
 		RAISE EXCEPTION 'arguments of credits_statement must not be null'
@@ -446,21 +501,41 @@ BEGIN
 	line := n; at := from_at; kind := 'opening'; direction := NULL; amount := NULL;
 	balance := running; reference := NULL; reason := 'opening balance'; entry_id := NULL;
 	RETURN NEXT;
+	-- Each source is read by a statement of its own and the lines are made
+	-- here: on a distributed ledger each statement runs on the shard whole,
+	-- and none calls a function that reads the tables from inside a
+	-- statement over them.
+	-- Expired by from_at, already left out of the opening balance.
+	SELECT jsonb_agg(jsonb_build_object('lot_id', u.lot_id, 'amount', u.amount))
+	INTO before_j
+	FROM credits.expired_unrecorded(lo, credits_statement.account, credits_statement.credit_type) u;
+	-- Expired by to_at, not recorded by then.
+	SELECT jsonb_agg(jsonb_build_object('lot_id', u.lot_id, 'expires_at', u.expires_at,
+										'amount', u.amount))
+	INTO after_j
+	FROM credits.expired_unrecorded(hi, credits_statement.account, credits_statement.credit_type) u;
+	SELECT jsonb_agg(jsonb_build_object(
+			   'seq', x.seq, 'entry_id', x.entry_id, 'at', x.at, 'kind', x.kind, 'amount', x.amount,
+			   'reference', x.reference, 'reason', x.reason, 'lot_id', x.lot_id,
+			   'expired_so_far', x.expired_so_far))
+	INTO entries_j
+	FROM (SELECT x.seq, x.entry_id, x.at, x.kind, x.amount::numeric AS amount,
+				 x.reference, x.reason, x.lot_id,
+				 sum(x.amount::numeric) FILTER (WHERE x.kind = 'expire')
+					 OVER (PARTITION BY x.lot_id ORDER BY x.seq) AS expired_so_far
+		  FROM credits.entry x
+		  WHERE x.account = credits_statement.account
+			AND x.credit_type = credits_statement.credit_type
+			AND x.at > lo AND lo < now() AND (x.at <= hi OR hi >= now())) x;
 	FOR e IN
 		WITH before AS (
-			-- expired by from_at, already left out of the opening balance
-			SELECT u.lot_id, u.amount
-			FROM credits.expired_unrecorded(lo, credits_statement.account,
-											credits_statement.credit_type) u),
+			SELECT b.lot_id, b.amount
+			FROM jsonb_to_recordset(before_j) AS b(lot_id bigint, amount numeric)),
 		entries AS (
-			SELECT x.seq, x.entry_id, x.at, x.kind, x.amount::numeric AS amount,
-				   x.reference, x.reason, x.lot_id,
-				   sum(x.amount::numeric) FILTER (WHERE x.kind = 'expire')
-					   OVER (PARTITION BY x.lot_id ORDER BY x.seq) AS expired_so_far
-			FROM credits.entry x
-			WHERE x.account = credits_statement.account
-			  AND x.credit_type = credits_statement.credit_type
-			  AND x.at > lo AND lo < now() AND (x.at <= hi OR hi >= now())),
+			SELECT x.*
+			FROM jsonb_to_recordset(entries_j)
+				AS x(seq bigint, entry_id bigint, at timestamptz, kind text, amount numeric,
+					 reference text, reason text, lot_id bigint, expired_so_far numeric)),
 		lines AS (
 			-- an expire entry shows only what had not expired by from_at
 			SELECT x.at, x.seq, x.entry_id, x.kind, x.reference, x.reason, x.lot_id,
@@ -476,8 +551,7 @@ BEGIN
 				   CASE WHEN u.expires_at <= now() THEN 'expired, not yet recorded'
 						ELSE 'expiring' END, u.lot_id,
 				   u.amount - greatest(0, coalesce(b.amount, 0) - coalesce(r.recorded, 0)), true
-			FROM credits.expired_unrecorded(hi, credits_statement.account,
-											credits_statement.credit_type) u
+			FROM jsonb_to_recordset(after_j) AS u(lot_id bigint, expires_at timestamptz, amount numeric)
 			LEFT JOIN before b ON b.lot_id = u.lot_id
 			LEFT JOIN (SELECT x.lot_id, sum(x.amount) AS recorded FROM entries x
 					   WHERE x.kind = 'expire' GROUP BY x.lot_id) r ON r.lot_id = u.lot_id)

@@ -69,24 +69,34 @@ LANGUAGE plpgsql STABLE STRICT
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+	own jsonb;
 BEGIN
 	PERFORM credits.check_access($1, 'client');
+	-- The account's rows first, then the names of their types: on a
+	-- distributed ledger the first statement runs on the account's shard
+	-- and the second on the configuration, which every node has.
+	SELECT jsonb_agg(jsonb_build_object('credit_type', s.credit_type,
+										'available', s.balance - coalesce(s.expired, 0),
+										'held', s.held, 'expiring', coalesce(s.expiring, 0)))
+	INTO own
+	FROM (SELECT a.credit_type, a.balance::numeric AS balance, a.held::numeric AS held,
+				 sum(l.remaining::numeric) FILTER (WHERE l.expires_at <= now()) AS expired,
+				 sum(l.remaining::numeric) FILTER (WHERE l.expires_at > now()) AS expiring
+		  FROM credits.account a
+		  LEFT JOIN credits.lot l
+			  ON l.account = a.account AND l.credit_type = a.credit_type AND l.is_open
+			 AND l.expires_at <= now() + interval '30 days'
+		  WHERE a.account = $1
+		  GROUP BY a.credit_type, a.balance, a.held) s;
 	RETURN QUERY
-	SELECT a.credit_type, coalesce(t.name, a.credit_type),
-		   (a.balance - coalesce(x.expired, 0))::@extschema@.credit_amount,
-		   a.held::@extschema@.credit_amount,
-		   coalesce(x.expiring, 0)::@extschema@.credit_amount
-	FROM credits.account a
-	LEFT JOIN credits.credit_types t ON t.code = a.credit_type
-	LEFT JOIN LATERAL (
-		SELECT sum(l.remaining) FILTER (WHERE l.expires_at <= now()) AS expired,
-			   sum(l.remaining) FILTER (WHERE l.expires_at > now()) AS expiring
-		FROM credits.lot l
-		WHERE l.account = a.account AND l.credit_type = a.credit_type AND l.is_open
-		  AND l.expires_at <= now() + interval '30 days'
-	) x ON true
-	WHERE a.account = $1
-	ORDER BY a.credit_type;
+	SELECT o.credit_type, coalesce(t.name, o.credit_type),
+		   o.available::@extschema@.credit_amount, o.held::@extschema@.credit_amount,
+		   o.expiring::@extschema@.credit_amount
+	FROM jsonb_to_recordset(own)
+		AS o(credit_type text, available numeric, held numeric, expiring numeric)
+	LEFT JOIN credits.credit_types t ON t.code = o.credit_type
+	ORDER BY o.credit_type;
 END
 $$;
 REVOKE ALL ON FUNCTION credits.summary_rows(text) FROM PUBLIC;

@@ -400,6 +400,8 @@ BEGIN
 		ALTER FUNCTION credits.lots_rows(text, text, boolean) OWNER TO credits_owner;
 		REVOKE ALL ON FUNCTION credits.lots_rows(text, text, boolean) FROM PUBLIC;
 		ALTER FUNCTION credits.summary_rows(text) OWNER TO credits_owner;
+		ALTER FUNCTION credits.lot_unused(timestamptz, text, text, boolean) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits.lot_unused(timestamptz, text, text, boolean) FROM PUBLIC;
 		REVOKE ALL ON FUNCTION credits.summary_rows(text) FROM PUBLIC;
 		ALTER FUNCTION credits.delegation_guarded() OWNER TO credits_owner;
 		REVOKE ALL ON FUNCTION credits.delegation_guarded() FROM PUBLIC;

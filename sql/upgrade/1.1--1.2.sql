@@ -13,3 +13,8 @@
 -- through this function (src/spend.c).
 DROP FUNCTION credits.spend_lots(text, text, @extschema@.credit_amount, bigint,
 								 @extschema@.credit_amount, text, timestamptz);
+
+-- The unused credits of lots are summed per lot and joined, so that the
+-- whole statement runs on the shards of a distributed ledger; it also
+-- serves the accounts that hold credits (credits_liability) at once.
+DROP FUNCTION credits.lot_unused(timestamptz, text, text);
