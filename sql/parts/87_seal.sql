@@ -266,7 +266,9 @@ BEGIN
 		REVOKE ALL ON TABLE credits.seal FROM PUBLIC;
 		REVOKE ALL ON TABLE credits.seal_content FROM PUBLIC;
 		ALTER FUNCTION credits.seal_link(bytea, bigint, jsonb) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits.seal_link(bytea, bigint, jsonb) FROM PUBLIC;
 		ALTER FUNCTION credits.verify_chain() OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits.verify_chain() FROM PUBLIC;
 		ALTER FUNCTION credits_seal() OWNER TO credits_owner;
 		ALTER FUNCTION credits_seal_heads() OWNER TO credits_owner;
 		ALTER FUNCTION credits_seal_hash(text, bigint) OWNER TO credits_owner;
