@@ -137,6 +137,10 @@ GRANT EXECUTE ON FUNCTION
 TO credits_admin;
 -- Distribution with Citus (SECURITY INVOKER: it also needs a superuser).
 GRANT EXECUTE ON FUNCTION credits_distribute() TO credits_admin;
+-- Tamper evidence: sealing is a maintenance job like credits_expire();
+-- the heads are reads.
+GRANT EXECUTE ON FUNCTION credits_seal() TO credits_operator;
+GRANT EXECUTE ON FUNCTION credits_seal_heads(), credits_seal_hash(text, bigint) TO credits_reader;
 
 -- Portal roles registered before an upgrade get the portal functions (none
 -- at CREATE EXTENSION; pg_restore brings the grants with the dump).

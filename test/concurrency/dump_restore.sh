@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # dump_restore.sh: pg_dump/pg_restore keep every ledger row and sequence
 # position, and the portal roles (by name); the restored database keeps
-# working without id collisions.
+# working without id collisions, and its seals stay valid (in another time
+# zone too) and go on from where they were.
 set -euo pipefail
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 SRC=credits_dump_src_$$
@@ -33,6 +34,7 @@ SELECT credits_grant('beta', '7.5', 'HRS');
 SELECT credits_grant('gamma', 3, expires_at => clock_timestamp() + interval '1 s');
 SELECT pg_sleep(1.1);
 SELECT credits_expire();
+SELECT credits_seal();
 SELECT credits_set_enabled(false);
 SQL
 q "$SRC" -c "CREATE ROLE \"$PORTAL\" NOLOGIN" -c "SELECT credits_portal_add_role('$PORTAL')" >/dev/null
@@ -56,6 +58,10 @@ seq_after=$(seqs "$DST")
 [[ $before == "$after" ]] || fail "restored ledger differs from the original"
 [[ $seq_before == "$seq_after" ]] || fail "sequence positions differ: '$seq_before' vs '$seq_after'"
 [[ $(q "$DST" -c "SELECT count(*) FROM credits_verify()") == 0 ]] || fail "credits_verify() on the restored database"
+[[ $(PGTZ=Asia/Kolkata q "$DST" -c "SELECT count(*) FROM credits_verify()") == 0 ]] \
+	|| fail "credits_verify() on the restored database in another time zone"
+[[ $(q "$DST" -c "SELECT (SELECT count(*) FROM credits.seal) = (SELECT count(*) FROM credits.entry)") == t ]] \
+	|| fail "the seals were not restored"
 [[ $(q "$DST" -c "SELECT credits_enabled()") == f ]] || fail "the switch was not restored"
 [[ $(q "$DST" -c "SELECT name FROM credits.credit_types WHERE code = 'CRD'") == Points ]] \
 	|| fail "the renamed default type was not restored"
@@ -72,6 +78,7 @@ SQL
 [[ $(q "$DST" -c "SELECT credits_grant('acme', 25, reason => 'welcome', idempotency_key => 'welcome-acme') = (SELECT min(lot_id) FROM credits.lot WHERE reason = 'welcome')") == t ]] \
 	|| fail "an idempotency key was forgotten by the restore"
 [[ $(q "$DST" -c "SELECT credits_balance('acme')") == 44 ]] || fail "unexpected balance after restore"
+[[ $(q "$DST" -c "SELECT credits_seal()") == 3 ]] || fail "the restored ledger did not seal its 3 new entries"
 [[ $(q "$DST" -c "SELECT count(*) FROM credits_verify()") == 0 ]] || fail "credits_verify() after new work"
 echo "dump of $(q "$SRC" -c "SELECT count(*) FROM credits.entry") entries restored identically; sequences kept ($seq_after); new work fine"
 echo "PASS"

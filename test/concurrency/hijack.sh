@@ -178,6 +178,9 @@ SELECT count(*) FROM credits_usage(from_at => now() - interval '1 day', to_at =>
 SELECT count(*) FROM credits_expiring(within => '30 days'::interval);
 SELECT count(*) FROM credits_liability();
 SELECT count(*) FROM credits_liability(at => now() - interval '1 minute');
+SELECT credits_seal();
+SELECT count(*) FROM credits_seal_heads();
+SELECT credits_seal_hash(account => 'a'::text, seal_position => 1::bigint) IS NOT NULL;
 SELECT count(*) FROM credits_verify();
 SELECT length(credits_fingerprint()) > 0;
 SELECT credits_prune_events(older_than => '30 days'::interval);

@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION pgtap;
 CREATE EXTENSION credits;
-SELECT plan(157);
+SELECT plan(164);
 
 -- The function named so whose leading parameters have these types and whose
 -- further parameters (added later) all have defaults.
@@ -179,6 +179,14 @@ SELECT isnt(pg_temp.contract_fn('credits_purchase_quantity', ARRAY['text', 'text
 SELECT is((SELECT coalesce(proargnames[1:7], '{}')::text[] FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_purchase_quantity', ARRAY['text', 'text', 'integer', 'text', 'text', 'text', 'text']::text[])), ARRAY['account', 'product', 'quantity', 'method', 'reference', 'idempotency_key', 'credit_type']::text[], 'credits_purchase_quantity parameter names and order');
 SELECT cmp_ok((SELECT pronargdefaults::int - (pronargs - 7) FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_purchase_quantity', ARRAY['text', 'text', 'integer', 'text', 'text', 'text', 'text']::text[])), '>=', 3, 'credits_purchase_quantity has the contract''s defaults');
 SELECT is((SELECT string_agg(x.name || ' ' || format_type(x.typ, NULL), ', ' ORDER BY x.ord) FROM pg_proc p, unnest(p.proargnames[p.pronargs+1:], p.proallargtypes[p.pronargs+1:]) WITH ORDINALITY AS x(name, typ, ord) WHERE p.oid = pg_temp.contract_fn('credits_purchase_quantity', ARRAY['text', 'text', 'integer', 'text', 'text', 'text', 'text']::text[])), 'request_id bigint, lot_id bigint, status text', 'credits_purchase_quantity returns TABLE(request_id bigint, lot_id bigint, status text)');
+-- Tamper evidence (1.2).
+SELECT is(format_type((SELECT prorettype FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_seal', ARRAY[]::text[])), NULL), 'bigint', 'credits_seal() returns bigint');
+SELECT ok(has_function_privilege('credits_operator', 'credits_seal()', 'EXECUTE') AND NOT has_function_privilege('credits_reader', 'credits_seal()', 'EXECUTE'), 'credits_seal() is for credits_operator');
+SELECT is((SELECT string_agg(x.name || ' ' || format_type(x.typ, NULL), ', ' ORDER BY x.ord) FROM pg_proc p, unnest(p.proargnames[p.pronargs+1:], p.proallargtypes[p.pronargs+1:]) WITH ORDINALITY AS x(name, typ, ord) WHERE p.oid = pg_temp.contract_fn('credits_seal_heads', ARRAY[]::text[])), 'account text, position bigint, entry_id bigint, hash text', 'credits_seal_heads returns TABLE(account text, position bigint, entry_id bigint, hash text)');
+SELECT isnt(pg_temp.contract_fn('credits_seal_hash', ARRAY['text', 'bigint']::text[]), NULL, 'credits_seal_hash(text, bigint) exists (extra parameters, if any, have defaults)');
+SELECT is((SELECT coalesce(proargnames[1:2], '{}')::text[] FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_seal_hash', ARRAY['text', 'bigint']::text[])), ARRAY['account', 'seal_position']::text[], 'credits_seal_hash parameter names and order');
+SELECT is(format_type((SELECT prorettype FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_seal_hash', ARRAY['text', 'bigint']::text[])), NULL), 'text', 'credits_seal_hash returns text');
+SELECT ok(has_function_privilege('credits_reader', 'credits_seal_heads()', 'EXECUTE') AND has_function_privilege('credits_reader', 'credits_seal_hash(text, bigint)', 'EXECUTE'), 'credits_seal_heads() and credits_seal_hash() are for credits_reader');
 SELECT is_empty('SELECT * FROM credits_verify()', 'credits_verify() is clean');
 SELECT * FROM finish();
 ROLLBACK;

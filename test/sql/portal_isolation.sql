@@ -219,6 +219,9 @@ SELECT credits_prune_events('0 s');
 SELECT credits_portal_add_role('portal_iso_alice');
 SELECT credits_portal_remove_role('portal_iso_web');
 SELECT credits_distribute();
+SELECT credits_seal();
+SELECT * FROM credits_seal_heads();
+SELECT credits_seal_hash('alice', 1);
 -- The private schema is out of reach.
 SELECT credits.check_access('bob', 'client');
 SELECT credits.grant_purchased_lot('bob', 1, 'CRD', NULL, NULL, NULL, 0, 'USD');
@@ -353,7 +356,8 @@ WHERE p.pronamespace = e.extnamespace AND p.proname LIKE 'credits\_%'
 		'credits_expire', 'credits_run_due',
 		'credits_liability', 'credits_verify', 'credits_fingerprint',
 		'credits_prune_events', 'credits_portal_add_role', 'credits_portal_remove_role',
-		'credits_distribute', 'credits_lots', 'credits_summary', 'credits_types')
+		'credits_distribute', 'credits_lots', 'credits_summary', 'credits_types',
+		'credits_seal', 'credits_seal_heads', 'credits_seal_hash')
 ORDER BY 1::text;
 
 SELECT * FROM credits_verify();
