@@ -59,12 +59,14 @@ SET search_path = pg_catalog, credits, pg_temp
 AS $$
 BEGIN
 	-- One account's lots or every account's.  The values are written into
-	-- the statement: on a distributed ledger, Citus sends a statement with
-	-- the account as a constant to that account's shard alone (with
-	-- parameters it cannot, and a call for one account, delegated to its
-	-- worker, may only read there); and whether the instant is past is a
-	-- constant too, as Citus cannot plan a comparison with now() that reads
-	-- no column alongside an outer join.
+	-- the statement, and the account into each table's condition: on a
+	-- distributed ledger Citus sends such a statement to the account's
+	-- shard alone (a call for one account, delegated to its worker inside
+	-- a transaction block, may read nothing else), which it cannot with
+	-- parameters, nor with the account carried only through the UNION into
+	-- the lateral subqueries.  Whether the instant is past is a constant
+	-- too: Citus cannot plan a comparison with now() that reads no column
+	-- alongside an outer join.
 	RETURN QUERY EXECUTE pg_catalog.format($q$
 	WITH cand AS (
 		SELECT DISTINCT ON (c.account, c.lot_id) c.*
@@ -80,11 +82,11 @@ BEGIN
 			  WHERE x.kind = 'expire' AND x.at > %1$L::timestamptz AND %5$L::boolean AND l.expires_at <= %1$L::timestamptz
 				AND %3$s AND (%4$L IS NULL OR x.credit_type = %4$L)) c
 		ORDER BY c.account, c.lot_id, c.upto)
-	SELECT c.account, c.credit_type, c.lot_id, c.expires_at, c.held - coalesce(m.moved, 0)
+	SELECT c.account, c.credit_type, c.lot_id, c.expires_at, c.held - coalesce(m.moved, 0) AS amount
 	FROM cand c
 	LEFT JOIN LATERAL (
 		SELECT e.seq FROM credits.entry e
-		WHERE e.account = c.account AND e.credit_type = c.credit_type
+		WHERE e.account = c.account AND %6$s AND e.credit_type = c.credit_type
 		  AND (e.at <= %1$L::timestamptz OR NOT %5$L::boolean)
 		ORDER BY e.seq DESC LIMIT 1) k ON true
 	LEFT JOIN LATERAL (
@@ -93,14 +95,15 @@ BEGIN
 		FROM credits.entry e
 		LEFT JOIN credits.allocation al
 			ON al.account = e.account AND al.entry_id = e.entry_id AND al.lot_id = c.lot_id
-		WHERE e.account = c.account AND e.credit_type = c.credit_type
+		WHERE e.account = c.account AND %6$s AND e.credit_type = c.credit_type
 		  AND e.seq > coalesce(k.seq, 0) AND e.seq < c.upto
 		  AND (e.lot_id = c.lot_id OR al.lot_id IS NOT NULL)) m ON true
 	WHERE c.held - coalesce(m.moved, 0) > 0
 	$q$, expired_unrecorded.at,
 		CASE WHEN only_account IS NULL THEN 'true' ELSE pg_catalog.format('l.account = %L', only_account) END,
 		CASE WHEN only_account IS NULL THEN 'true' ELSE pg_catalog.format('x.account = %L', only_account) END,
-		only_type, expired_unrecorded.at < now());
+		only_type, expired_unrecorded.at < now(),
+		CASE WHEN only_account IS NULL THEN 'true' ELSE pg_catalog.format('e.account = %L', only_account) END);
 END
 $$;
 REVOKE ALL ON FUNCTION credits.expired_unrecorded(timestamptz, text, text) FROM PUBLIC;
