@@ -149,6 +149,12 @@ extern void credits_append_allocation(AccountState *acct, int64 entry_id,
 									  int64 lot_id, CreditAmount amount);
 extern int64 credits_record_due(AccountState *acct, TimestampTz as_of);
 extern void credits_record_due_now(AccountState *acct);
+extern int64 credits_insert_lot(AccountState *acct, CreditAmount amount,
+								bool has_expiry, TimestampTz expires_at,
+								Datum reason, bool reason_null,
+								Datum reference, bool reference_null,
+								const char *source, Datum cost,
+								Datum cost_currency);
 extern int64 credits_add_lot(AccountState *acct, CreditAmount amount,
 							 bool has_expiry, TimestampTz expires_at,
 							 Datum reason, bool reason_null,
@@ -161,6 +167,7 @@ extern int64 credits_take_from_lots(AccountState *acct, const char *kind,
 									Datum reason, bool reason_null);
 extern int64 credits_spend_rest_dist(AccountState *acct, CreditAmount amount,
 									 Datum reference, bool reference_null);
+extern const char *credits_kind_label(const char *kind);
 pg_noreturn extern void credits_insufficient(AccountState *acct,
 											 CreditAmount available,
 											 CreditAmount required);
