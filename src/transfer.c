@@ -28,13 +28,14 @@ PG_FUNCTION_INFO_V1(credits_transfer);
  * receiving lots take over: the amount, the expiry, the purchase currency
  * and the share of the cost basis.  That share is the lot's unused cost
  * before the transfer less its unused cost after it, each computed exactly
- * as credits_liability() computes it -- cost * unused / amount, where
- * unused is the remainder, plus what open holds took from the lot when the
- * account holds credits ($3) -- so the source lot's unused cost and the new
- * lot's cost add up, to the last digit, to the source lot's unused cost
- * before, and the liability's cost basis does not move.  (Without trailing
- * zeros: the new lot's cost * its unused credits / its amount is still
- * exact while all of it is unused, and later shares stay short.)
+ * as credits_liability() computes it: cost * unused / amount, where unused
+ * is the remainder, plus what open holds took from the lot when the account
+ * holds credits ($3; what their hold entries took, since a release or a
+ * capture gives back exactly that).  So the source lot's unused cost and
+ * the new lot's cost add up, to the last digit, to the source lot's unused
+ * cost before, and the liability's cost basis does not move.  (Trailing
+ * zeros are dropped: the new lot's cost * unused / amount is still exact
+ * while all of it is unused, and later shares stay short.)
  */
 static CreditsStmt stmt_transfer_parts = {"tib",
 	"SELECT al.amount, l.expires_at, l.cost_currency, trim_scale("
@@ -43,11 +44,10 @@ static CreditsStmt stmt_transfer_parts = {"tib",
 	"FROM credits.allocation al "
 	"JOIN credits.lot l ON l.account = al.account AND l.lot_id = al.lot_id "
 	"CROSS JOIN LATERAL (SELECT CASE WHEN $3 THEN coalesce(("
-	"    SELECT sum(CASE WHEN e.kind = 'hold' THEN x.amount ELSE -x.amount END) "
-	"    FROM credits.allocation x JOIN credits.entry e "
-	"      ON e.account = x.account AND e.entry_id = x.entry_id "
-	"    WHERE x.account = $1 AND x.lot_id = l.lot_id "
-	"    AND e.kind IN ('hold', 'release')), '0') ELSE '0' END AS held) h "
+	"    SELECT sum(x.amount) FROM credits.hold o JOIN credits.allocation x "
+	"      ON x.account = o.account AND x.entry_id = o.hold_entry_id "
+	"    WHERE o.account = $1 AND o.status = 'open' AND x.lot_id = l.lot_id), '0') "
+	"  ELSE '0' END AS held) h "
 	"WHERE al.account = $1 AND al.entry_id = $2 "
 	"ORDER BY l.expires_at, l.granted_at, l.lot_id"};
 
