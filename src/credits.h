@@ -167,10 +167,24 @@ extern int64 credits_take_from_lots(AccountState *acct, const char *kind,
 									Datum reason, bool reason_null);
 extern int64 credits_spend_rest_dist(AccountState *acct, CreditAmount amount,
 									 Datum reference, bool reference_null);
-extern const char *credits_kind_label(const char *kind);
 pg_noreturn extern void credits_insufficient(AccountState *acct,
 											 CreditAmount available,
 											 CreditAmount required);
+
+/*
+ * The kind of an entry as the reports show it: the two sides of a transfer
+ * are stored as kinds of their own (transfer_out, transfer_in), so that an
+ * entry's direction follows from its kind (credits.direction), and show as
+ * "transfer" with their direction.  (Inline, and one byte for any other
+ * kind: every spend's payload asks.)
+ */
+static inline const char *
+credits_kind_label(const char *kind)
+{
+	if (kind[0] == 't' && strncmp(kind, "transfer_", 9) == 0)
+		return "transfer";
+	return kind;
+}
 
 /* credit_types.c */
 extern void credits_lock_type(Datum credit_type, CreditTypeInfo *info);

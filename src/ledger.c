@@ -410,20 +410,6 @@ credits_event_type(const char *kind)
 	return NULL;				/* keep compiler quiet */
 }
 
-/*
- * The kind of an entry as the reports show it: the two sides of a transfer
- * are stored as kinds of their own (transfer_out, transfer_in), so that an
- * entry's direction follows from its kind (credits.direction), and are
- * shown as "transfer" with their direction.
- */
-const char *
-credits_kind_label(const char *kind)
-{
-	if (strncmp(kind, "transfer_", 9) == 0)
-		return "transfer";
-	return kind;
-}
-
 static void
 credits_balance_event(AccountState *acct, const char *type, int64 entry_id)
 {
