@@ -293,14 +293,14 @@ $$;
 COMMENT ON FUNCTION credits_expiring(interval, text) IS
 	'open lots whose credits expire within the interval, soonest first';
 
--- The unused part of every lot at an instant: its grant plus every later
--- movement in or out of it up to then, holds and releases excepted (held
--- credits are still unused).  Lots expired by then count nothing.  As for
--- credits_balance, an instant now or later counts every entry.  One account
--- and type, every account, or (only_held) the accounts that hold credits.
--- The movements are summed per lot and joined to the lots, every join on
--- the account: on a distributed ledger the whole statement runs on the
--- shards.
+-- The unused part of every lot at an instant: its grant (or the transfer
+-- that brought it) plus every later movement in or out of it up to then,
+-- holds and releases excepted (held credits are still unused).  Lots
+-- expired by then count nothing.  As for credits_balance, an instant now or
+-- later counts every entry.  One account and type, every account, or
+-- (only_held) the accounts that hold credits.  The movements are summed per
+-- lot and joined to the lots, every join on the account: on a distributed
+-- ledger the whole statement runs on the shards.
 CREATE FUNCTION credits.lot_unused(at timestamptz, only_account text, only_type text,
 								   only_held boolean)
 RETURNS TABLE(account text, credit_type text, lot_id bigint, unused @extschema@.credit_amount,
@@ -332,7 +332,7 @@ BEGIN
 					   ELSE -al.amount::numeric END)
 		FROM credits.allocation al
 		JOIN credits.entry e ON e.account = al.account AND e.entry_id = al.entry_id
-		WHERE e.kind NOT IN ('hold', 'release') AND (e.at <= lot_unused.at OR every)
+		WHERE e.kind NOT IN ('hold', 'release', 'transfer_in') AND (e.at <= lot_unused.at OR every)
 		  AND (only_account IS NULL OR (e.account = only_account AND e.credit_type = only_type))
 		  AND (NOT only_held OR EXISTS (SELECT FROM credits.account a
 										WHERE a.account = e.account AND a.held > 0))
@@ -563,7 +563,9 @@ BEGIN
 		ORDER BY l.at, l.seq NULLS LAST, l.lot_id
 	LOOP
 		n := n + 1;
-		line := n; at := e.at; kind := e.kind; direction := credits.direction(e.kind);
+		line := n; at := e.at; direction := credits.direction(e.kind);
+		-- the two sides of a transfer show as "transfer", with their direction
+		kind := CASE WHEN e.kind IN ('transfer_out', 'transfer_in') THEN 'transfer' ELSE e.kind END;
 		amount := e.amount::@extschema@.credit_amount; reference := e.reference;
 		reason := e.reason; entry_id := e.entry_id;
 		running := CASE direction WHEN 'in' THEN running + e.amount ELSE running - e.amount END;

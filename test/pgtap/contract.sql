@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION pgtap;
 CREATE EXTENSION credits;
-SELECT plan(164);
+SELECT plan(169);
 
 -- The function named so whose leading parameters have these types and whose
 -- further parameters (added later) all have defaults.
@@ -187,6 +187,12 @@ SELECT isnt(pg_temp.contract_fn('credits_seal_hash', ARRAY['text', 'bigint']::te
 SELECT is((SELECT coalesce(proargnames[1:2], '{}')::text[] FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_seal_hash', ARRAY['text', 'bigint']::text[])), ARRAY['account', 'seal_position']::text[], 'credits_seal_hash parameter names and order');
 SELECT is(format_type((SELECT prorettype FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_seal_hash', ARRAY['text', 'bigint']::text[])), NULL), 'text', 'credits_seal_hash returns text');
 SELECT ok(has_function_privilege('credits_reader', 'credits_seal_heads()', 'EXECUTE') AND has_function_privilege('credits_reader', 'credits_seal_hash(text, bigint)', 'EXECUTE'), 'credits_seal_heads() and credits_seal_hash() are for credits_reader');
+-- Transfers (1.2).
+SELECT isnt(pg_temp.contract_fn('credits_transfer', ARRAY['text', 'text', 'credit_amount', 'text', 'text', 'text']::text[]), NULL, 'credits_transfer(text, text, credit_amount, text, text, text) exists (extra parameters, if any, have defaults)');
+SELECT is((SELECT coalesce(proargnames[1:6], '{}')::text[] FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_transfer', ARRAY['text', 'text', 'credit_amount', 'text', 'text', 'text']::text[])), ARRAY['from_account', 'to_account', 'amount', 'reference', 'credit_type', 'idempotency_key']::text[], 'credits_transfer parameter names and order');
+SELECT cmp_ok((SELECT pronargdefaults::int - (pronargs - 6) FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_transfer', ARRAY['text', 'text', 'credit_amount', 'text', 'text', 'text']::text[])), '>=', 3, 'credits_transfer has the contract''s defaults');
+SELECT is(format_type((SELECT prorettype FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_transfer', ARRAY['text', 'text', 'credit_amount', 'text', 'text', 'text']::text[])), NULL), 'bigint', 'credits_transfer returns bigint');
+SELECT ok(has_function_privilege('credits_operator', 'credits_transfer(text, text, credit_amount, text, text, text)', 'EXECUTE') AND NOT has_function_privilege('credits_reader', 'credits_transfer(text, text, credit_amount, text, text, text)', 'EXECUTE'), 'credits_transfer() is for credits_operator');
 SELECT is_empty('SELECT * FROM credits_verify()', 'credits_verify() is clean');
 SELECT * FROM finish();
 ROLLBACK;
