@@ -38,22 +38,28 @@ AS $$
 	END
 $$;
 
--- Every line of the finance reports up to to_at, dated in (from_at, to_at]:
--- raw is the change of deferred revenue in currency (positive for a sale,
--- negative for a spend), delta the same rounded so that the lines of a
--- credit type and currency up to any instant add up to the liability's
--- cost basis then (0 for a line too small to change that by a cent);
--- account is the client's.  The instant a line counts from is eff: its entry's (the lot's
--- grant, its expiry), or now for an entry dated later than now (an entry
--- that had to move past a later one, seen by its own transaction), exactly
--- as credits_liability() counts entries at an instant.
+-- Every line of the finance reports dated in (from_at, to_at]: raw is the
+-- change of deferred revenue it makes in currency (positive for a sale,
+-- negative for a spend), delta the same in cents, such that the lines of a
+-- credit type and currency up to any instant add up to the liability's cost
+-- basis then (0 for a line too small to change that by a cent); account is
+-- the client's; entry_id the entry (a sale: the lot's grant; an expiry: its
+-- first expire entry, NULL while none is recorded), lot_id the lot of a
+-- sale or expiry.  A line counts from eff: its instant (the entry's, the
+-- lot's grant or expiry), or now for an entry dated later than now (one
+-- that had to move past a later entry, seen by its own transaction),
+-- exactly as credits_liability() counts entries at an instant.  phase
+-- orders a sale (1) after the expiries (0) and before the movements (2) of
+-- its instant.
 --
 -- Two passes.  The first, on each account's own rows (co-located on a
--- distributed ledger), follows every lot with a cost: its sale, the
--- movements that credits_liability() counts (holds and releases not), its
--- expiry, in time order; its share after each and the difference to the
--- one before.  The second, over those few rows, groups a movement's lots of
--- one currency into one line and rounds the running totals.
+-- distributed ledger, where it runs on the workers), follows every lot with
+-- a cost up to to_at: its sale, the movements that credits_liability()
+-- counts (holds and releases not), its expiry, in time order; the lot's
+-- share after each and the difference to the one before.  The second
+-- (on the coordinator) makes one line of a movement's lots of one currency
+-- and rounds the running totals of each credit type and currency from the
+-- first sale on.
 CREATE FUNCTION credits.finance_lines(timestamptz, timestamptz)
 RETURNS TABLE(entry_id bigint, at timestamptz, eff timestamptz, phase int, lot_id bigint,
 			  account text, credit_type text, currency text, ledger_account text, delta numeric,
