@@ -280,6 +280,7 @@ SELECT * FROM credits_liability(now() - interval '1 microsecond');
 SELECT * FROM credits_revenue(:'big0', :'big1');
 SELECT * FROM pg_temp.revenue_violations(:'big0', :'big1');
 SELECT * FROM pg_temp.journal_violations(:'big0', :'big1');
+SELECT * FROM credits_verify();
 DROP EXTENSION credits;
 
 -- 5. A random ledger: four accounts, two credit types, two currencies and
