@@ -7,7 +7,8 @@
  * it was granted, nothing from the instant it expires.  Every change of
  * that share is a line: the sale (the lot appears), a spend, capture or
  * reversal (revenue), an expiry, void or reset (breakage), a clawback
- * (refunds).  A movement's share is the difference of the lot's share
+ * (refunds); a transfer moves a share from one client's lot to another's,
+ * and no money.  A movement's share is the difference of the lot's share
  * after it and before it, so the lines of a lot add up to exactly its
  * share at any instant, and the lines of all lots to the liability's
  * unrounded cost basis.  The liability rounds that total to cents; each
@@ -21,8 +22,10 @@
 -- The ledger account that a line moves cost basis to or from, the other
 -- side being deferred_revenue: a sale's money is cash, a lot's expiry
 -- (kind 'expire') breakage.  Holds and releases move none (held credits are
--- still unused).  A new entry kind needs its place here: the finance test
--- lists every kind the ledger allows.  (SQL, immutable, no SET: inlined.)
+-- still unused), nor do transfers between clients (transfer_out,
+-- transfer_in: deferred revenue stays deferred revenue).  A new entry kind
+-- needs its place here: the finance test lists every kind the ledger
+-- allows.  (SQL, immutable, no SET: inlined.)
 CREATE FUNCTION credits.finance_account(kind text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
@@ -48,9 +51,10 @@ $$;
 -- sale or expiry.  A line counts from eff: its instant (the entry's, the
 -- lot's grant or expiry), or now for an entry dated later than now (one
 -- that had to move past a later entry, seen by its own transaction),
--- exactly as credits_liability() counts entries at an instant.  phase
--- orders a sale (1) after the expiries (0) and before the movements (2) of
--- its instant.
+-- exactly as credits_liability() counts entries at an instant.  The lines
+-- are in order by (eff, phase, ord, sub, lot_id).  A transfer's two sides
+-- are lines too, with no ledger account (it moves deferred revenue from one
+-- client to another): its out side and the lots it brings, which cancel.
 --
 -- Two passes.  The first, on each account's own rows (co-located on a
 -- distributed ledger, where it runs on the workers), follows every lot with
@@ -61,9 +65,9 @@ $$;
 -- and rounds the running totals of each credit type and currency from the
 -- first sale on.
 CREATE FUNCTION credits.finance_lines(timestamptz, timestamptz)
-RETURNS TABLE(entry_id bigint, at timestamptz, eff timestamptz, phase int, lot_id bigint,
-			  account text, credit_type text, currency text, ledger_account text, delta numeric,
-			  raw numeric)
+RETURNS TABLE(entry_id bigint, at timestamptz, eff timestamptz, phase int, ord bigint, sub int,
+			  lot_id bigint, account text, credit_type text, currency text, ledger_account text,
+			  delta numeric, raw numeric)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
@@ -92,31 +96,43 @@ BEGIN
 	END IF;
 	RETURN QUERY
 	WITH moves AS MATERIALIZED (
-		-- phase 0: the lot expires (first at its instant: a lot counts
-		-- nothing from its expiry on), 1: it is sold, 2: a movement
-		SELECT s.account, s.credit_type, s.currency, s.lot_id, s.phase, s.kind, s.entry_id,
-			   s.at, s.eff,
+		-- Per lot, in time order (phase 0: the lot expires, first at its
+		-- instant, for a lot counts nothing from its expiry on; 1: its
+		-- origin; 2: a movement), the lot's share of its price after each
+		-- event, as credits_liability() computes it, and the change.
+		SELECT s.account, s.credit_type, s.currency, s.lot_id, s.kind, s.entry_id, s.at, s.eff,
+			   s.gphase, s.gkey, s.gsub,
 			   s.share - coalesce(lag(s.share) OVER (PARTITION BY s.account, s.lot_id
 													 ORDER BY s.eff, s.phase, s.seq, s.entry_id), 0) AS delta
 		FROM (
-			SELECT x.account, x.credit_type, x.currency, x.lot_id, x.phase, x.kind, x.entry_id,
-				   x.seq, x.at, x.eff,
-				   -- the lot's share of its price, as credits_liability() computes it
+			SELECT x.*,
 				   CASE WHEN bool_or(x.phase = 1) OVER w AND NOT bool_or(x.phase = 0) OVER w
 						THEN coalesce(x.cost * (x.amount + sum(x.moved) OVER w)::@extschema@.credit_amount::numeric
 									  / x.amount, 0)
 						ELSE 0 END AS share
 			FROM (
+				-- the origin: a grant (a sale), or a transfer that brought the
+				-- lot (ordered with the transfer's out side, see below)
 				SELECT l.account, l.credit_type, l.cost_currency AS currency, l.lot_id, l.cost,
-					   l.amount::numeric AS amount, 1 AS phase, 'grant'::text AS kind, g.entry_id,
-					   g.seq, l.granted_at AS at, least(l.granted_at, now()) AS eff, 0::numeric AS moved
+					   l.amount::numeric AS amount, 1 AS phase,
+					   coalesce(t.kind, 'grant')::text AS kind, coalesce(g.entry_id, t.entry_id) AS entry_id,
+					   coalesce(g.seq, t.seq) AS seq, l.granted_at AS at,
+					   least(l.granted_at, now()) AS eff, 0::numeric AS moved,
+					   CASE WHEN t.entry_id IS NULL THEN 1 ELSE 2 END AS gphase,
+					   coalesce(t.related_id, g.entry_id) AS gkey,
+					   CASE WHEN t.entry_id IS NULL THEN 0 ELSE 1 END AS gsub
 				FROM credits.lot l
 				LEFT JOIN credits.entry g
 					ON g.account = l.account AND g.lot_id = l.lot_id AND g.kind = 'grant'
+				LEFT JOIN (SELECT ta.account, ta.lot_id, te.kind, te.entry_id, te.seq, te.related_id
+						   FROM credits.allocation ta
+						   JOIN credits.entry te ON te.account = ta.account AND te.entry_id = ta.entry_id
+						   WHERE te.kind = 'transfer_in') t
+					ON t.account = l.account AND t.lot_id = l.lot_id
 				WHERE l.cost_currency IS NOT NULL
 				UNION ALL
 				SELECT l.account, l.credit_type, l.cost_currency, l.lot_id, l.cost, l.amount::numeric,
-					   0, 'expire', x.entry_id, NULL, l.expires_at, l.expires_at, 0
+					   0, 'expire', x.entry_id, NULL, l.expires_at, l.expires_at, 0, 0, x.entry_id, 0
 				FROM credits.lot l
 				LEFT JOIN (SELECT e.account, e.lot_id, (array_agg(e.entry_id ORDER BY e.seq))[1] AS entry_id
 						   FROM credits.entry e WHERE e.kind = 'expire'
@@ -124,10 +140,11 @@ BEGIN
 					ON x.account = l.account AND x.lot_id = l.lot_id
 				WHERE l.cost_currency IS NOT NULL AND l.expires_at IS NOT NULL
 				UNION ALL
+				-- the movements that credits.lot_unused() counts
 				SELECT l.account, l.credit_type, l.cost_currency, l.lot_id, l.cost, l.amount::numeric,
 					   2, e.kind, e.entry_id, e.seq, e.at, least(e.at, now()),
 					   CASE credits.direction(e.kind) WHEN 'in' THEN e.amount::numeric
-						   ELSE -e.amount::numeric END
+						   ELSE -e.amount::numeric END, 2, e.entry_id, 0
 				FROM credits.lot l
 				JOIN credits.entry e ON e.account = l.account AND e.lot_id = l.lot_id
 				WHERE l.cost_currency IS NOT NULL AND e.kind NOT IN ('grant', 'hold', 'release')
@@ -135,27 +152,36 @@ BEGIN
 				SELECT l.account, l.credit_type, l.cost_currency, l.lot_id, l.cost, l.amount::numeric,
 					   2, e.kind, e.entry_id, e.seq, e.at, least(e.at, now()),
 					   CASE credits.direction(e.kind) WHEN 'in' THEN al.amount::numeric
-						   ELSE -al.amount::numeric END
+						   ELSE -al.amount::numeric END, 2, e.entry_id, 0
 				FROM credits.lot l
 				JOIN credits.allocation al ON al.account = l.account AND al.lot_id = l.lot_id
 				JOIN credits.entry e ON e.account = al.account AND e.entry_id = al.entry_id
-				WHERE l.cost_currency IS NOT NULL AND e.kind NOT IN ('hold', 'release')) x
+				WHERE l.cost_currency IS NOT NULL
+				  AND e.kind NOT IN ('hold', 'release', 'transfer_in')) x
 			WHERE x.eff <= to_at
 			WINDOW w AS (PARTITION BY x.account, x.lot_id ORDER BY x.eff, x.phase, x.seq, x.entry_id
 						 ROWS UNBOUNDED PRECEDING)) s),
+	-- One line per entry and currency (a sale, an expiry: per lot), in the
+	-- order of the running totals: by instant, expiries first, then sales,
+	-- then movements by entry.  The lots a transfer brings come right after
+	-- its out side: the two cancel to the last digit (the transfer gives
+	-- the new lots exactly the share that left), so their amounts in cents
+	-- cancel too.
 	lines AS (
-		SELECT m.entry_id, m.at, m.eff, m.phase,
-			   CASE WHEN m.phase = 2 THEN NULL ELSE m.lot_id END AS lot_id,
+		SELECT m.entry_id, m.at, m.eff, m.gphase, m.gkey, m.gsub,
+			   CASE WHEN m.gphase = 2 THEN NULL ELSE m.lot_id END AS lot_id,
 			   m.account, m.credit_type, m.currency, m.kind, sum(m.delta) AS delta
 		FROM moves m
 		WHERE m.delta <> 0
-		GROUP BY m.credit_type, m.currency, m.eff, m.phase, m.entry_id,
-				 CASE WHEN m.phase = 2 THEN NULL ELSE m.lot_id END, m.at, m.account, m.kind)
-	SELECT r.entry_id, r.at, r.eff, r.phase, r.lot_id, r.account, r.credit_type, r.currency,
-		   credits.finance_account(r.kind), round(r.total, 2) - round(r.total - r.delta, 2), r.delta
+		GROUP BY m.credit_type, m.currency, m.eff, m.gphase, m.gkey, m.gsub,
+				 CASE WHEN m.gphase = 2 THEN NULL ELSE m.lot_id END, m.entry_id, m.at, m.account,
+				 m.kind)
+	SELECT r.entry_id, r.at, r.eff, r.gphase, r.gkey, r.gsub, r.lot_id, r.account, r.credit_type,
+		   r.currency, credits.finance_account(r.kind), round(r.total, 2) - round(r.total - r.delta, 2),
+		   r.delta
 	FROM (
 		SELECT l.*, sum(l.delta) OVER (PARTITION BY l.credit_type, l.currency
-									   ORDER BY l.eff, l.phase, l.entry_id, l.lot_id
+									   ORDER BY l.eff, l.gphase, l.gkey, l.gsub, l.lot_id
 									   ROWS UNBOUNDED PRECEDING) AS total
 		FROM lines l) r
 	WHERE r.eff > from_at;
@@ -217,8 +243,8 @@ BEGIN
 		   CASE WHEN f.delta > 0 THEN 'deferred_revenue' ELSE f.ledger_account END,
 		   abs(f.delta), f.currency
 	FROM credits.finance_lines($1, $2) f
-	WHERE f.delta <> 0
-	ORDER BY f.eff, f.phase, f.entry_id, f.lot_id, f.currency, f.credit_type;
+	WHERE f.delta <> 0 AND f.ledger_account IS NOT NULL
+	ORDER BY f.eff, f.phase, f.ord, f.sub, f.lot_id, f.currency, f.credit_type;
 END
 $$;
 REVOKE ALL ON FUNCTION credits.journal_rows(timestamptz, timestamptz) FROM PUBLIC;

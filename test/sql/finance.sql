@@ -163,6 +163,11 @@ SELECT * FROM credits_clawback('INV-C');
 SELECT credits_spend('f-3', 1, credit_type => 'HRS') > 0;
 SELECT credits_spend('f-3', 1, credit_type => 'HRS') > 0;
 SELECT credits_spend('f-3', 1, credit_type => 'HRS') > 0;
+-- f-3 gives 5 of its EUR credits to f-5: their cost basis (2.25) moves from
+-- one client to the other, and no money: no line, no figure.  f-5 spends 2
+-- of them (0.90).
+SELECT credits_transfer('f-3', 'f-5', 5) > 0;
+SELECT credits_spend('f-5', 2) > 0;
 SELECT now() AS t2 \gset
 -- The expiring lot's 14 unused credits (5.60 EUR) are breakage the instant
 -- it expires, whenever that is recorded.
@@ -181,7 +186,7 @@ SELECT * FROM credits_revenue(:'t0', :'t4');
 SELECT * FROM credits_revenue(:'t1', :'t2');
 SELECT * FROM credits_revenue(:'t2', :'t4');
 SELECT * FROM pg_temp.journal(:'t0', :'t4');
--- What is left: f-3's 15 EUR credits (6.75 EUR).
+-- What is left: f-3's 10 EUR credits (4.50 EUR) and f-5's 3 (1.35 EUR).
 SELECT * FROM credits_liability(:'t4');
 -- The identities, at every pair of those instants: no rows.
 SELECT v.* FROM (VALUES (:'t0'::timestamptz), (:'t1'), (:'t2'), (:'t3'), (:'t4')) a(t),
@@ -202,6 +207,27 @@ SELECT * FROM credits_revenue(:'t4', :'t5'::timestamptz + interval '2 days');
 SELECT * FROM pg_temp.journal(:'t4', :'t5'::timestamptz + interval '2 days');
 SELECT * FROM pg_temp.revenue_violations(:'t4', :'t5'::timestamptz + interval '2 days');
 SELECT * FROM pg_temp.revenue_violations(:'t5', :'t5'::timestamptz + interval '2 days');
+
+-- A transfer's two sides cancel to the cent even among other movements of
+-- the same instant.  f-6 and f-7 each buy 3 hours for 1.00 EUR; in one
+-- transaction f-7 spends one (0.333... of cost basis) and f-6 gives two to
+-- f-8 (0.666...).  The spend recognizes 0.33, the transfer nothing; the
+-- liability goes from 2.00 to 1.67 (0.333... + 0.666... + 0.666...).
+SELECT credits_grant('f-6', 3, 'HRS', cost => 1.00, cost_currency => 'EUR') > 0;
+SELECT credits_grant('f-7', 3, 'HRS', cost => 1.00, cost_currency => 'EUR') > 0;
+SELECT now() AS t6 \gset
+BEGIN;
+SELECT credits_spend('f-7', 1, credit_type => 'HRS') > 0;
+SELECT credits_transfer('f-6', 'f-8', 2, credit_type => 'HRS') > 0;
+COMMIT;
+SELECT now() AS t7 \gset
+SELECT * FROM credits_revenue(:'t6', :'t7');
+SELECT * FROM pg_temp.journal(:'t6', :'t7');
+SELECT l.cost_basis AS before, r.cost_basis AS after
+FROM credits_liability(:'t6') l, credits_liability(:'t7') r
+WHERE (l.credit_type, l.currency, r.credit_type, r.currency) = ('HRS', 'EUR', 'HRS', 'EUR');
+SELECT * FROM pg_temp.revenue_violations(:'t6', :'t7');
+SELECT * FROM pg_temp.journal_violations(:'t0', :'t7');
 
 -- 2. Bad arguments: NULL bounds (22004); infinite bounds (22023: the range
 -- runs between two instants of credits_liability, which takes no infinite
@@ -252,7 +278,9 @@ DROP ROLE finance_nobody;
 DROP ROLE finance_portal;
 
 -- Every entry kind the ledger allows has its ledger account (hold and
--- release none: held credits are still unused).  A new kind shows here.
+-- release none: held credits are still unused; nor the two sides of a
+-- transfer, which moves deferred revenue between clients).  A new kind
+-- shows here.
 SELECT k AS kind, credits.finance_account(k) AS ledger_account
 FROM regexp_matches((SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
 					 WHERE c.contypid = 'credits.entry_kind'::regtype), '''(\w+)''', 'g') m(a),
@@ -285,9 +313,10 @@ DROP EXTENSION credits;
 
 -- 5. A random ledger: four accounts, two credit types, two currencies and
 -- free credits; purchases, grants with a cost (some expiring within the
--- run), spends, reversals, holds captured or released or left open, voids,
--- resets, issues and their clawbacks, expiry runs; each operation in a
--- transaction of its own, so that entries are spread over time.
+-- run), spends, transfers, reversals, holds captured or released or left
+-- open, voids, resets, issues and their clawbacks, expiry runs; each
+-- operation in a transaction of its own, so that entries are spread over
+-- time.
 CREATE EXTENSION credits;
 SELECT credits_define_type('HRS', 'Hours', 2);
 SELECT credits_define_package('Pack', 7, 'EUR', 2.00) > 0;
@@ -325,9 +354,13 @@ BEGIN
 				PERFORM credits_purchase(acct, 'Pack', 'stripe');
 			ELSIF op < 0.30 THEN
 				PERFORM credits_grant(acct, round((1 + random() * 20)::numeric, scale)::credit_amount, typ);
-			ELSIF op < 0.52 THEN
+			ELSIF op < 0.48 THEN
 				PERFORM credits_spend(acct, round((0.5 + random() * 25)::numeric, scale)::credit_amount,
 									  credit_type => typ);
+			ELSIF op < 0.52 THEN
+				PERFORM credits_transfer(acct, 'r-' || (1 + (substr(acct, 3)::int + floor(random() * 3))::int % 4),
+										 round((0.5 + random() * 15)::numeric, scale)::credit_amount,
+										 credit_type => typ);
 			ELSIF op < 0.60 THEN
 				SELECT e.entry_id INTO id FROM credits.entry e
 				WHERE e.account = acct AND e.kind IN ('spend', 'capture') ORDER BY random() LIMIT 1;
@@ -376,11 +409,16 @@ BEGIN
 	END LOOP;
 END
 $$;
+-- A hold left open at the end (the liability then reads that account's
+-- lots from their movements).
+SELECT credits_grant('r-1', 10, cost => 3.33, cost_currency => 'USD') > 0;
+SELECT credits_hold('r-1', 4, 'H-end') > 0;
 SELECT now() AS r1 \gset
 SELECT * FROM credits_verify();
 -- Every kind of entry occurred, and every figure of the revenue.
 SELECT k AS missing_kind FROM unnest(ARRAY['grant', 'spend', 'expire', 'void', 'reset', 'reversal',
-										   'clawback', 'hold', 'capture', 'release']) k
+										   'clawback', 'hold', 'capture', 'release', 'transfer_out',
+										   'transfer_in']) k
 WHERE NOT EXISTS (SELECT FROM credits.entry e WHERE e.kind = k);
 SELECT bool_and(sold > 0) AS sold, bool_and(recognized > 0) AS recognized,
 	   bool_and(breakage > 0) AS breakage, bool_or(refunded > 0) AS refunded,
