@@ -386,7 +386,10 @@ REVOKE ALL ON FUNCTION credits.liability_lots(timestamptz) FROM PUBLIC;
 -- A total beyond the credit_amount range comes over several rows of that
 -- type and currency, each for its own accounts (in account order) and each
 -- within the range; an account holding more than the range alone is split
--- too, and counted in its first row only.  The rows add up to the totals.
+-- too, and counted in its first row only.  The rows add up to the totals:
+-- the cost basis of a row is the total rounded to cents up to its end, less
+-- that up to its start, so the rows' cost bases add up to the rounded total
+-- (which the finance reports, 86_finance.sql, rely on).
 CREATE FUNCTION credits_liability(at timestamptz DEFAULT now())
 RETURNS TABLE(credit_type text, currency text, accounts bigint, outstanding @extschema@.credit_amount,
 			  cost_basis numeric)
@@ -402,6 +405,7 @@ DECLARE
 	part numeric;
 	share numeric;
 	first boolean;
+	done numeric;			-- cost of the rows returned so far, unrounded
 BEGIN
 	IF at IS NULL THEN
 		RAISE EXCEPTION 'at must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -427,7 +431,7 @@ BEGIN
 			RETURN NEXT;
 			CONTINUE;
 		END IF;
-		n := 0; sum_unused := 0; sum_cost := 0;
+		n := 0; sum_unused := 0; sum_cost := 0; done := 0;
 		FOR r IN
 			SELECT x.account, sum(x.unused) AS unused, sum(x.cost) AS cost
 			FROM credits.liability_lots(credits_liability.at) x
@@ -439,8 +443,9 @@ BEGIN
 			WHILE first OR r.unused > 0 LOOP
 				IF sum_unused > 0 AND sum_unused + r.unused > 9000000000000 THEN
 					accounts := n; outstanding := sum_unused::@extschema@.credit_amount;
-					cost_basis := round(sum_cost, 2);
+					cost_basis := round(done + sum_cost, 2) - round(done, 2);
 					RETURN NEXT;
+					done := done + sum_cost;
 					n := 0; sum_unused := 0; sum_cost := 0;
 				END IF;
 				part := least(r.unused, 9000000000000 - sum_unused);
@@ -454,7 +459,7 @@ BEGIN
 			END LOOP;
 		END LOOP;
 		accounts := n; outstanding := sum_unused::@extschema@.credit_amount;
-		cost_basis := round(sum_cost, 2);
+		cost_basis := round(done + sum_cost, 2) - round(done, 2);
 		RETURN NEXT;
 	END LOOP;
 END

@@ -112,6 +112,7 @@ GRANT EXECUTE ON FUNCTION
 	credits_packages, credits_price, credits_price_tiers,
 	credits_requests, credits_holds, credits_subscriptions, credits_rules, credits_invoices,
 	credits_events_since, credits_usage, credits_expiring, credits_liability,
+	credits_revenue, credits_journal,
 	credits_verify, credits_fingerprint, credits_lots, credits_types, credits_summary
 TO credits_reader;
 GRANT SELECT ON credits_balances TO credits_reader;

@@ -183,6 +183,8 @@ SELECT count(*) FROM credits_usage(from_at => now() - interval '1 day', to_at =>
 SELECT count(*) FROM credits_expiring(within => '30 days'::interval);
 SELECT count(*) FROM credits_liability();
 SELECT count(*) FROM credits_liability(at => now() - interval '1 minute');
+SELECT * FROM credits_revenue(from_at => now() - interval '1 day', to_at => now() + interval '1 day');
+SELECT count(*) FROM credits_journal(from_at => now() - interval '1 day', to_at => now() + interval '1 day');
 SELECT credits_seal();
 SELECT count(*) FROM credits_seal_heads();
 SELECT credits_seal_hash(account => 'a'::text, seal_position => 1::bigint) IS NOT NULL;

@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION pgtap;
 CREATE EXTENSION credits;
-SELECT plan(169);
+SELECT plan(177);
 
 -- The function named so whose leading parameters have these types and whose
 -- further parameters (added later) all have defaults.
@@ -161,6 +161,14 @@ SELECT isnt(pg_temp.contract_fn('credits_liability', ARRAY['timestamp with time 
 SELECT is((SELECT coalesce(proargnames[1:1], '{}')::text[] FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_liability', ARRAY['timestamp with time zone']::text[])), ARRAY['at']::text[], 'credits_liability parameter names and order');
 SELECT cmp_ok((SELECT pronargdefaults::int - (pronargs - 1) FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_liability', ARRAY['timestamp with time zone']::text[])), '>=', 1, 'credits_liability has the contract''s defaults');
 SELECT is((SELECT string_agg(x.name || ' ' || format_type(x.typ, NULL), ', ' ORDER BY x.ord) FROM pg_proc p, unnest(p.proargnames[p.pronargs+1:], p.proallargtypes[p.pronargs+1:]) WITH ORDINALITY AS x(name, typ, ord) WHERE p.oid = pg_temp.contract_fn('credits_liability', ARRAY['timestamp with time zone']::text[])), 'credit_type text, currency text, accounts bigint, outstanding credit_amount, cost_basis numeric', 'credits_liability returns TABLE(credit_type text, currency text, accounts bigint, outstanding credit_amount, cost_basis numeric)');
+SELECT isnt(pg_temp.contract_fn('credits_revenue', ARRAY['timestamp with time zone', 'timestamp with time zone']::text[]), NULL, 'credits_revenue(timestamp with time zone, timestamp with time zone) exists (extra parameters, if any, have defaults)');
+SELECT is((SELECT coalesce(proargnames[1:2], '{}')::text[] FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_revenue', ARRAY['timestamp with time zone', 'timestamp with time zone']::text[])), ARRAY['from_at', 'to_at']::text[], 'credits_revenue parameter names and order');
+SELECT cmp_ok((SELECT pronargdefaults::int - (pronargs - 2) FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_revenue', ARRAY['timestamp with time zone', 'timestamp with time zone']::text[])), '>=', 0, 'credits_revenue has the contract''s defaults');
+SELECT is((SELECT string_agg(x.name || ' ' || format_type(x.typ, NULL), ', ' ORDER BY x.ord) FROM pg_proc p, unnest(p.proargnames[p.pronargs+1:], p.proallargtypes[p.pronargs+1:]) WITH ORDINALITY AS x(name, typ, ord) WHERE p.oid = pg_temp.contract_fn('credits_revenue', ARRAY['timestamp with time zone', 'timestamp with time zone']::text[])), 'credit_type text, currency text, sold numeric, recognized numeric, breakage numeric, refunded numeric', 'credits_revenue returns TABLE(credit_type text, currency text, sold numeric, recognized numeric, breakage numeric, refunded numeric)');
+SELECT isnt(pg_temp.contract_fn('credits_journal', ARRAY['timestamp with time zone', 'timestamp with time zone']::text[]), NULL, 'credits_journal(timestamp with time zone, timestamp with time zone) exists (extra parameters, if any, have defaults)');
+SELECT is((SELECT coalesce(proargnames[1:2], '{}')::text[] FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_journal', ARRAY['timestamp with time zone', 'timestamp with time zone']::text[])), ARRAY['from_at', 'to_at']::text[], 'credits_journal parameter names and order');
+SELECT cmp_ok((SELECT pronargdefaults::int - (pronargs - 2) FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_journal', ARRAY['timestamp with time zone', 'timestamp with time zone']::text[])), '>=', 0, 'credits_journal has the contract''s defaults');
+SELECT is((SELECT string_agg(x.name || ' ' || format_type(x.typ, NULL), ', ' ORDER BY x.ord) FROM pg_proc p, unnest(p.proargnames[p.pronargs+1:], p.proallargtypes[p.pronargs+1:]) WITH ORDINALITY AS x(name, typ, ord) WHERE p.oid = pg_temp.contract_fn('credits_journal', ARRAY['timestamp with time zone', 'timestamp with time zone']::text[])), 'entry_id bigint, at timestamp with time zone, account text, debit text, credit text, amount numeric, currency text', 'credits_journal returns TABLE(entry_id bigint, at timestamptz, account text, debit text, credit text, amount numeric, currency text)');
 SELECT isnt(pg_temp.contract_fn('credits_verify', ARRAY[]::text[]), NULL, 'credits_verify() exists (extra parameters, if any, have defaults)');
 SELECT is((SELECT coalesce(proargnames[1:0], '{}')::text[] FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_verify', ARRAY[]::text[])), ARRAY[]::text[], 'credits_verify parameter names and order');
 SELECT cmp_ok((SELECT pronargdefaults::int - (pronargs - 0) FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_verify', ARRAY[]::text[])), '>=', 0, 'credits_verify has the contract''s defaults');

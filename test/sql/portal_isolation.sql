@@ -217,6 +217,8 @@ SELECT credits_define_rule('pro', 1000000, 'add');
 SELECT credits_expire();
 SELECT * FROM credits_run_due();
 SELECT * FROM credits_liability();
+SELECT * FROM credits_revenue(now() - interval '1 day', now());
+SELECT * FROM credits_journal(now() - interval '1 day', now());
 SELECT * FROM credits_verify();
 SELECT credits_fingerprint();
 SELECT credits_prune_events('0 s');
@@ -358,7 +360,7 @@ WHERE p.pronamespace = e.extnamespace AND p.proname LIKE 'credits\_%'
 		'credits_packages', 'credits_define_price_tier', 'credits_price',
 		'credits_price_tiers', 'credits_define_rule', 'credits_rules', 'credits_invoices',
 		'credits_expire', 'credits_run_due',
-		'credits_liability', 'credits_verify', 'credits_fingerprint',
+		'credits_liability', 'credits_revenue', 'credits_journal', 'credits_verify', 'credits_fingerprint',
 		'credits_prune_events', 'credits_portal_add_role', 'credits_portal_remove_role',
 		'credits_distribute', 'credits_lots', 'credits_summary', 'credits_types',
 		'credits_seal', 'credits_seal_heads', 'credits_seal_hash',
