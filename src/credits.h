@@ -138,6 +138,12 @@ extern int64 credits_append_entry_ex(AccountState *acct, const char *kind,
 									 Datum reference, bool reference_null,
 									 Datum reason, bool reason_null,
 									 bool has_shortfall, CreditAmount shortfall);
+extern int64 credits_append_entry_extra(AccountState *acct, const char *kind,
+										CreditAmount amount, bool out,
+										int64 lot_id, int64 related_id,
+										Datum reference, bool reference_null,
+										Datum reason, bool reason_null,
+										Datum extra);
 extern void credits_take_lot(AccountState *acct, int64 entry_id, int64 lot_id,
 							 CreditAmount take);
 extern CreditAmount credits_take_parts(AccountState *acct, int64 entry_id,
@@ -264,6 +270,8 @@ typedef struct EntryPayload
 extern void credits_payload_init(void);
 extern int64 credits_next_entry_id(void);
 extern Datum credits_entry_payload(const EntryPayload *p);
+extern Datum credits_reset_payload(bool has_rollover, CreditAmount rollover,
+								   const char *reset_scope, CreditAmount kept);
 
 /* idempotency.c */
 #include "lib/stringinfo.h"

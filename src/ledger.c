@@ -456,13 +456,14 @@ credits_balance_events(AccountState *acct, CreditAmount before, int64 entry_id)
  * emits low_balance.  A clawback records what it could not deduct as its
  * shortfall.
  */
-int64
-credits_append_entry_ex(AccountState *acct, const char *kind,
-						CreditAmount amount, bool out,
-						int64 lot_id, int64 related_id,
-						Datum reference, bool reference_null,
-						Datum reason, bool reason_null,
-						bool has_shortfall, CreditAmount shortfall)
+static int64
+credits_append_entry_full(AccountState *acct, const char *kind,
+						  CreditAmount amount, bool out,
+						  int64 lot_id, int64 related_id,
+						  Datum reference, bool reference_null,
+						  Datum reason, bool reason_null,
+						  bool has_shortfall, CreditAmount shortfall,
+						  Datum extra)
 {
 	Datum		values[16];
 	char		nulls[16];
@@ -520,6 +521,8 @@ credits_append_entry_ex(AccountState *acct, const char *kind,
 	if (!has_shortfall)
 		nulls[12] = 'n';
 	values[13] = credits_entry_payload(&p);
+	if (extra != (Datum) 0)
+		values[13] = DirectFunctionCall2(jsonb_concat, values[13], extra);
 	values[14] = Int64GetDatum(entry_id);
 	values[15] = TimestampTzGetDatum(acct->now);
 	if (credits_distributed())
@@ -536,6 +539,37 @@ credits_append_entry_ex(AccountState *acct, const char *kind,
 	if (out)
 		credits_balance_events(acct, before, entry_id);
 	return entry_id;
+}
+
+int64
+credits_append_entry_ex(AccountState *acct, const char *kind,
+						CreditAmount amount, bool out,
+						int64 lot_id, int64 related_id,
+						Datum reference, bool reference_null,
+						Datum reason, bool reason_null,
+						bool has_shortfall, CreditAmount shortfall)
+{
+	return credits_append_entry_full(acct, kind, amount, out, lot_id,
+									 related_id, reference, reference_null,
+									 reason, reason_null,
+									 has_shortfall, shortfall, (Datum) 0);
+}
+
+/*
+ * credits_append_entry() with more to say in the event's payload: extra
+ * (jsonb, an object) is merged into it (a reset's rollover, scope and what
+ * it kept).
+ */
+int64
+credits_append_entry_extra(AccountState *acct, const char *kind,
+						   CreditAmount amount, bool out,
+						   int64 lot_id, int64 related_id,
+						   Datum reference, bool reference_null,
+						   Datum reason, bool reason_null, Datum extra)
+{
+	return credits_append_entry_full(acct, kind, amount, out, lot_id,
+									 related_id, reference, reference_null,
+									 reason, reason_null, false, 0, extra);
 }
 
 int64

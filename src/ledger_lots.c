@@ -3,14 +3,20 @@
  *	  Lot-level movements the lifecycle features share: giving credits back
  *	  to the very lots they came from (and letting those of expired or voided
  *	  lots leave again at once), taking from a given set of lots, forfeiting
- *	  a whole balance, and granting in "add" or "reset" mode.  Every helper
- *	  runs inside SPI with the account locked and its due expirations
- *	  recorded, like the writers in ledger.c.
+ *	  a balance (all of it, or what exceeds a reset's rollover), and
+ *	  granting in "add" or "reset" mode.  Every helper runs inside SPI with
+ *	  the account locked and its due expirations recorded, like the writers
+ *	  in ledger.c.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "credits.h"
@@ -24,10 +30,39 @@ static CreditsStmt stmt_entry_parts = {"ti",
 		"ORDER BY l.expires_at, l.granted_at, l.lot_id"};
 
 /*
+ * The tables of 1.2 (credits_resets_12) keep a mark per reset scope, which
+ * closes the lots of its scope up to lots_upto but those the reset left
+ * credits in (kept_lots).  A lot's scope, for the marks of resets with
+ * reset_scope own: the rule of the invoice that issued it, or the
+ * subscription whose period granted it ($1 is the account).
+ */
+#define LOT_ISSUER(x) \
+	"coalesce((SELECT 'rule:' || i.rule_id::text FROM credits.issue i " \
+	"  WHERE i.account = $1 AND i.reference = " x ".reference " \
+	"  AND i.lot_id = " x ".lot_id AND " x ".source = 'issue'), " \
+	" (SELECT 'subscription:' || p.subscription_id::text " \
+	"  FROM credits.subscription_period p WHERE p.account = $1 " \
+	"  AND p.lot_id = " x ".lot_id AND " x ".source = 'subscription'))"
+
+/* The marks (rows m) of the resets that closed lot x. */
+#define RESETS_CLOSING(x) \
+	"SELECT m.reset_at FROM credits.account_reset m " \
+	"WHERE m.account = $1 AND m.credit_type = " x ".credit_type " \
+	"AND " x ".lot_id <= m.lots_upto AND " x ".lot_id <> ALL (m.kept_lots) " \
+	"AND (m.scope = 'type' OR m.scope = " LOT_ISSUER(x) ")"
+
+/*
  * Credits coming back into a lot; reports whether the lot still counts
  * (not voided, not forfeited by a later reset, not expired at $4) and its
- * expiry.
+ * expiry.  (stmt_lot_give_back_12: on the tables of 1.2.)
  */
+static CreditsStmt stmt_lot_give_back_12 = {"tiaT",
+		"UPDATE credits.lot l SET remaining = remaining + $3, is_open = true "
+		"WHERE account = $1 AND lot_id = $2 "
+		"RETURNING expires_at, voided_at IS NULL "
+		"AND (expires_at IS NULL OR expires_at > $4) "
+		"AND NOT EXISTS (" RESETS_CLOSING("l") ")"};
+
 static CreditsStmt stmt_lot_give_back = {"tiaT",
 		"UPDATE credits.lot l SET remaining = remaining + $3, is_open = true "
 		"WHERE account = $1 AND lot_id = $2 "
@@ -38,10 +73,24 @@ static CreditsStmt stmt_lot_give_back = {"tiaT",
 
 /*
  * Empty a lot that no longer counts but holds credits (given back to it
- * just now): voided, expired at $3, or forfeited by a reset since it was
- * granted (whichever of expiry and reset came first names the entry).
- * Returns what it held and the kind of entry that removes it.
+ * just now): voided, expired at $3, or closed by a reset since it was
+ * granted (whichever of expiry and the first reset that closed it came
+ * first names the entry).  Returns what it held and the kind of entry that
+ * removes it.  (stmt_lot_settle_12: on the tables of 1.2.)
  */
+static CreditsStmt stmt_lot_settle_12 = {"tiT",
+		"WITH l AS (SELECT x.lot_id, x.remaining, CASE "
+		"    WHEN x.voided_at IS NOT NULL THEN 'void' "
+		"    WHEN x.expires_at <= $3 AND (r.reset_at IS NULL "
+		"      OR x.expires_at <= r.reset_at) THEN 'expire' "
+		"    WHEN r.reset_at IS NOT NULL THEN 'reset' END AS kind "
+		"  FROM credits.lot x CROSS JOIN LATERAL (SELECT min(c.reset_at) AS reset_at "
+		"    FROM (" RESETS_CLOSING("x") ") c) r "
+		"  WHERE x.account = $1 AND x.lot_id = $2 AND x.remaining > 0) "
+		"UPDATE credits.lot t SET remaining = 0, is_open = false FROM l "
+		"WHERE t.account = $1 AND t.lot_id = l.lot_id AND l.kind IS NOT NULL "
+		"RETURNING l.remaining, l.kind"};
+
 static CreditsStmt stmt_lot_settle = {"tiT",
 		"WITH l AS (SELECT x.lot_id, x.remaining, CASE "
 		"    WHEN x.voided_at IS NOT NULL THEN 'void' "
@@ -81,6 +130,58 @@ static CreditsStmt stmt_reset_mark_values = {"ttTi",
 		"ON CONFLICT (account, credit_type) DO UPDATE "
 		"SET lots_upto = excluded.lots_upto, reset_at = excluded.reset_at"};
 
+/*
+ * On the tables of 1.2: the mark of a reset of scope $5 (its lots up to
+ * $4, but those listed in $6), which takes the place of that scope's
+ * earlier mark; a reset of the whole type closes every lot the marks of
+ * its 'own' resets did (they are empty), and takes their place too.
+ */
+static CreditsStmt stmt_reset_mark_12 = {"ttTitA",
+		"INSERT INTO credits.account_reset (account, credit_type, lots_upto, "
+		"reset_at, scope, kept_lots) VALUES ($1, $2, $4, $3, $5, $6) "
+		"ON CONFLICT (account, credit_type, scope) DO UPDATE "
+		"SET lots_upto = excluded.lots_upto, reset_at = excluded.reset_at, "
+		"kept_lots = excluded.kept_lots"};
+
+static CreditsStmt stmt_reset_unmark_own = {"tt",
+		"DELETE FROM credits.account_reset "
+		"WHERE account = $1 AND credit_type = $2 AND scope <> 'type'"};
+
+/* The open lots of scope $4 up to $3: those a reset left credits in. */
+static CreditsStmt stmt_reset_kept = {"ttit",
+		"SELECT coalesce(array_agg(l.lot_id ORDER BY l.lot_id), '{}') "
+		"FROM credits.lot l WHERE l.account = $1 AND l.credit_type = $2 "
+		"AND l.is_open AND l.lot_id <= $3 "
+		"AND ($4 = 'type' OR $4 = " LOT_ISSUER("l") ")"};
+
+/*
+ * The open lots that the rule or subscription $3 issued, in spend order
+ * (soonest expiry first, never-expiring last, then oldest grant, then lot
+ * id): what a reset with reset_scope own counts and forfeits from.
+ */
+static CreditsStmt stmt_own_lots = {"ttt",
+		"SELECT l.lot_id, l.remaining FROM credits.lot l "
+		"WHERE l.account = $1 AND l.credit_type = $2 AND l.is_open "
+		"AND l.source IN ('issue', 'subscription') AND $3 = " LOT_ISSUER("l") " "
+		"ORDER BY l.expires_at, l.granted_at, l.lot_id"};
+
+/*
+ * Do the tables have the reset marks of 1.2 (a scope per mark)?  Not while
+ * the database still runs the SQL of 1.0 or 1.1 with this library (the
+ * update may follow the installation): resets then forfeit the whole
+ * balance, as they did, and rules and subscriptions have no rollover.  A
+ * few catalog cache look-ups, no statement.
+ */
+bool
+credits_resets_12(void)
+{
+	Oid			nsp = get_namespace_oid("credits", true);
+	Oid			rel = OidIsValid(nsp) ? get_relname_relid("account_reset", nsp)
+		: InvalidOid;
+
+	return OidIsValid(rel) && get_attnum(rel, "scope") != InvalidAttrNumber;
+}
+
 /* "add" or "reset"; anything else is 22023. */
 GrantMode
 credits_parse_mode(Datum mode)
@@ -102,6 +203,58 @@ const char *
 credits_mode_name(GrantMode mode)
 {
 	return mode == GRANT_MODE_RESET ? "reset" : "add";
+}
+
+/*
+ * What a reset of mode keeps: reset_scope "type" or "own", rollover not
+ * negative (NULL, like 0, keeps nothing), and neither for mode "add",
+ * which forfeits nothing; anything else is 22023.  The scale of rollover
+ * is the caller's to check, under the type's lock.
+ */
+ResetScope
+credits_check_reset_terms(GrantMode mode, bool has_rollover,
+						  CreditAmount rollover, const char *reset_scope)
+{
+	ResetScope	scope;
+
+	if (strcmp(reset_scope, "type") == 0)
+		scope = RESET_SCOPE_TYPE;
+	else if (strcmp(reset_scope, "own") == 0)
+		scope = RESET_SCOPE_OWN;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid reset_scope \"%s\"", reset_scope),
+				 errhint("The reset_scope is \"type\" (a reset forfeits the whole available balance of the credit type) or \"own\" (only the credits that the same rule or subscription issued).")));
+	if (has_rollover && rollover < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rollover must not be negative"),
+				 errdetail("The value given was %s.", credit_amount_format(rollover))));
+	if (mode == GRANT_MODE_ADD && (has_rollover || scope != RESET_SCOPE_TYPE))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s applies to mode \"reset\" only",
+						has_rollover ? "rollover" : "reset_scope"),
+				 errhint("Mode \"add\" forfeits nothing; rollover and reset_scope say what a reset keeps.")));
+	return scope;
+}
+
+/*
+ * credits.check_reset_terms(mode, rollover, reset_scope):
+ * credits_check_reset_terms() for SQL (credits_define_rule).
+ */
+PG_FUNCTION_INFO_V1(credits_check_reset_terms_sql);
+
+Datum
+credits_check_reset_terms_sql(PG_FUNCTION_ARGS)
+{
+	if (!PG_ARGISNULL(0) && !PG_ARGISNULL(2))
+		(void) credits_check_reset_terms(credits_parse_mode(PG_GETARG_DATUM(0)),
+										 !PG_ARGISNULL(1),
+										 PG_ARGISNULL(1) ? 0 : PG_GETARG_CREDIT_AMOUNT(1),
+										 text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	PG_RETURN_VOID();
 }
 
 /* The allocations of an entry, in spend order of their lots (palloc'd). */
@@ -141,6 +294,7 @@ credits_return_to_lots(AccountState *acct, const char *kind, int64 related_id,
 	TimestampTz now = acct->now;
 	CreditAmount total = 0;
 	int64		entry_id;
+	bool		resets_12 = credits_resets_12();
 	int			i;
 
 	for (i = 0; i < n; i++)
@@ -160,7 +314,8 @@ credits_return_to_lots(AccountState *acct, const char *kind, int64 related_id,
 		values[1] = Int64GetDatum(parts[i].lot_id);
 		values[2] = CreditAmountGetDatum(parts[i].amount);
 		values[3] = TimestampTzGetDatum(now);
-		credits_run(&stmt_lot_give_back, values, NULL, false, 0);
+		credits_run(resets_12 ? &stmt_lot_give_back_12 : &stmt_lot_give_back,
+					values, NULL, false, 0);
 		if (SPI_processed != 1)
 			elog(ERROR, "credits: lot " INT64_FORMAT " not found", parts[i].lot_id);
 		expires_at = credits_col(0, 1, &exp_null);
@@ -180,9 +335,10 @@ credits_return_to_lots(AccountState *acct, const char *kind, int64 related_id,
 }
 
 /*
- * Credits given back to a lot that was voided, forfeited by a reset or has
- * expired leave again at once, so that they never count as available: as a
- * void or expire entry of the lot, or a reset entry with one allocation.
+ * Credits given back to a lot that was voided, closed by a reset (one that
+ * left nothing in it) or has expired leave again at once, so that they
+ * never count as available: as a void or expire entry of the lot, or a
+ * reset entry with one allocation.
  * Lots that still count are left alone.  The parts of the lots that were
  * emptied get amount 0: what is left in parts is what really came back.
  */
@@ -190,6 +346,7 @@ void
 credits_settle_lots(AccountState *acct, LotPart *parts, int n)
 {
 	TimestampTz now = acct->now;
+	bool		resets_12 = credits_resets_12();
 	int			i;
 
 	for (i = 0; i < n; i++)
@@ -202,7 +359,8 @@ credits_settle_lots(AccountState *acct, LotPart *parts, int n)
 		values[0] = acct->account;
 		values[1] = Int64GetDatum(parts[i].lot_id);
 		values[2] = TimestampTzGetDatum(now);
-		credits_run(&stmt_lot_settle, values, NULL, false, 0);
+		credits_run(resets_12 ? &stmt_lot_settle_12 : &stmt_lot_settle,
+					values, NULL, false, 0);
 		if (SPI_processed == 0)
 			continue;
 		parts[i].amount = 0;
@@ -224,50 +382,177 @@ credits_settle_lots(AccountState *acct, LotPart *parts, int n)
 }
 
 /*
- * Forfeit the account's whole available balance: ONE "reset" entry of the
- * total, with an allocation per lot.  Every lot granted so far is marked
- * forfeited, so that credits given back to it later (a released hold, a
- * reversed spend) are forfeited too; held credits stay held until then.
- * A zero balance writes no entry; returns the entry id or 0.
+ * The open lots that the rule or subscription issuer issued to the
+ * account, in spend order, with what each has left (palloc'd); *total
+ * receives their sum.
+ */
+static LotPart *
+credits_own_lots(AccountState *acct, const char *issuer, int *n,
+				 CreditAmount *total)
+{
+	Datum		values[3];
+	LotPart    *lots;
+	uint64		i;
+
+	values[0] = acct->account;
+	values[1] = acct->credit_type;
+	values[2] = CStringGetTextDatum(issuer);
+	credits_run(&stmt_own_lots, values, NULL, false, 0);
+	*n = (int) SPI_processed;
+	*total = 0;
+	lots = palloc(sizeof(LotPart) * (*n + 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		lots[i].lot_id = credits_col_int64(i, 1);
+		lots[i].amount = credits_col_amount(i, 2);
+		*total = credit_amount_add(*total, lots[i].amount);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return lots;
+}
+
+/*
+ * The mark of a reset of scope ("type", or the issuer of an "own" reset):
+ * it closes the lots of that scope granted so far (up to the highest lot
+ * id of the account and type: lots are only created under the account
+ * lock, so every later lot has a higher id) but those it left credits in
+ * when it kept some, so that credits given back to a closed lot later are
+ * forfeited too.
+ */
+static void
+credits_reset_mark(AccountState *acct, const char *scope, bool kept_some)
+{
+	Datum		values[6];
+	Datum		scope_text = CStringGetTextDatum(scope);
+
+	values[0] = acct->account;
+	values[1] = acct->credit_type;
+	credits_run(&stmt_reset_upto, values, NULL, false, 1);
+	values[3] = Int64GetDatum(credits_col_int64(0, 1));
+	if (kept_some)
+	{
+		Datum		kv[4];
+		bool		isnull;
+
+		kv[0] = acct->account;
+		kv[1] = acct->credit_type;
+		kv[2] = values[3];
+		kv[3] = scope_text;
+		credits_run(&stmt_reset_kept, kv, NULL, false, 1);
+		values[5] = datumCopy(credits_col(0, 1, &isnull), false, -1);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	else
+		values[5] = PointerGetDatum(construct_empty_array(INT8OID));
+	values[2] = TimestampTzGetDatum(acct->now);
+	values[4] = scope_text;
+	credits_run(&stmt_reset_mark_12, values, NULL, false, 0);
+	if (strcmp(scope, "type") == 0)
+		credits_run(&stmt_reset_unmark_own, values, NULL, false, 0);
+}
+
+/*
+ * A reset: forfeits the available credits of its scope -- the whole
+ * balance of the type, or (reset_scope own) those that its rule or
+ * subscription issued -- beyond what it keeps (terms->rollover; terms
+ * NULL or without a rollover keeps nothing), as ONE "reset" entry of the
+ * forfeited amount with an allocation per lot, taken in spend order as a
+ * spend would take it: what is kept is what would be spent last, the
+ * longest-lived credits, and stays in its lots.  Its payload says the
+ * rollover, the scope and what was kept.  The lots of the scope granted so
+ * far are marked closed, but those it left credits in, so that credits
+ * given back to a closed lot later (a released hold, a reversed spend) are
+ * forfeited too; held credits stay held until then.  A reset that keeps
+ * something and forfeits nothing closes nothing.  Forfeiting nothing
+ * writes no entry; returns the entry id or 0.
  */
 int64
 credits_reset_balance(AccountState *acct, int64 related_id,
 					  Datum reference, bool reference_null,
-					  Datum reason, bool reason_null)
+					  Datum reason, bool reason_null,
+					  const ResetTerms *terms)
 {
-	CreditAmount amount = acct->balance;
-	int64		entry_id;
+	bool		own = terms != NULL && terms->scope == RESET_SCOPE_OWN;
+	CreditAmount keep = terms != NULL && terms->has_rollover ? terms->rollover : 0;
+	CreditAmount available;
+	CreditAmount forfeit;
+	LotPart    *lots = NULL;
+	int			n = 0;
+	int64		entry_id = 0;
 	Datum		values[4];
 
 	if (!acct->exists)
 		return 0;
-	values[0] = acct->account;
-	values[1] = acct->credit_type;
-	values[2] = TimestampTzGetDatum(acct->now);
-	if (credits_distributed())
+	if (!credits_resets_12())
 	{
-		credits_run(&stmt_reset_upto, values, NULL, false, 1);
-		values[3] = Int64GetDatum(credits_col_int64(0, 1));
-		credits_run(&stmt_reset_mark_values, values, NULL, false, 0);
+		/* The tables of 1.0 or 1.1: the whole balance, as it was. */
+		CreditAmount amount = acct->balance;
+
+		if (own || keep > 0)
+			elog(ERROR, "credits: a reset that keeps credits needs the tables of 1.2");
+		values[0] = acct->account;
+		values[1] = acct->credit_type;
+		values[2] = TimestampTzGetDatum(acct->now);
+		if (credits_distributed())
+		{
+			credits_run(&stmt_reset_upto, values, NULL, false, 1);
+			values[3] = Int64GetDatum(credits_col_int64(0, 1));
+			credits_run(&stmt_reset_mark_values, values, NULL, false, 0);
+		}
+		else
+			credits_run(&stmt_reset_mark, values, NULL, false, 0);
+		if (amount <= 0)
+			return 0;
+		entry_id = credits_append_entry(acct, "reset", amount, true, 0, related_id,
+										reference, reference_null,
+										reason, reason_null);
+		credits_take_spend_order(acct, entry_id, amount);
+		acct->has_next_expiry = false;
+		acct->next_expiry = 0;
+		return entry_id;
 	}
+
+	if (own)
+		lots = credits_own_lots(acct, terms->issuer, &n, &available);
 	else
-		credits_run(&stmt_reset_mark, values, NULL, false, 0);
-	if (amount <= 0)
-		return 0;
-	entry_id = credits_append_entry(acct, "reset", amount, true, 0, related_id,
-									reference, reference_null,
-									reason, reason_null);
-	credits_take_spend_order(acct, entry_id, amount);
-	/* Every lot is empty now: nothing is left to expire. */
-	acct->has_next_expiry = false;
-	acct->next_expiry = 0;
+		available = acct->balance;
+	forfeit = available > keep ? credit_amount_sub(available, keep) : 0;
+	if (forfeit > 0)
+	{
+		entry_id = credits_append_entry_extra(acct, "reset", forfeit, true, 0,
+											  related_id,
+											  reference, reference_null,
+											  reason, reason_null,
+											  credits_reset_payload(terms != NULL && terms->has_rollover,
+																	keep, own ? "own" : "type",
+																	credit_amount_sub(available, forfeit)));
+		if (own)
+		{
+			if (credits_take_parts(acct, entry_id, lots, n, forfeit) != forfeit)
+				elog(ERROR, "credits: the lots of %s do not cover their total",
+					 terms->issuer);
+		}
+		else
+			credits_take_spend_order(acct, entry_id, forfeit);
+	}
+	if (keep == 0 || forfeit > 0)
+		credits_reset_mark(acct, own ? terms->issuer : "type", keep > 0);
+	/* The whole balance forfeited: nothing is left to expire. */
+	if (!own && keep == 0)
+	{
+		acct->has_next_expiry = false;
+		acct->next_expiry = 0;
+	}
+	if (lots)
+		pfree(lots);
 	return entry_id;
 }
 
 /*
  * The add-or-reset rule: "add" puts a new lot on top of the balance;
- * "reset" first forfeits the unused balance (one reset entry), then adds
- * the lot, in the same transaction.  Returns the lot id; *reset_entry_id
+ * "reset" first forfeits the unused balance of its scope beyond what it
+ * keeps (terms, see credits_reset_balance; one reset entry), then adds the
+ * lot, in the same transaction.  Returns the lot id; *reset_entry_id
  * receives the reset entry's id, or 0.
  */
 int64
@@ -276,6 +561,7 @@ credits_grant_by_mode(AccountState *acct, GrantMode mode, CreditAmount amount,
 					  Datum reason, bool reason_null,
 					  Datum reference, bool reference_null,
 					  const char *source, int64 related_id,
+					  const ResetTerms *terms,
 					  int64 *reset_entry_id)
 {
 	int64		reset_id = 0;
@@ -283,7 +569,7 @@ credits_grant_by_mode(AccountState *acct, GrantMode mode, CreditAmount amount,
 	if (mode == GRANT_MODE_RESET)
 		reset_id = credits_reset_balance(acct, related_id,
 										 reference, reference_null,
-										 reason, reason_null);
+										 reason, reason_null, terms);
 	if (reset_entry_id)
 		*reset_entry_id = reset_id;
 	return credits_add_lot(acct, amount, has_expiry, expires_at,

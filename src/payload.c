@@ -146,3 +146,35 @@ credits_entry_payload(const EntryPayload *p)
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	return JsonbPGetDatum(JsonbValueToJsonb(res));
 }
+
+/*
+ * What the payload of a reset entry adds: the rollover (null without one),
+ * the reset_scope ("type" or "own") and how much of the scope's available
+ * credits it kept.
+ */
+Datum
+credits_reset_payload(bool has_rollover, CreditAmount rollover,
+					  const char *reset_scope, CreditAmount kept)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+	JsonbValue	v;
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	if (has_rollover)
+		put_amount(&st, "rollover", rollover);
+	else
+	{
+		put_key(&st, "rollover");
+		v.type = jbvNull;
+		pushJsonbValue(&st, WJB_VALUE, &v);
+	}
+	put_key(&st, "reset_scope");
+	v.type = jbvString;
+	v.val.string.val = (char *) reset_scope;
+	v.val.string.len = strlen(reset_scope);
+	pushJsonbValue(&st, WJB_VALUE, &v);
+	put_amount(&st, "kept", kept);
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(res));
+}

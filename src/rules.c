@@ -25,7 +25,17 @@
 #include "credits.h"
 #include "lifecycle.h"
 
-/* An exact (service, variant) rule first, else the service's plain rule. */
+/*
+ * An exact (service, variant) rule first, else the service's plain rule;
+ * with what its resets keep, on the tables of 1.2 (credits_resets_12).
+ */
+static CreditsStmt stmt_rule_find_12 = {"tt",
+		"SELECT rule_id, credits, mode, credit_type, now() + expires_after, "
+		"rollover, reset_scope "
+		"FROM credits.rule WHERE service = $1 "
+		"AND (variant = $2 OR variant IS NULL) "
+		"ORDER BY variant IS NULL LIMIT 1"};
+
 static CreditsStmt stmt_rule_find = {"tt",
 		"SELECT rule_id, credits, mode, credit_type, now() + expires_after "
 		"FROM credits.rule WHERE service = $1 "
@@ -114,8 +124,10 @@ text_datums_equal(Datum a, bool a_null, Datum b, bool b_null)
  * credits_issue(account, service, reference, variant, quantity) returns the
  * lot id of the credits a paid invoice issues: rule credits x quantity, in
  * the rule's credit type, expiring after the rule's interval, added to the
- * balance or replacing it (mode reset: one reset entry of the forfeited
- * balance, then the grant).  The same reference issues once: a repeat
+ * balance or replacing it (mode reset: one reset entry of what it forfeits
+ * beyond the rule's rollover, of the whole type's balance or, with
+ * reset_scope own, of the credits the rule issued; then the grant).  The
+ * same reference issues once: a repeat
  * returns the first lot id and changes nothing; the same reference with
  * another account, service, variant or quantity is CR003.
  */
@@ -141,6 +153,8 @@ credits_issue(PG_FUNCTION_ARGS)
 	AccountState acct;
 	int64		lot_id;
 	int64		reset_id;
+	bool		resets_12;
+	ResetTerms	terms;
 
 	credits_require_arg(fcinfo, 0, "account");
 	credits_require_arg(fcinfo, 1, "service");
@@ -169,7 +183,9 @@ credits_issue(PG_FUNCTION_ARGS)
 	values[1] = variant;
 	if (variant_null)
 		nulls[1] = 'n';
-	credits_run(&stmt_rule_find, values, nulls, false, 1);
+	resets_12 = credits_resets_12();
+	credits_run(resets_12 ? &stmt_rule_find_12 : &stmt_rule_find, values, nulls,
+				false, 1);
 	if (SPI_processed == 0)
 	{
 		if (variant_null)
@@ -191,6 +207,18 @@ credits_issue(PG_FUNCTION_ARGS)
 	credit_type = credits_col(0, 4, &isnull);
 	expires_at = DatumGetTimestampTz(credits_col(0, 5, &isnull));
 	has_expiry = !isnull;
+	memset(&terms, 0, sizeof(terms));
+	if (resets_12)
+	{
+		Datum		rollover = credits_col(0, 6, &isnull);
+
+		terms.has_rollover = !isnull;
+		terms.rollover = isnull ? 0 : DatumGetCreditAmount(rollover);
+		terms.scope = strcmp(TextDatumGetCString(credits_col(0, 7, &isnull)),
+							 "own") == 0 ? RESET_SCOPE_OWN : RESET_SCOPE_TYPE;
+		snprintf(terms.issuer, sizeof(terms.issuer), "rule:" INT64_FORMAT,
+				 rule_id);
+	}
 
 	credits_type_info(credit_type, &info);
 	credits_lock_account(&acct, account, credit_type, true);
@@ -233,7 +261,7 @@ credits_issue(PG_FUNCTION_ARGS)
 	credits_record_due_now(&acct);
 	lot_id = credits_grant_by_mode(&acct, mode, amount, has_expiry, expires_at,
 								   service, false, reference, false,
-								   "issue", 0, &reset_id);
+								   "issue", 0, &terms, &reset_id);
 
 	values[0] = account;
 	values[1] = reference;

@@ -54,6 +54,14 @@ static CreditsStmt stmt_sub_insert = {"ttatatttTt",
 		"$8::interval, $9, $10, $9) "
 		"RETURNING subscription_id"};
 
+/* The same with what a reset keeps (only on the tables of 1.2). */
+static CreditsStmt stmt_sub_insert_12 = {"ttatatttTtat",
+		"INSERT INTO credits.subscription (account, credit_type, credits, "
+		"service, price, every, mode, expires_after, starts_at, time_zone, "
+		"next_period_at, rollover, reset_scope) VALUES ($1, $2, $3, $4, $5, "
+		"$6::interval, $7, $8::interval, $9, $10, $9, $11, $12) "
+		"RETURNING subscription_id"};
+
 static CreditsStmt stmt_sub_find = {"i",
 		"SELECT account, credit_type, service IS NOT NULL "
 		"FROM credits.subscription WHERE subscription_id = $1"};
@@ -61,6 +69,14 @@ static CreditsStmt stmt_sub_find = {"i",
 static CreditsStmt stmt_sub_read = {"ti",
 		"SELECT credits, service, price, mode, now() + expires_after, "
 		"next_period, next_period_at, status, every, time_zone, starts_at "
+		"FROM credits.subscription "
+		"WHERE account = $1 AND subscription_id = $2 FOR UPDATE"};
+
+/* The same with what a reset keeps, on the tables of 1.2. */
+static CreditsStmt stmt_sub_read_12 = {"ti",
+		"SELECT credits, service, price, mode, now() + expires_after, "
+		"next_period, next_period_at, status, every, time_zone, starts_at, "
+		"rollover, reset_scope "
 		"FROM credits.subscription "
 		"WHERE account = $1 AND subscription_id = $2 FOR UPDATE"};
 
@@ -331,6 +347,7 @@ typedef struct SubState
 	Datum		service;
 	CreditAmount price;
 	GrantMode	mode;
+	ResetTerms	terms;			/* what a reset keeps */
 	bool		has_expiry;
 	TimestampTz expires_at;
 	Interval	every;
@@ -348,13 +365,27 @@ credits_subscription_read(AccountState *acct, int64 sub_id, SubState *sub)
 	Datum		values[2];
 	bool		isnull;
 	char	   *status;
+	bool		resets_12 = credits_resets_12();
 
 	values[0] = acct->account;
 	values[1] = Int64GetDatum(sub_id);
-	credits_run(&stmt_sub_read, values, NULL, false, 1);
+	credits_run(resets_12 ? &stmt_sub_read_12 : &stmt_sub_read, values, NULL,
+				false, 1);
 	if (SPI_processed != 1)
 		elog(ERROR, "credits: subscription " INT64_FORMAT " vanished", sub_id);
 	sub->sub_id = sub_id;
+	memset(&sub->terms, 0, sizeof(sub->terms));
+	if (resets_12)
+	{
+		Datum		rollover = credits_col(0, 12, &isnull);
+
+		sub->terms.has_rollover = !isnull;
+		sub->terms.rollover = isnull ? 0 : DatumGetCreditAmount(rollover);
+		sub->terms.scope = strcmp(TextDatumGetCString(credits_col(0, 13, &isnull)),
+								  "own") == 0 ? RESET_SCOPE_OWN : RESET_SCOPE_TYPE;
+		snprintf(sub->terms.issuer, sizeof(sub->terms.issuer),
+				 "subscription:" INT64_FORMAT, sub_id);
+	}
 	sub->credits = credits_col_amount(0, 1);
 	sub->service = credits_col(0, 2, &isnull);
 	sub->is_service = !isnull;
@@ -438,7 +469,8 @@ credits_subscription_period(AccountState *acct, SubState *sub, bool enabled,
 		lot_id = credits_grant_by_mode(acct, sub->mode, sub->credits,
 									   sub->has_expiry, sub->expires_at,
 									   reason, false, reference, false,
-									   "subscription", sub->sub_id, NULL);
+									   "subscription", sub->sub_id,
+									   &sub->terms, NULL);
 		outcome = "granted";
 	}
 
@@ -521,14 +553,18 @@ credits_check_start(TimestampTz starts_at, Datum every, pg_tz *tz)
 						 CREDITS_CATCH_UP_LIMIT)));
 }
 
+/*
+ * A new subscription row; terms NULL leaves rollover and reset_scope to
+ * the table (none: the tables of 1.0 and 1.1 have neither).
+ */
 static int64
 credits_subscription_insert(AccountState *acct, Datum credits, Datum service,
 							Datum price, Datum every, Datum mode,
 							Datum expires_after, Datum starts_at,
-							const char *time_zone)
+							const char *time_zone, const ResetTerms *terms)
 {
-	Datum		values[10];
-	char		nulls[10];
+	Datum		values[12];
+	char		nulls[12];
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = acct->account;
@@ -548,7 +584,17 @@ credits_subscription_insert(AccountState *acct, Datum credits, Datum service,
 		nulls[7] = 'n';
 	values[8] = starts_at;
 	values[9] = CStringGetTextDatum(time_zone);
-	credits_run(&stmt_sub_insert, values, nulls, false, 1);
+	if (terms == NULL)
+		credits_run(&stmt_sub_insert, values, nulls, false, 1);
+	else
+	{
+		values[10] = CreditAmountGetDatum(terms->rollover);
+		if (!terms->has_rollover)
+			nulls[10] = 'n';
+		values[11] = CStringGetTextDatum(terms->scope == RESET_SCOPE_OWN
+										 ? "own" : "type");
+		credits_run(&stmt_sub_insert_12, values, nulls, false, 1);
+	}
 	return credits_col_int64(0, 1);
 }
 
@@ -568,10 +614,13 @@ credits_session_zone(void)
 
 /*
  * credits_subscribe(account, credits, every, mode, credit_type, starts_at,
- * expires_after) returns the subscription id.  Every period that has
- * started by now is granted at once (so a subscription starting now grants
- * now); the others are granted by credits_run_due().  Lots granted expire
- * expires_after after they are granted.
+ * expires_after, rollover, reset_scope) returns the subscription id.
+ * Every period that has started by now is granted at once (so a
+ * subscription starting now grants now); the others are granted by
+ * credits_run_due().  Lots granted expire expires_after after they are
+ * granted.  A reset keeps up to rollover of the credits of reset_scope
+ * (see credits_reset_balance).  (A database still on the script of 1.0 or
+ * 1.1 calls with 7 arguments.)
  */
 Datum
 credits_subscribe(PG_FUNCTION_ARGS)
@@ -584,6 +633,9 @@ credits_subscribe(PG_FUNCTION_ARGS)
 	AccountState acct;
 	const char *zone = credits_session_zone();
 	int64		sub_id;
+	GrantMode	mode;
+	bool		has_terms = PG_NARGS() > 7;
+	ResetTerms	terms;
 
 	credits_require_arg(fcinfo, 0, "account");
 	credits_require_arg(fcinfo, 1, "credits");
@@ -597,7 +649,17 @@ credits_subscribe(PG_FUNCTION_ARGS)
 	credits_require_account(DatumGetTextPP(account));
 	credits_check_positive(credits, "credits");
 	credits_check_interval(PG_GETARG_DATUM(2), "every");
-	credits_parse_mode(PG_GETARG_DATUM(3));
+	mode = credits_parse_mode(PG_GETARG_DATUM(3));
+	memset(&terms, 0, sizeof(terms));
+	if (has_terms)
+	{
+		credits_require_arg(fcinfo, 8, "reset_scope");
+		terms.has_rollover = !PG_ARGISNULL(7);
+		terms.rollover = terms.has_rollover ? PG_GETARG_CREDIT_AMOUNT(7) : 0;
+		terms.scope = credits_check_reset_terms(mode, terms.has_rollover,
+												terms.rollover,
+												text_to_cstring(PG_GETARG_TEXT_PP(8)));
+	}
 	if (expires_after != (Datum) 0)
 		credits_check_interval(expires_after, "expires_after");
 	credits_check_start(PG_GETARG_TIMESTAMPTZ(5), PG_GETARG_DATUM(2),
@@ -611,11 +673,14 @@ credits_subscribe(PG_FUNCTION_ARGS)
 	/* the scale as it stands once the type's lock is held (credit_types.c) */
 	credits_type_info(credit_type, &info);
 	credits_check_scale(credits, &info, credit_type, "credits");
+	if (terms.has_rollover)
+		credits_check_scale(terms.rollover, &info, credit_type, "rollover");
 	credits_record_due_now(&acct);
 	sub_id = credits_subscription_insert(&acct, PG_GETARG_DATUM(1), (Datum) 0,
 										 (Datum) 0, PG_GETARG_DATUM(2),
 										 PG_GETARG_DATUM(3), expires_after,
-										 PG_GETARG_DATUM(5), zone);
+										 PG_GETARG_DATUM(5), zone,
+										 has_terms ? &terms : NULL);
 	credits_subscription_catch_up(&acct, sub_id,
 								  GetCurrentTransactionStartTimestamp(),
 								  false);
@@ -678,7 +743,7 @@ credits_subscribe_service(PG_FUNCTION_ARGS)
 										 PG_GETARG_DATUM(2),
 										 PG_GETARG_DATUM(3),
 										 CStringGetTextDatum("add"), (Datum) 0,
-										 PG_GETARG_DATUM(5), zone);
+										 PG_GETARG_DATUM(5), zone, NULL);
 	credits_subscription_catch_up(&acct, sub_id,
 								  GetCurrentTransactionStartTimestamp(),
 								  true);

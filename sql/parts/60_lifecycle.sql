@@ -21,6 +21,11 @@ CREATE TABLE credits.rule (
 	expires_after interval,
 	created_at	timestamptz NOT NULL DEFAULT now(),
 	updated_at	timestamptz NOT NULL DEFAULT now(),
+	-- What a reset keeps (1.2): at most rollover of the credits in its
+	-- scope, the whole type's or only those the rule issued (own); NULL
+	-- keeps nothing.  Mode add has neither (rollover NULL, scope type).
+	rollover	@extschema@.credit_amount CHECK (rollover >= 0),
+	reset_scope	text NOT NULL DEFAULT 'type' CHECK (reset_scope IN ('type', 'own')),
 	CONSTRAINT rule_service_variant_key UNIQUE NULLS NOT DISTINCT (service, variant)
 );
 ALTER SEQUENCE credits.rule_id_seq OWNED BY credits.rule.rule_id;
@@ -58,15 +63,26 @@ CREATE INDEX issue_by_reference ON credits.issue (reference);
 CREATE INDEX issue_shortfall_due ON credits.issue (account, credit_type)
 	WHERE shortfall_due IS NOT NULL;
 
--- The latest reset of an (account, credit type): it forfeited every lot up
--- to lots_upto, so credits that come back to those lots later (a released
--- hold, a reversed spend) are forfeited at once too.
+-- The lots resets closed: the latest reset of each scope of an (account,
+-- credit type) -- scope 'type' (every lot of the type), or 'rule:<id>' /
+-- 'subscription:<id>' (the lots that rule or subscription issued, reset
+-- with reset_scope 'own') -- closed every lot of that scope up to
+-- lots_upto but those it left credits in (kept_lots, when it had a
+-- rollover), so credits that come back to a closed lot later (a released
+-- hold, a reversed spend) are forfeited at once too.  A lot closed by any
+-- row is closed; a later reset of a scope closes everything the earlier
+-- one of that scope (or any earlier 'own' one, for a 'type' reset) did,
+-- and takes its row.  (Before 1.2: one row per account and type, scope
+-- 'type', nothing kept.)
 CREATE TABLE credits.account_reset (
 	account		text NOT NULL,
 	credit_type	text NOT NULL,
 	lots_upto	bigint NOT NULL,
 	reset_at	timestamptz NOT NULL DEFAULT now(),
-	PRIMARY KEY (account, credit_type)
+	scope		text NOT NULL DEFAULT 'type'
+				CHECK (scope = 'type' OR scope ~ '^(rule|subscription):[0-9]+$'),
+	kept_lots	bigint[] NOT NULL DEFAULT '{}',
+	PRIMARY KEY (account, credit_type, scope)
 );
 
 -- Holds: credits reserved from lots until captured or released.
@@ -119,6 +135,10 @@ CREATE TABLE credits.subscription (
 	created_at	timestamptz NOT NULL DEFAULT now(),
 	cancelled_at timestamptz,
 	failure		jsonb,
+	-- What a reset keeps (1.2), as for rules: reset_scope own is the
+	-- credits this subscription granted.
+	rollover	@extschema@.credit_amount CHECK (rollover >= 0),
+	reset_scope	text NOT NULL DEFAULT 'type' CHECK (reset_scope IN ('type', 'own')),
 	PRIMARY KEY (account, subscription_id),
 	CHECK ((credits IS NULL) <> (service IS NULL)),
 	CHECK ((service IS NULL) = (price IS NULL)),
@@ -211,7 +231,9 @@ COMMENT ON FUNCTION credits_reverse(bigint, text) IS
 CREATE FUNCTION credits_define_rule(service text, credits @extschema@.credit_amount, mode text,
 									variant text DEFAULT NULL,
 									credit_type text DEFAULT 'CRD',
-									expires_after interval DEFAULT NULL)
+									expires_after interval DEFAULT NULL,
+									rollover @extschema@.credit_amount DEFAULT NULL,
+									reset_scope text DEFAULT 'type')
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
@@ -220,10 +242,12 @@ DECLARE
 	s int;
 	id bigint;
 BEGIN
-	IF service IS NULL OR credits IS NULL OR mode IS NULL OR credit_type IS NULL THEN
+	IF service IS NULL OR credits IS NULL OR mode IS NULL OR credit_type IS NULL
+	   OR reset_scope IS NULL THEN
 		RAISE EXCEPTION '% must not be null',
 			CASE WHEN service IS NULL THEN 'service' WHEN credits IS NULL THEN 'credits'
-				 WHEN mode IS NULL THEN 'mode' ELSE 'credit_type' END
+				 WHEN mode IS NULL THEN 'mode' WHEN credit_type IS NULL THEN 'credit_type'
+				 ELSE 'reset_scope' END
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	IF btrim(service) = '' OR btrim(variant) = '' THEN
@@ -241,10 +265,15 @@ BEGIN
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'The mode is "add" (credits accumulate) or "reset" (the unused balance is replaced).';
 	END IF;
+	PERFORM credits.check_reset_terms(mode, rollover, reset_scope);
 	-- Locks the type: its scale holds until this transaction ends.
 	s := credits.lock_type(credit_type);
 	IF credits::numeric * 10 ^ s <> trunc(credits::numeric * 10 ^ s) THEN
 		RAISE EXCEPTION 'credits % is finer than the scale of credit type "%"', credits, credit_type
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF rollover::numeric * 10 ^ s <> trunc(rollover::numeric * 10 ^ s) THEN
+		RAISE EXCEPTION 'rollover % is finer than the scale of credit type "%"', rollover, credit_type
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	PERFORM credits.check_interval(expires_after, 'expires_after');
@@ -252,14 +281,15 @@ BEGIN
 	-- now() as a value, not in DO UPDATE SET: Citus accepts only immutable
 	-- functions there (rule is a reference table once distributed).
 	INSERT INTO credits.rule AS r (service, variant, credits, mode, credit_type, expires_after,
-								   updated_at)
+								   updated_at, rollover, reset_scope)
 	VALUES (credits_define_rule.service, credits_define_rule.variant, credits_define_rule.credits,
 			credits_define_rule.mode, credits_define_rule.credit_type, credits_define_rule.expires_after,
-			now())
+			now(), credits_define_rule.rollover, credits_define_rule.reset_scope)
 	ON CONFLICT ON CONSTRAINT rule_service_variant_key DO UPDATE
 		SET credits = excluded.credits, mode = excluded.mode,
 			credit_type = excluded.credit_type, expires_after = excluded.expires_after,
-			updated_at = excluded.updated_at
+			updated_at = excluded.updated_at, rollover = excluded.rollover,
+			reset_scope = excluded.reset_scope
 	RETURNING r.rule_id INTO id;
 	RETURN id;
 EXCEPTION WHEN integrity_constraint_violation THEN
@@ -272,8 +302,9 @@ EXCEPTION WHEN integrity_constraint_violation THEN
 	END;
 END
 $$;
-COMMENT ON FUNCTION credits_define_rule(text, @extschema@.credit_amount, text, text, text, interval) IS
-	'how many credits a paid invoice of a service (and variant) issues, add or reset; defining it again replaces it; returns the rule id';
+COMMENT ON FUNCTION credits_define_rule(text, @extschema@.credit_amount, text, text, text, interval,
+										 @extschema@.credit_amount, text) IS
+	'how many credits a paid invoice of a service (and variant) issues, add or reset (keeping up to rollover of the credits of reset_scope: type or own); defining it again replaces it; returns the rule id';
 
 CREATE FUNCTION credits_issue(account text, service text, reference text,
 							  variant text DEFAULT NULL, quantity int DEFAULT 1)
@@ -292,20 +323,23 @@ SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_clawback(text) IS
 	'deducts what a refunded invoice issued, never below zero; returns what was deducted and the shortfall (settled later by credits that come back to the account); once';
 
+-- rollover and reset_scope are a reset rule's (NULL for mode add).
 CREATE FUNCTION credits_rules(service text DEFAULT NULL)
 RETURNS TABLE(rule_id bigint, service text, variant text, credits @extschema@.credit_amount,
-			  mode text, credit_type text, expires_after interval)
+			  mode text, credit_type text, expires_after interval,
+			  rollover @extschema@.credit_amount, reset_scope text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
 	SELECT credits.check_access(NULL, 'agency');
-	SELECT r.rule_id, r.service, r.variant, r.credits, r.mode, r.credit_type, r.expires_after
+	SELECT r.rule_id, r.service, r.variant, r.credits, r.mode, r.credit_type, r.expires_after,
+		   r.rollover, CASE WHEN r.mode = 'reset' THEN r.reset_scope END
 	FROM credits.rule r
 	WHERE credits_rules.service IS NULL OR r.service = credits_rules.service
 	ORDER BY r.service, r.variant NULLS FIRST
 $$;
 COMMENT ON FUNCTION credits_rules(text) IS
-	'the rules, optionally of one service: what a paid invoice of each service (and variant) issues';
+	'the rules, optionally of one service: what a paid invoice of each service (and variant) issues, and what a reset rule keeps';
 
 -- credits_invoices() reads through this PL/pgSQL function: on a distributed
 -- ledger Citus cannot plan a SQL function's parameters in a query of
@@ -528,13 +562,16 @@ CREATE FUNCTION credits_subscribe(account text, credits @extschema@.credit_amoun
 								  mode text DEFAULT 'add',
 								  credit_type text DEFAULT 'CRD',
 								  starts_at timestamptz DEFAULT now(),
-								  expires_after interval DEFAULT NULL)
+								  expires_after interval DEFAULT NULL,
+								  rollover @extschema@.credit_amount DEFAULT NULL,
+								  reset_scope text DEFAULT 'type')
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_subscribe'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp;
-COMMENT ON FUNCTION credits_subscribe(text, @extschema@.credit_amount, interval, text, text, timestamptz, interval) IS
-	'grants credits every period (add or reset), the first at once when it has started; returns the subscription id';
+COMMENT ON FUNCTION credits_subscribe(text, @extschema@.credit_amount, interval, text, text, timestamptz,
+									   interval, @extschema@.credit_amount, text) IS
+	'grants credits every period (add or reset, a reset keeping up to rollover of the credits of reset_scope: type or own), the first at once when it has started; returns the subscription id';
 
 CREATE FUNCTION credits_subscribe_service(account text, service text, price @extschema@.credit_amount,
 										  every interval,
@@ -561,7 +598,7 @@ RETURNS TABLE(subscription_id bigint, account text, credit_type text,
 			  credits @extschema@.credit_amount, service text, price @extschema@.credit_amount,
 			  every interval, mode text, status text, starts_at timestamptz,
 			  periods bigint, next_renewal_at timestamptz, cancelled_at timestamptz,
-			  failure jsonb)
+			  failure jsonb, rollover @extschema@.credit_amount, reset_scope text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
@@ -572,7 +609,8 @@ BEGIN
 	SELECT s.subscription_id, s.account, s.credit_type, s.credits, s.service, s.price,
 		   s.every, CASE WHEN s.service IS NULL THEN s.mode END, s.status, s.starts_at,
 		   s.next_period, CASE WHEN s.status <> 'cancelled' THEN s.next_period_at END,
-		   s.cancelled_at, s.failure
+		   s.cancelled_at, s.failure, s.rollover,
+		   CASE WHEN s.service IS NULL AND s.mode = 'reset' THEN s.reset_scope END
 	FROM credits.subscription s
 	WHERE $1 IS NULL OR s.account = $1
 	ORDER BY s.subscription_id;
@@ -581,20 +619,21 @@ $$;
 REVOKE ALL ON FUNCTION credits.subscriptions_rows(text) FROM PUBLIC;
 
 -- mode is that of a credit subscription (add or reset); a service
--- subscription has none (NULL), as it has no credits.
+-- subscription has none (NULL), as it has no credits.  rollover and
+-- reset_scope are a reset subscription's (NULL otherwise).
 CREATE FUNCTION credits_subscriptions(account text DEFAULT NULL)
 RETURNS TABLE(subscription_id bigint, account text, credit_type text,
 			  credits @extschema@.credit_amount, service text, price @extschema@.credit_amount,
 			  every interval, mode text, status text, starts_at timestamptz,
 			  periods bigint, next_renewal_at timestamptz, cancelled_at timestamptz,
-			  failure jsonb)
+			  failure jsonb, rollover @extschema@.credit_amount, reset_scope text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
 	SELECT * FROM credits.subscriptions_rows($1)
 $$;
 COMMENT ON FUNCTION credits_subscriptions(text) IS
-	'subscriptions, optionally of one account: status (active, past_due, cancelled), periods processed, next renewal, the error of a failed renewal';
+	'subscriptions, optionally of one account: status (active, past_due, cancelled), periods processed, next renewal, the error of a failed renewal, what a reset keeps';
 
 CREATE FUNCTION credits_run_due(as_of timestamptz DEFAULT now())
 RETURNS TABLE(renewed bigint, failed bigint, expired bigint)
@@ -793,13 +832,50 @@ BEGIN
 			  SELECT 1 FROM credits.entry e
 			  WHERE e.account = l.account AND e.lot_id = l.lot_id AND e.kind = 'void'));
 
-	-- Lots forfeited by a reset stay empty.
+	-- Lots a reset closed stay empty: those of its scope up to lots_upto
+	-- that it left nothing in.  (A lot it kept credits in stays open.)  A
+	-- lot's issuer, for the scopes of resets with reset_scope own: the rule
+	-- of the invoice that issued it, or the subscription that granted it.
 	RETURN QUERY
+	WITH lots AS (
+		SELECT l.account, l.credit_type, l.lot_id, l.remaining,
+			   coalesce('rule:' || i.rule_id::text, 'subscription:' || p.subscription_id::text) AS issuer
+		FROM credits.lot l
+		LEFT JOIN credits.issue i ON i.account = l.account AND i.reference = l.reference
+			AND i.lot_id = l.lot_id AND l.source = 'issue'
+		LEFT JOIN credits.subscription_period p ON p.account = l.account AND p.lot_id = l.lot_id
+			AND l.source = 'subscription')
 	SELECT 'reset_lots_empty', l.account,
-		   format('lot %s was forfeited by a reset but holds %s', l.lot_id, l.remaining)
-	FROM credits.lot l
+		   format('lot %s was forfeited by a reset (scope %s) but holds %s', l.lot_id, r.scope,
+				  l.remaining)
+	FROM lots l
 	JOIN credits.account_reset r ON r.account = l.account AND r.credit_type = l.credit_type
-	WHERE l.lot_id <= r.lots_upto AND l.remaining > 0;
+	WHERE l.lot_id <= r.lots_upto AND l.lot_id <> ALL (r.kept_lots) AND l.remaining > 0
+	  AND (r.scope = 'type' OR r.scope = l.issuer);
+
+	-- The lots a reset kept credits in are lots of its account and type up
+	-- to lots_upto, of its scope.
+	RETURN QUERY
+	WITH kept AS (
+		SELECT r.account, r.credit_type, r.scope, r.lots_upto, k.lot_id
+		FROM credits.account_reset r
+		CROSS JOIN LATERAL unnest(r.kept_lots) k(lot_id))
+	SELECT 'reset_kept_lots', k.account,
+		   format('type %s, reset scope %s: kept lot %s is %s', k.credit_type, k.scope, k.lot_id,
+				  CASE WHEN l.lot_id IS NULL THEN 'not a lot of the account'
+					   WHEN l.credit_type <> k.credit_type THEN 'of credit type ' || l.credit_type
+					   WHEN l.lot_id > k.lots_upto THEN 'beyond lots_upto ' || k.lots_upto
+					   ELSE 'not of the scope' END)
+	FROM kept k
+	LEFT JOIN credits.lot l ON l.account = k.account AND l.lot_id = k.lot_id
+	LEFT JOIN credits.issue i ON i.account = l.account AND i.reference = l.reference
+		AND i.lot_id = l.lot_id AND l.source = 'issue'
+	LEFT JOIN credits.subscription_period p ON p.account = l.account AND p.lot_id = l.lot_id
+		AND l.source = 'subscription'
+	WHERE l.lot_id IS NULL OR l.credit_type <> k.credit_type OR l.lot_id > k.lots_upto
+	   OR (k.scope <> 'type'
+		   AND k.scope IS DISTINCT FROM coalesce('rule:' || i.rule_id::text,
+												 'subscription:' || p.subscription_id::text));
 
 	-- Each subscription has processed periods 0 .. next_period - 1, each
 	-- once, and its next period starts at starts_at + next_period * every.

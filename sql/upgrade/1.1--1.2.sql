@@ -26,3 +26,28 @@ ALTER DOMAIN credits.entry_kind DROP CONSTRAINT entry_kind_check;
 ALTER DOMAIN credits.entry_kind ADD CONSTRAINT entry_kind_check CHECK (VALUE IN ('grant',
 	'spend', 'expire', 'void', 'reset', 'reversal', 'clawback', 'hold', 'capture', 'release',
 	'transfer_out', 'transfer_in'));
+
+-- Resets that keep something (83_rollover.sql): a reset rule or
+-- subscription keeps up to rollover of the credits of its reset_scope
+-- (the type's, or only its own); the marks of the lots resets closed are
+-- kept per scope and list the lots a reset left credits in.  (A mark of
+-- 1.1 is one of scope 'type' that kept nothing: what it always meant.)
+-- The functions whose parameters or columns grow are made anew
+-- (83_rollover.sql gives them back to credits_owner).
+ALTER TABLE credits.rule
+	ADD COLUMN rollover @extschema@.credit_amount CHECK (rollover >= 0),
+	ADD COLUMN reset_scope text NOT NULL DEFAULT 'type' CHECK (reset_scope IN ('type', 'own'));
+ALTER TABLE credits.subscription
+	ADD COLUMN rollover @extschema@.credit_amount CHECK (rollover >= 0),
+	ADD COLUMN reset_scope text NOT NULL DEFAULT 'type' CHECK (reset_scope IN ('type', 'own'));
+ALTER TABLE credits.account_reset
+	ADD COLUMN scope text NOT NULL DEFAULT 'type'
+		CHECK (scope = 'type' OR scope ~ '^(rule|subscription):[0-9]+$'),
+	ADD COLUMN kept_lots bigint[] NOT NULL DEFAULT '{}',
+	DROP CONSTRAINT account_reset_pkey,
+	ADD PRIMARY KEY (account, credit_type, scope);
+DROP FUNCTION credits_define_rule(text, @extschema@.credit_amount, text, text, text, interval);
+DROP FUNCTION credits_rules(text);
+DROP FUNCTION credits_subscribe(text, @extschema@.credit_amount, interval, text, text, timestamptz,
+								interval);
+DROP FUNCTION credits_subscriptions(text);
