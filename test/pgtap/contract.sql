@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION pgtap;
 CREATE EXTENSION credits;
-SELECT plan(177);
+SELECT plan(187);
 
 -- The function named so whose leading parameters have these types and whose
 -- further parameters (added later) all have defaults.
@@ -201,6 +201,17 @@ SELECT is((SELECT coalesce(proargnames[1:6], '{}')::text[] FROM pg_proc WHERE oi
 SELECT cmp_ok((SELECT pronargdefaults::int - (pronargs - 6) FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_transfer', ARRAY['text', 'text', 'credit_amount', 'text', 'text', 'text']::text[])), '>=', 3, 'credits_transfer has the contract''s defaults');
 SELECT is(format_type((SELECT prorettype FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_transfer', ARRAY['text', 'text', 'credit_amount', 'text', 'text', 'text']::text[])), NULL), 'bigint', 'credits_transfer returns bigint');
 SELECT ok(has_function_privilege('credits_operator', 'credits_transfer(text, text, credit_amount, text, text, text)', 'EXECUTE') AND NOT has_function_privilege('credits_reader', 'credits_transfer(text, text, credit_amount, text, text, text)', 'EXECUTE'), 'credits_transfer() is for credits_operator');
+-- Resets that keep something (1.2).
+SELECT isnt(pg_temp.contract_fn('credits_define_rule', ARRAY['text', 'credit_amount', 'text', 'text', 'text', 'interval', 'credit_amount', 'text']::text[]), NULL, 'credits_define_rule(text, credit_amount, text, text, text, interval, credit_amount, text) exists (extra parameters, if any, have defaults)');
+SELECT is((SELECT proargnames[7:8]::text[] FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_define_rule', ARRAY['text', 'credit_amount', 'text', 'text', 'text', 'interval', 'credit_amount', 'text']::text[])), ARRAY['rollover', 'reset_scope']::text[], 'credits_define_rule: rollover and reset_scope follow expires_after');
+SELECT matches((SELECT pg_get_function_arguments(pg_temp.contract_fn('credits_define_rule', ARRAY['text', 'credit_amount', 'text', 'text', 'text', 'interval', 'credit_amount', 'text']::text[]))), 'rollover credit_amount DEFAULT NULL::credit_amount, reset_scope text DEFAULT ''type''::text$', 'credits_define_rule: rollover defaults to NULL, reset_scope to ''type''');
+SELECT ok(has_function_privilege('credits_admin', 'credits_define_rule(text, credit_amount, text, text, text, interval, credit_amount, text)', 'EXECUTE') AND NOT has_function_privilege('credits_operator', 'credits_define_rule(text, credit_amount, text, text, text, interval, credit_amount, text)', 'EXECUTE'), 'credits_define_rule() is for credits_admin');
+SELECT isnt(pg_temp.contract_fn('credits_subscribe', ARRAY['text', 'credit_amount', 'interval', 'text', 'text', 'timestamp with time zone', 'interval', 'credit_amount', 'text']::text[]), NULL, 'credits_subscribe(text, credit_amount, interval, text, text, timestamp with time zone, interval, credit_amount, text) exists (extra parameters, if any, have defaults)');
+SELECT is((SELECT proargnames[8:9]::text[] FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_subscribe', ARRAY['text', 'credit_amount', 'interval', 'text', 'text', 'timestamp with time zone', 'interval', 'credit_amount', 'text']::text[])), ARRAY['rollover', 'reset_scope']::text[], 'credits_subscribe: rollover and reset_scope follow expires_after');
+SELECT matches((SELECT pg_get_function_arguments(pg_temp.contract_fn('credits_subscribe', ARRAY['text', 'credit_amount', 'interval', 'text', 'text', 'timestamp with time zone', 'interval', 'credit_amount', 'text']::text[]))), 'rollover credit_amount DEFAULT NULL::credit_amount, reset_scope text DEFAULT ''type''::text$', 'credits_subscribe: rollover defaults to NULL, reset_scope to ''type''');
+SELECT ok(has_function_privilege('credits_operator', 'credits_subscribe(text, credit_amount, interval, text, text, timestamp with time zone, interval, credit_amount, text)', 'EXECUTE') AND NOT has_function_privilege('credits_reader', 'credits_subscribe(text, credit_amount, interval, text, text, timestamp with time zone, interval, credit_amount, text)', 'EXECUTE'), 'credits_subscribe() is for credits_operator');
+SELECT is((SELECT string_agg(x.name || ' ' || format_type(x.typ, NULL), ', ' ORDER BY x.ord) FROM pg_proc p, unnest(p.proargnames[p.pronargs+1:], p.proallargtypes[p.pronargs+1:]) WITH ORDINALITY AS x(name, typ, ord) WHERE p.oid = pg_temp.contract_fn('credits_rules', ARRAY['text']::text[])), 'rule_id bigint, service text, variant text, credits credit_amount, mode text, credit_type text, expires_after interval, rollover credit_amount, reset_scope text', 'credits_rules returns what a reset keeps last');
+SELECT matches((SELECT string_agg(x.name || ' ' || format_type(x.typ, NULL), ', ' ORDER BY x.ord) FROM pg_proc p, unnest(p.proargnames[p.pronargs+1:], p.proallargtypes[p.pronargs+1:]) WITH ORDINALITY AS x(name, typ, ord) WHERE p.oid = pg_temp.contract_fn('credits_subscriptions', ARRAY['text']::text[])), '^subscription_id bigint, .*, failure jsonb, rollover credit_amount, reset_scope text$', 'credits_subscriptions returns what a reset keeps last');
 SELECT is_empty('SELECT * FROM credits_verify()', 'credits_verify() is clean');
 SELECT * FROM finish();
 ROLLBACK;

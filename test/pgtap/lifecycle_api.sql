@@ -3,7 +3,7 @@
 BEGIN;
 CREATE EXTENSION pgtap;
 CREATE EXTENSION credits;
-SELECT plan(42);
+SELECT plan(47);
 
 CREATE FUNCTION pg_temp.args(f regprocedure) RETURNS text LANGUAGE sql AS $$
 	SELECT pg_get_function_arguments(f)
@@ -16,10 +16,10 @@ SELECT is(pg_temp.args('credits_void(bigint, text)'), 'lot_id bigint, reason tex
 SELECT is(pg_temp.result('credits_void(bigint, text)'), 'credit_amount', 'credits_void returns credit_amount');
 SELECT is(pg_temp.args('credits_reverse(bigint, text)'), 'entry_id bigint, reason text DEFAULT NULL::text', 'credits_reverse arguments');
 SELECT is(pg_temp.result('credits_reverse(bigint, text)'), 'bigint', 'credits_reverse returns bigint');
-SELECT is(pg_temp.args('credits_define_rule(text, credit_amount, text, text, text, interval)'),
-	'service text, credits credit_amount, mode text, variant text DEFAULT NULL::text, credit_type text DEFAULT ''CRD''::text, expires_after interval DEFAULT NULL::interval',
+SELECT is(pg_temp.args('credits_define_rule(text, credit_amount, text, text, text, interval, credit_amount, text)'),
+	'service text, credits credit_amount, mode text, variant text DEFAULT NULL::text, credit_type text DEFAULT ''CRD''::text, expires_after interval DEFAULT NULL::interval, rollover credit_amount DEFAULT NULL::credit_amount, reset_scope text DEFAULT ''type''::text',
 	'credits_define_rule arguments');
-SELECT is(pg_temp.result('credits_define_rule(text, credit_amount, text, text, text, interval)'), 'bigint', 'credits_define_rule returns bigint');
+SELECT is(pg_temp.result('credits_define_rule(text, credit_amount, text, text, text, interval, credit_amount, text)'), 'bigint', 'credits_define_rule returns bigint');
 SELECT is(pg_temp.args('credits_issue(text, text, text, text, int)'),
 	'account text, service text, reference text, variant text DEFAULT NULL::text, quantity integer DEFAULT 1',
 	'credits_issue arguments');
@@ -34,10 +34,10 @@ SELECT is(pg_temp.args('credits_capture(bigint, credit_amount)'),
 SELECT is(pg_temp.result('credits_capture(bigint, credit_amount)'), 'bigint', 'credits_capture returns bigint');
 SELECT is(pg_temp.args('credits_release(bigint)'), 'hold_id bigint', 'credits_release arguments');
 SELECT is(pg_temp.result('credits_release(bigint)'), 'void', 'credits_release returns void');
-SELECT is(pg_temp.args('credits_subscribe(text, credit_amount, interval, text, text, timestamptz, interval)'),
-	'account text, credits credit_amount, every interval, mode text DEFAULT ''add''::text, credit_type text DEFAULT ''CRD''::text, starts_at timestamp with time zone DEFAULT now(), expires_after interval DEFAULT NULL::interval',
+SELECT is(pg_temp.args('credits_subscribe(text, credit_amount, interval, text, text, timestamptz, interval, credit_amount, text)'),
+	'account text, credits credit_amount, every interval, mode text DEFAULT ''add''::text, credit_type text DEFAULT ''CRD''::text, starts_at timestamp with time zone DEFAULT now(), expires_after interval DEFAULT NULL::interval, rollover credit_amount DEFAULT NULL::credit_amount, reset_scope text DEFAULT ''type''::text',
 	'credits_subscribe arguments');
-SELECT is(pg_temp.result('credits_subscribe(text, credit_amount, interval, text, text, timestamptz, interval)'), 'bigint', 'credits_subscribe returns bigint');
+SELECT is(pg_temp.result('credits_subscribe(text, credit_amount, interval, text, text, timestamptz, interval, credit_amount, text)'), 'bigint', 'credits_subscribe returns bigint');
 SELECT is(pg_temp.args('credits_subscribe_service(text, text, credit_amount, interval, text, timestamptz)'),
 	'account text, service text, price credit_amount, every interval, credit_type text DEFAULT ''CRD''::text, starts_at timestamp with time zone DEFAULT now()',
 	'credits_subscribe_service arguments');
@@ -79,6 +79,11 @@ SELECT is(credits_balance('p-1')::text, '100', 'reset replaced the balance');
 SELECT is((SELECT deducted::text || '/' || shortfall::text FROM credits_clawback(reference => 'inv-3')), '100/0', 'clawback deducts what was issued');
 SELECT is((SELECT deducted::text || '/' || shortfall::text FROM credits_clawback(reference => 'inv-3')), '0/0', 'a second clawback deducts nothing');
 SELECT throws_ok($$ SELECT credits_define_rule(service => 'x', credits => 1, mode => 'sometimes') $$, '22023', NULL, 'unknown mode: 22023');
+SELECT lives_ok($$ SELECT credits_define_rule(service => 'seats', credits => 100, mode => 'reset', rollover => 30, reset_scope => 'own') $$, 'define a reset rule that keeps up to 30 of its own credits');
+SELECT lives_ok($$ SELECT credits_issue('p-3', 'seats', 'inv-4'), credits_grant('p-3', 40), credits_issue('p-3', 'seats', 'inv-5') $$, 'issue twice around a grant');
+SELECT is(credits_balance('p-3')::text, '170', 'the second reset kept 30 of the rule''s 100 and the whole grant');
+SELECT throws_ok($$ SELECT credits_define_rule(service => 'x', credits => 1, mode => 'reset', reset_scope => 'all') $$, '22023', NULL, 'unknown reset_scope: 22023');
+SELECT throws_ok($$ SELECT credits_subscribe(account => 'p-3', credits => 1, every => '1 month', rollover => 5) $$, '22023', NULL, 'a rollover for mode add: 22023');
 SELECT is_empty($$ SELECT * FROM credits_verify() $$, 'credits_verify() finds nothing wrong');
 
 SELECT * FROM finish();
