@@ -322,6 +322,14 @@ SELECT credits_define_type('HRS', 'Hours', 2);
 SELECT credits_define_package('Pack', 7, 'EUR', 2.00) > 0;
 SELECT credits_define_rule('reset-CRD', 3, 'reset') > 0;
 SELECT credits_define_rule('reset-HRS', '1.5', 'reset', credit_type => 'HRS') > 0;
+-- Resets that keep something: of the whole type's balance, or of their own.
+SELECT credits_define_rule('reset-CRD', 3, 'reset', variant => 'keep', rollover => 10) > 0;
+SELECT credits_define_rule('reset-HRS', '1.5', 'reset', variant => 'keep', credit_type => 'HRS',
+						   rollover => '4.5') > 0;
+SELECT credits_define_rule('reset-CRD', 3, 'reset', variant => 'own', reset_scope => 'own',
+						   rollover => 2) > 0;
+SELECT credits_define_rule('reset-HRS', '1.5', 'reset', variant => 'own', credit_type => 'HRS',
+						   reset_scope => 'own') > 0;
 SELECT credits_define_rule('add-CRD', 4, 'add') > 0;
 SELECT credits_define_rule('add-HRS', '2.25', 'add', credit_type => 'HRS') > 0;
 SELECT now() AS r0 \gset
@@ -389,7 +397,8 @@ BEGIN
 					PERFORM credits_void(id, 'random');
 				END IF;
 			ELSIF op < 0.84 THEN
-				PERFORM credits_issue(acct, 'reset-' || typ, 'R-' || i);
+				PERFORM credits_issue(acct, 'reset-' || typ, 'R-' || i,
+									  variant => (ARRAY['keep', 'own'])[i % 3]);
 			ELSIF op < 0.91 THEN
 				PERFORM credits_issue(acct, 'add-' || typ, 'A-' || i);
 			ELSIF op < 0.97 THEN

@@ -95,6 +95,23 @@ SELECT credits_capture(:rb_hold, 15) > 0;
 SELECT credits_hold('rb', 10, 'H-3') > 0;
 SELECT * FROM credits_usage(:'t1', now(), 'rb');
 SELECT credits_balance('rb') AS balance_now;
+-- Resets that keep something: reset counts only what they forfeit (one
+-- keeps 300 of the whole balance, one 50 of its own credits and all the
+-- others), and what a closed lot gets back and forfeits at once (a
+-- released hold).
+SELECT credits_define_rule('pro', 1000, 'reset', variant => 'keep', rollover => 300) > 0;
+SELECT credits_define_rule('team', 200, 'reset', rollover => 50, reset_scope => 'own') > 0;
+SELECT credits_grant('rk', 100, expires_at => now() + interval '1 day') > 0;
+SELECT credits_grant('rk', 400) > 0;
+SELECT credits_hold('rk', 60, 'H-4') AS rk_hold \gset
+SELECT credits_issue('rk', 'pro', 'INV-3', variant => 'keep') > 0;
+SELECT credits_release(:rk_hold);
+SELECT credits_issue('rk', 'team', 'INV-4') > 0;
+SELECT credits_spend('rk', 1250) > 0;
+SELECT credits_issue('rk', 'team', 'INV-5') > 0;
+SELECT * FROM credits_usage(:'t1', now(), 'rk');
+SELECT kind, amount, running_balance FROM credits_history('rk') WHERE kind = 'reset';
+SELECT credits_balance('rk') AS balance_now;
 
 -- c. An expiry counts when the lot expired, whenever it was recorded: a
 -- lot of 10 expires 1 s after t2; by t3 nobody has recorded it, at t4 a
