@@ -148,6 +148,16 @@ SELECT credits_define_rule(service => 'basic'::text, credits => '10'::credit_amo
 SELECT credits_issue(account => 'a'::text, service => 'pro'::text, reference => 'INV-1'::text);
 SELECT credits_issue(account => 'a'::text, service => 'basic'::text, reference => 'INV-2'::text, quantity => 3::int);
 SELECT * FROM credits_clawback(reference => 'INV-2'::text);
+SELECT credits_define_rule(service => 'keep'::text, credits => '100'::credit_amount, mode => 'reset'::text,
+	expires_after => '30 days'::interval, rollover => '30'::credit_amount, reset_scope => 'own'::text);
+SELECT credits_define_rule(service => 'keep'::text, credits => '100'::credit_amount, mode => 'reset'::text,
+	variant => 'type'::text, rollover => '40'::credit_amount, reset_scope => 'type'::text);
+SELECT credits_grant(account => 'k'::text, amount => '80'::credit_amount, expires_at => now() + interval '5 days');
+SELECT credits_issue(account => 'k'::text, service => 'keep'::text, reference => 'INV-K1'::text);
+SELECT credits_hold(account => 'k'::text, amount => '90'::credit_amount, reference => 'qk'::text) AS holdk \gset
+SELECT credits_issue(account => 'k'::text, service => 'keep'::text, reference => 'INV-K2'::text);
+SELECT credits_issue(account => 'k'::text, service => 'keep'::text, reference => 'INV-K3'::text, variant => 'type'::text);
+SELECT credits_release(hold_id => :holdk::bigint);
 SELECT count(*) FROM credits_rules(service => 'pro'::text);
 SELECT count(*) FROM credits_invoices(account => 'a'::text, reference => 'INV-2'::text);
 SELECT * FROM credits_purchase(account => 'a'::text, package => 'Starter'::text, method => 'stripe'::text, reference => 'ch_1'::text);
@@ -174,6 +184,9 @@ SELECT credits_subscribe(account => 's'::text, credits => '10'::credit_amount, e
 SELECT credits_subscribe_service(account => 's'::text, service => 'seo'::text, price => '3'::credit_amount,
 	every => '1 day'::interval) AS sub2 \gset
 SELECT credits_cancel_subscription(subscription_id => :sub2::bigint);
+SELECT credits_subscribe(account => 's'::text, credits => '10'::credit_amount, every => '1 month'::interval,
+	mode => 'reset'::text, starts_at => now() - interval '40 days', expires_after => '1 month'::interval,
+	rollover => '4'::credit_amount, reset_scope => 'own'::text);
 SELECT count(*) FROM credits_subscriptions();
 SELECT * FROM credits_run_due();
 SELECT credits_set_low_balance(account => 'a'::text, threshold => '5'::credit_amount);

@@ -143,6 +143,17 @@ for v in $older; do
 		|| fail "$v: a payment before the update: $paid"
 	request=$(q "$OLD" -c "SELECT credits_define_package('Old', 10, 'USD', 1.00)" \
 		-c "SELECT request_id FROM credits_purchase('u-6', 'Old', 'bank_transfer')" | tail -1)
+	# A reset made before the update (this library on the old tables: the
+	# whole balance) with credits held across it, and a reset subscription:
+	# after the update the reset's mark still closes its lots, and both
+	# reset as they did unless told to keep something.
+	hold7=$(q "$OLD" -c "SELECT credits_grant('u-7', 50)" -c "SELECT credits_define_rule('plan', 100, 'reset')" \
+		-c "SELECT credits_hold('u-7', 20, 'H-U7')" | tail -1)
+	q "$OLD" -c "SELECT credits_issue('u-7', 'plan', 'INV-U7')" >/dev/null
+	# (This library subscribes on the tables of 1.1, not of 1.0: they have no
+	# subscription.failure.)
+	[[ $v == 1.0 ]] || q "$OLD" -c "SELECT credits_subscribe('u-8', 10, '1 month', 'reset')" >/dev/null
+	[[ $(q "$OLD" -c "SELECT credits_balance('u-7')") == 100 ]] || fail "$v: the reset before the update"
 	# A session that saw the old tables keeps working right after the update.
 	q "$OLD" -c "SELECT credits_grant_many(ARRAY['u-4'], 5), credits_expire()" \
 		-c "SELECT credits_balance('u-1', at => now() - interval '1 s')" \
@@ -160,6 +171,16 @@ for v in $older; do
 	again=$(q "$OLD" -c "SET TimeZone = 'America/Chicago'" \
 		-c "SELECT credits_grant('u-2', 5, expires_at => '2031-03-01 12:00+00', idempotency_key => 'old-key')")
 	[[ $again == "$keyed" ]] || fail "$v: a key stored before the update is not the same call after it"
+	# The old reset's held credits are forfeited when released; a rule that
+	# keeps 40 keeps 40; the old subscription keeps nothing.
+	[[ $(q "$OLD" -c "SELECT credits_release($hold7)" -c "SELECT credits_balance('u-7')" | tail -1) == 100 ]] \
+		|| fail "$v: credits held across a reset before the update came back after it"
+	[[ $(q "$OLD" -c "SELECT credits_define_rule('plan', 100, 'reset', rollover => 40)" \
+		-c "SELECT credits_issue('u-7', 'plan', 'INV-U7b')" -c "SELECT credits_balance('u-7')" | tail -1) == 140 ]] \
+		|| fail "$v: a reset with a rollover after the update"
+	[[ $v == 1.0 || $(q "$OLD" -c "SELECT coalesce(rollover::text, '-') || ' ' || reset_scope
+		FROM credits_subscriptions('u-8')") == "- type" ]] \
+		|| fail "$v: a reset subscription of before the update keeps something"
 	[[ $(q "$OLD" -c "SELECT count(*) FROM credits_verify()") == 0 ]] || fail "$v: credits_verify() after the update"
 	if ((has_cet)); then
 		[[ $(q "$OLD" -c "SET TimeZone = 'CET'" \
