@@ -252,6 +252,9 @@ BEGIN
 		SELECT NULL, r.credit_type, format('rule %s: credits', r.rule_id), r.credits
 		FROM credits.rule r
 		UNION ALL
+		SELECT NULL, r.credit_type, format('rule %s: rollover', r.rule_id), r.rollover
+		FROM credits.rule r WHERE r.rollover IS NOT NULL
+		UNION ALL
 		SELECT NULL, p.credit_type, format('package %s: credits', p.name), p.credits
 		FROM credits.package p
 		UNION ALL
@@ -259,6 +262,10 @@ BEGIN
 			   CASE WHEN s.service IS NULL THEN 'credits' ELSE 'price' END),
 			   coalesce(s.credits, s.price)
 		FROM credits.subscription s
+		UNION ALL
+		SELECT s.account, s.credit_type, format('subscription %s: rollover', s.subscription_id),
+			   s.rollover
+		FROM credits.subscription s WHERE s.rollover IS NOT NULL
 		UNION ALL
 		SELECT q.account, q.credit_type, format('credit request %s: credits', q.request_id), q.credits
 		FROM credits.request q

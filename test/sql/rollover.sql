@@ -354,8 +354,9 @@ RESET credits.portal_account;
 SELECT credits_portal_remove_role('regress_rollover_portal');
 DROP ROLE regress_rollover_operator, regress_rollover_portal;
 
--- 11. credits_verify() sees a closed lot that holds credits and a mark
--- that keeps a lot out of its scope (the checks can fail) ...
+-- 11. credits_verify() sees a closed lot that holds credits, a mark that
+-- keeps a lot out of its scope and a rollover finer than its type (the
+-- checks can fail) ...
 SELECT * FROM credits_verify();
 BEGIN;
 UPDATE credits.lot SET remaining = 1, is_open = true
@@ -363,8 +364,10 @@ WHERE account = 'k-1' AND reason = 'soon';
 UPDATE credits.account_reset SET kept_lots = kept_lots || (SELECT lot_id FROM credits.lot
 	WHERE account = 'h-3' AND source = 'purchase')
 WHERE account = 'h-3';
+-- (and a rollover finer than its type's scale)
+UPDATE credits.rule SET rollover = '2.255' WHERE service = 'support';
 SELECT check_name, account, regexp_replace(detail, '[0-9]+', 'N', 'g') AS detail
-FROM credits_verify() WHERE check_name LIKE 'reset%' ORDER BY 1, 2;
+FROM credits_verify() WHERE check_name LIKE 'reset%' OR detail LIKE '%rollover%' ORDER BY 1, 2;
 ROLLBACK;
 -- ... and the ledger is consistent.
 SELECT * FROM credits_verify();
