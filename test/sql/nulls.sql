@@ -121,6 +121,8 @@ INSERT INTO nulls_sample VALUES
 	('credits_grant', 'idempotency_key', $$'nulls-key-1'$$),
 	('credits_grant', 'cost', '12.50'),
 	('credits_grant', 'cost_currency', $$'USD'$$),
+	('credits_grant', 'priority', '-1'),
+	('credits_grant', 'applies_to', $$ARRAY['nulls-svc']$$),
 	('credits_grant_many', 'accounts', $$ARRAY['n-1', 'n-2']$$),
 	('credits_grant_many', 'amount', '5'),
 	('credits_grant_many', 'credit_type', $$'CRD'$$),
@@ -179,6 +181,7 @@ INSERT INTO nulls_sample VALUES
 	('credits_spend', 'reference', $$'nulls-order-2'$$),
 	('credits_spend', 'credit_type', $$'CRD'$$),
 	('credits_spend', 'idempotency_key', $$'nulls-key-2'$$),
+	('credits_spend', 'service', $$'nulls-svc'$$),
 	('credits_subscribe', 'account', $$'n-1'$$),
 	('credits_subscribe', 'credits', '5'),
 	('credits_subscribe', 'every', $$'1 month'$$),
@@ -209,6 +212,7 @@ INSERT INTO nulls_meaningful VALUES
 	('credits_grant', 'reason', 'no reason'),
 	('credits_grant', 'reference', 'no reference'),
 	('credits_grant', 'idempotency_key', 'no idempotency'),
+	('credits_grant', 'applies_to', 'pays for any service'),
 	('credits_grant_many', 'expires_at', 'never expires'),
 	('credits_grant_many', 'reason', 'no reason'),
 	('credits_grant_many', 'reference', 'no reference'),
@@ -224,6 +228,7 @@ INSERT INTO nulls_meaningful VALUES
 	('credits_set_low_balance', 'threshold', 'removes the threshold'),
 	('credits_spend', 'reference', 'no reference'),
 	('credits_spend', 'idempotency_key', 'no idempotency'),
+	('credits_spend', 'service', 'no service: unrestricted lots only'),
 	('credits_subscribe', 'expires_after', 'the credits never expire');
 
 -- The functions of the extension, their arguments (in order) and whether
