@@ -6,6 +6,7 @@
 
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/timestamp.h"
 
 #include "credits.h"
@@ -110,8 +111,7 @@ credits_grant(PG_FUNCTION_ARGS)
 			}
 			credits_idem_field(&request, psprintf("%d", priority));
 			credits_idem_field(&request, applies_to == (Datum) 0 ? NULL
-							   : TextDatumGetCString(DirectFunctionCall1(array_out,
-																		 applies_to)));
+							   : OidOutputFunctionCall(F_ARRAY_OUT, applies_to));
 		}
 		if (credits_idem_lookup(account, PG_GETARG_DATUM(6), request.data, &lot_id))
 		{
