@@ -53,8 +53,8 @@ REVOKE ALL ON FUNCTION credits.verify_scope() FROM PUBLIC;
 -- extension (90_privileges.sql does it at CREATE EXTENSION; this serves
 -- ALTER EXTENSION UPDATE, as in 85_distribute.sql): the verify function,
 -- and the functions that the update from 1.1 dropped and made anew with
--- their new parameters and columns, which registered client portals get
--- back (credits_spend, credits_balance and credits_lots are theirs).
+-- their new parameters and columns.  (Registered client portals get theirs
+-- back in 95_portal_grants.sql.)
 DO $$
 BEGIN
 	IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) 'credits_owner'::pg_catalog.name) THEN
@@ -73,6 +73,5 @@ BEGIN
 		ALTER FUNCTION credits_lots(text, text, boolean) OWNER TO credits_owner;
 		REVOKE ALL ON FUNCTION credits_lots(text, text, boolean) FROM PUBLIC;
 	END IF;
-	PERFORM credits.portal_grant(p.role, true) FROM credits.portal_role p;
 END
 $$;
