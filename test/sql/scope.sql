@@ -282,13 +282,24 @@ RESET credits.portal_account;
 SELECT credits_portal_remove_role('regress_scope_portal');
 DROP ROLE regress_scope_portal;
 
+-- 9. Tamper evidence covers a lot's priority and services: a restricted lot
+-- made unrestricted, or moved later in spend order, after its grant was
+-- sealed is reported.
+SELECT credits_seal() > 0 AS sealed;
+BEGIN;
+UPDATE credits.lot SET applies_to = NULL WHERE account = 'm-1' AND reason = 'ai-only';
+UPDATE credits.lot SET priority = 0 WHERE account = 'p-1' AND reason = 'E';
+SELECT check_name, account FROM credits_verify() WHERE check_name = 'chain' ORDER BY 2;
+ROLLBACK;
+
 SELECT * FROM credits_verify();
 -- credits_verify() sees a restricted lot whose account is not flagged (the
--- fast path would let a plain spend take it) and a malformed list.
+-- fast path would let a plain spend take it) and a malformed list (and the
+-- chain of the sealed lot's grant, as above).
 BEGIN;
 UPDATE credits.account SET scoped = false WHERE account = 's-1';
 UPDATE credits.lot SET applies_to = ARRAY['ai', 'ai'] WHERE account = 'm-1' AND reason = 'ai-only';
 SELECT check_name, account, regexp_replace(detail, 'lot \d+', 'lot <id>') AS detail
-FROM credits_verify() ORDER BY 1, 2, 3;
+FROM credits_verify() WHERE check_name <> 'chain' ORDER BY 1, 2, 3;
 ROLLBACK;
 DROP EXTENSION credits;
