@@ -55,9 +55,11 @@ static CreditsStmt stmt_balance_now_service = {"ttTt",
  * were not available then.  One sum of grants and movements together: the
  * grants of the lots expired by then may add up to more than a
  * credit_amount holds (a lot granted, expired, granted again, ...), what
- * those lots held at that entry never does (the sum's state is exact).
- * For a spend for a service (stmt_balance_past_service: $4), the lots
- * restricted to other services are left out the same way, expired or not.
+ * those lots held at that entry never does (the sum's state is exact).  A
+ * lot that a transfer brought in starts at 0 here: its allocation to the
+ * transfer_in entry is its first movement in.  For a spend for a service
+ * (stmt_balance_past_service: $4), the lots restricted to other services
+ * are left out the same way, expired or not.
  */
 #define BALANCE_PAST_REST \
 		"mv AS (SELECT CASE credits.direction(e.kind) WHEN 'in' THEN al.amount " \
@@ -79,9 +81,14 @@ static CreditsStmt stmt_balance_now_service = {"ttTt",
 		"WITH last AS (SELECT seq, running_balance FROM credits.entry " \
 		"  WHERE account = $1 AND credit_type = $2 AND at <= $3 " \
 		"  ORDER BY seq DESC LIMIT 1), " \
-		"lots AS (SELECT g.lot_id, g.amount FROM credits.entry g " \
-		"  JOIN credits.lot l ON l.lot_id = g.lot_id AND l.account = g.account " \
-		"  WHERE g.account = $1 AND g.credit_type = $2 AND g.kind = 'grant' " \
+		"lots AS (SELECT l.lot_id, CASE WHEN g.kind = 'grant' THEN g.amount " \
+		"    ELSE 0 END AS amount FROM credits.entry g " \
+		"  LEFT JOIN credits.allocation t ON g.kind = 'transfer_in' " \
+		"    AND t.account = g.account AND t.entry_id = g.entry_id " \
+		"  JOIN credits.lot l ON l.lot_id = coalesce(g.lot_id, t.lot_id) " \
+		"    AND l.account = g.account " \
+		"  WHERE g.account = $1 AND g.credit_type = $2 " \
+		"  AND g.kind IN ('grant', 'transfer_in') " \
 		"  AND g.seq <= (SELECT seq FROM last) AND " left_out "), " \
 		BALANCE_PAST_REST
 

@@ -172,6 +172,19 @@ extern void credits_append_allocation(AccountState *acct, int64 entry_id,
 									  int64 lot_id, CreditAmount amount);
 extern int64 credits_record_due(AccountState *acct, TimestampTz as_of);
 extern void credits_record_due_now(AccountState *acct);
+extern int64 credits_insert_lot(AccountState *acct, CreditAmount amount,
+								bool has_expiry, TimestampTz expires_at,
+								Datum reason, bool reason_null,
+								Datum reference, bool reference_null,
+								const char *source, Datum cost,
+								Datum cost_currency);
+extern int64 credits_insert_lot_ex(AccountState *acct, CreditAmount amount,
+								   bool has_expiry, TimestampTz expires_at,
+								   Datum reason, bool reason_null,
+								   Datum reference, bool reference_null,
+								   const char *source, Datum cost,
+								   Datum cost_currency, int32 priority,
+								   Datum applies_to);
 extern int64 credits_add_lot(AccountState *acct, CreditAmount amount,
 							 bool has_expiry, TimestampTz expires_at,
 							 Datum reason, bool reason_null,
@@ -210,6 +223,21 @@ extern void credits_check_service(Datum service);
 extern CreditAmount credits_available(AccountState *acct, LotScope scope,
 									  Datum service);
 extern void credits_mark_scoped(AccountState *acct);
+
+/*
+ * The kind of an entry as the reports show it: the two sides of a transfer
+ * are stored as kinds of their own (transfer_out, transfer_in), so that an
+ * entry's direction follows from its kind (credits.direction), and show as
+ * "transfer" with their direction.  (Inline, and one byte for any other
+ * kind: every spend's payload asks.)
+ */
+static inline const char *
+credits_kind_label(const char *kind)
+{
+	if (kind[0] == 't' && strncmp(kind, "transfer_", 9) == 0)
+		return "transfer";
+	return kind;
+}
 
 /* credit_types.c */
 extern void credits_lock_type(Datum credit_type, CreditTypeInfo *info);

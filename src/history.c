@@ -17,8 +17,12 @@ PG_FUNCTION_INFO_V1(credits_history);
 PG_FUNCTION_INFO_V1(credits_history_page);
 
 /* Exactly the result columns, so that rows go to the result as they are. */
-#define HISTORY_COLUMNS "e.entry_id, e.at, e.kind::text, " \
-	"CASE WHEN e.kind IN ('grant', 'reversal', 'release') THEN 'in' ELSE 'out' END, " \
+/* (The two sides of a transfer show as kind "transfer": credits_kind_label.) */
+#define HISTORY_COLUMNS "e.entry_id, e.at, " \
+	"CASE WHEN e.kind IN ('transfer_out', 'transfer_in') THEN 'transfer' " \
+	"ELSE e.kind::text END, " \
+	"CASE WHEN e.kind IN ('grant', 'reversal', 'release', 'transfer_in') " \
+	"THEN 'in' ELSE 'out' END, " \
 	"e.amount, e.running_balance, e.reference, e.reason " \
 	"FROM credits.entry e WHERE e.account = $1 AND e.credit_type = $2 "
 

@@ -458,6 +458,8 @@ credits_event_type(const char *kind)
 		{"hold", "account.credits.held"},
 		{"capture", "account.credits.captured"},
 		{"release", "account.credits.released"},
+		{"transfer_out", "account.credits.transferred_out"},
+		{"transfer_in", "account.credits.transferred_in"},
 	};
 	int			i;
 
@@ -711,43 +713,46 @@ credits_record_due_now(AccountState *acct)
 }
 
 /*
- * Add a lot and its grant entry.  The caller holds the account lock and has
- * recorded due expirations; expires_at, when given, is in the future.  cost
- * (numeric) and cost_currency (text) record what the client paid for the
- * lot, its cost basis; (Datum) 0 for free credits.  The lot has priority 0
- * and pays for any service (credits_add_lot_ex).
+ * Add a lot to the account, without an entry: the caller records where its
+ * credits came from (a grant entry, or a transfer's allocation).  The
+ * caller holds the account lock and has recorded due expirations; a lot
+ * that is born expired at the call's instant would never be spendable
+ * (22023).  cost (numeric) and cost_currency (text) record what the client
+ * paid for the lot, its cost basis; (Datum) 0 for free credits.  The lot
+ * has priority 0 and pays for any service (credits_insert_lot_ex).
+ * Returns the lot id.
  */
 int64
-credits_add_lot(AccountState *acct, CreditAmount amount,
-				bool has_expiry, TimestampTz expires_at,
-				Datum reason, bool reason_null,
-				Datum reference, bool reference_null,
-				const char *source, Datum cost, Datum cost_currency)
-{
-	return credits_add_lot_ex(acct, amount, has_expiry, expires_at,
-							  reason, reason_null, reference, reference_null,
-							  source, cost, cost_currency, 0, (Datum) 0);
-}
-
-/*
- * credits_add_lot() with the lot's priority in spend order and the services
- * it may pay for: applies_to (text[], checked by credits_check_applies_to),
- * or (Datum) 0 for any.  A restricted lot marks the account scoped.
- */
-int64
-credits_add_lot_ex(AccountState *acct, CreditAmount amount,
+credits_insert_lot(AccountState *acct, CreditAmount amount,
 				   bool has_expiry, TimestampTz expires_at,
 				   Datum reason, bool reason_null,
 				   Datum reference, bool reference_null,
-				   const char *source, Datum cost, Datum cost_currency,
-				   int32 priority, Datum applies_to)
+				   const char *source, Datum cost, Datum cost_currency)
+{
+	return credits_insert_lot_ex(acct, amount, has_expiry, expires_at,
+								 reason, reason_null, reference, reference_null,
+								 source, cost, cost_currency, 0, (Datum) 0);
+}
+
+/*
+ * credits_insert_lot() with the lot's priority in spend order and the
+ * services it may pay for: applies_to (text[], checked by
+ * credits_check_applies_to), or (Datum) 0 for any.  A restricted lot marks
+ * the account scoped.
+ */
+int64
+credits_insert_lot_ex(AccountState *acct, CreditAmount amount,
+					  bool has_expiry, TimestampTz expires_at,
+					  Datum reason, bool reason_null,
+					  Datum reference, bool reference_null,
+					  const char *source, Datum cost, Datum cost_currency,
+					  int32 priority, Datum applies_to)
 {
 	Datum		values[12];
 	char		nulls[12];
 	bool		isnull;
 	int64		lot_id;
 
-	/* born expired at its own grant's instant: never spendable */
 	if (has_expiry && expires_at <= acct->now)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -792,14 +797,50 @@ credits_add_lot_ex(AccountState *acct, CreditAmount amount,
 		elog(ERROR, "credits: lot was not written");
 	lot_id = DatumGetInt64(credits_col(0, 1, &isnull));
 
-	credits_append_entry(acct, "grant", amount, false, lot_id, 0,
-						 reference, reference_null, reason, reason_null);
 	if (has_expiry &&
 		(!acct->has_next_expiry || expires_at < acct->next_expiry))
 	{
 		acct->has_next_expiry = true;
 		acct->next_expiry = expires_at;
 	}
+	return lot_id;
+}
+
+/*
+ * Add a lot and its grant entry.  The caller holds the account lock and has
+ * recorded due expirations; expires_at, when given, is in the future.  cost
+ * and cost_currency as for credits_insert_lot(); the lot has priority 0 and
+ * pays for any service.
+ */
+int64
+credits_add_lot(AccountState *acct, CreditAmount amount,
+				bool has_expiry, TimestampTz expires_at,
+				Datum reason, bool reason_null,
+				Datum reference, bool reference_null,
+				const char *source, Datum cost, Datum cost_currency)
+{
+	return credits_add_lot_ex(acct, amount, has_expiry, expires_at,
+							  reason, reason_null, reference, reference_null,
+							  source, cost, cost_currency, 0, (Datum) 0);
+}
+
+/* credits_add_lot() with a priority and services (credits_insert_lot_ex). */
+int64
+credits_add_lot_ex(AccountState *acct, CreditAmount amount,
+				   bool has_expiry, TimestampTz expires_at,
+				   Datum reason, bool reason_null,
+				   Datum reference, bool reference_null,
+				   const char *source, Datum cost, Datum cost_currency,
+				   int32 priority, Datum applies_to)
+{
+	int64		lot_id;
+
+	lot_id = credits_insert_lot_ex(acct, amount, has_expiry, expires_at,
+								   reason, reason_null, reference,
+								   reference_null, source, cost, cost_currency,
+								   priority, applies_to);
+	credits_append_entry(acct, "grant", amount, false, lot_id, 0,
+						 reference, reference_null, reason, reason_null);
 	return lot_id;
 }
 

@@ -67,6 +67,20 @@ static CreditsStmt stmt_reset_mark = {"ttT",
 		"ON CONFLICT (account, credit_type) DO UPDATE "
 		"SET lots_upto = excluded.lots_upto, reset_at = excluded.reset_at"};
 
+/*
+ * The same in two statements, for a distributed ledger: Citus runs an
+ * INSERT ... SELECT through an intermediate result, even on one shard.
+ */
+static CreditsStmt stmt_reset_upto = {"tt",
+		"SELECT coalesce(max(lot_id), 0) FROM credits.lot "
+		"WHERE account = $1 AND credit_type = $2"};
+
+static CreditsStmt stmt_reset_mark_values = {"ttTi",
+		"INSERT INTO credits.account_reset (account, credit_type, lots_upto, "
+		"reset_at) VALUES ($1, $2, $4, $3) "
+		"ON CONFLICT (account, credit_type) DO UPDATE "
+		"SET lots_upto = excluded.lots_upto, reset_at = excluded.reset_at"};
+
 /* "add" or "reset"; anything else is 22023. */
 GrantMode
 credits_parse_mode(Datum mode)
@@ -223,14 +237,21 @@ credits_reset_balance(AccountState *acct, int64 related_id,
 {
 	CreditAmount amount = acct->balance;
 	int64		entry_id;
-	Datum		values[3];
+	Datum		values[4];
 
 	if (!acct->exists)
 		return 0;
 	values[0] = acct->account;
 	values[1] = acct->credit_type;
 	values[2] = TimestampTzGetDatum(acct->now);
-	credits_run(&stmt_reset_mark, values, NULL, false, 0);
+	if (credits_distributed())
+	{
+		credits_run(&stmt_reset_upto, values, NULL, false, 1);
+		values[3] = Int64GetDatum(credits_col_int64(0, 1));
+		credits_run(&stmt_reset_mark_values, values, NULL, false, 0);
+	}
+	else
+		credits_run(&stmt_reset_mark, values, NULL, false, 0);
 	if (amount <= 0)
 		return 0;
 	entry_id = credits_append_entry(acct, "reset", amount, true, 0, related_id,

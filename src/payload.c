@@ -107,8 +107,9 @@ put_int(JsonbParseState **st, const char *key, int64 value, bool isnull)
 
 /*
  * The payload of an entry's event: account, credit type, entry id, kind,
- * amount, balance after, reference, reason, lot id, and for a clawback its
- * shortfall.
+ * amount, balance after, reference, reason, lot id, for a clawback its
+ * shortfall, and for a transfer its direction (kind "transfer", as the
+ * history shows it).
  */
 Datum
 credits_entry_payload(const EntryPayload *p)
@@ -116,6 +117,7 @@ credits_entry_payload(const EntryPayload *p)
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
 	JsonbValue	kind;
+	const char *label = credits_kind_label(p->kind);
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	put_text(&st, "account", p->account, false);
@@ -123,9 +125,17 @@ credits_entry_payload(const EntryPayload *p)
 	put_int(&st, "entry_id", p->entry_id, false);
 	put_key(&st, "kind");
 	kind.type = jbvString;
-	kind.val.string.val = (char *) p->kind;
-	kind.val.string.len = strlen(p->kind);
+	kind.val.string.val = (char *) label;
+	kind.val.string.len = strlen(label);
 	pushJsonbValue(&st, WJB_VALUE, &kind);
+	if (label != p->kind)
+	{
+		/* transfer_out, transfer_in */
+		put_key(&st, "direction");
+		kind.val.string.val = (char *) (strcmp(p->kind, "transfer_in") == 0 ? "in" : "out");
+		kind.val.string.len = strlen(kind.val.string.val);
+		pushJsonbValue(&st, WJB_VALUE, &kind);
+	}
 	put_amount(&st, "amount", p->amount);
 	put_amount(&st, "balance", p->balance);
 	put_text(&st, "reference", p->reference, p->reference_null);

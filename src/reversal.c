@@ -82,7 +82,7 @@ credits_reverse(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("entry " INT64_FORMAT " cannot be reversed: it is a %s entry",
-						entry_id, kind),
+						entry_id, credits_kind_label(kind)),
 				 errhint("Only spend and capture entries can be reversed; a grant is corrected with credits_void().")));
 
 	credits_lock_account(&acct, account, credit_type, false);

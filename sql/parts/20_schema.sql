@@ -34,8 +34,12 @@ CREATE TABLE credits.setting (
 -- are maintained by the C code and checked by credits_verify().
 CREATE DOMAIN credits.positive_amount AS credit_amount CHECK (VALUE > 0);
 CREATE DOMAIN credits.nonnegative_amount AS credit_amount CHECK (VALUE >= 0);
+-- The two sides of a transfer are kinds of their own, transfer_out and
+-- transfer_in, so that an entry's direction follows from its kind; reports
+-- show both as "transfer" (88_transfer.sql).
 CREATE DOMAIN credits.entry_kind AS text CHECK (VALUE IN ('grant', 'spend',
-	'expire', 'void', 'reset', 'reversal', 'clawback', 'hold', 'capture', 'release'));
+	'expire', 'void', 'reset', 'reversal', 'clawback', 'hold', 'capture', 'release',
+	'transfer_out', 'transfer_in'));
 
 CREATE SEQUENCE credits.lot_id_seq;
 CREATE SEQUENCE credits.entry_id_seq;
@@ -172,7 +176,7 @@ CREATE INDEX event_by_at ON credits.event USING brin (at);
 -- Direction of an entry kind.
 CREATE FUNCTION credits.direction(kind text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-AS $$ SELECT CASE WHEN kind IN ('grant', 'reversal', 'release') THEN 'in' ELSE 'out' END $$;
+AS $$ SELECT CASE WHEN kind IN ('grant', 'reversal', 'release', 'transfer_in') THEN 'in' ELSE 'out' END $$;
 
 -- History is append-only, even for superusers and replication sessions.
 CREATE FUNCTION credits.refuse_change() RETURNS trigger

@@ -115,19 +115,28 @@ BEGIN
 	WHERE l.remaining < 0 OR l.remaining > l.amount
 	   OR l.is_open <> (l.remaining > 0);
 
-	-- Each lot has exactly one grant entry, of its amount.
+	-- Each lot has exactly one origin, of its amount: its grant entry, or
+	-- the allocation of the transfer_in entry that brought its credits.
 	RETURN QUERY
 	SELECT 'lot_granted_once', l.account,
-		   format('lot %s of %s: %s grant entries totalling %s', l.lot_id,
-				  l.amount, count(e.entry_id), sum(e.amount))
+		   format('lot %s of %s: %s grant or transfer entries totalling %s', l.lot_id,
+				  l.amount, count(o.entry_id), sum(o.amount))
 	FROM credits.lot l
-	LEFT JOIN credits.entry e
-		ON e.account = l.account AND e.lot_id = l.lot_id AND e.kind = 'grant'
+	LEFT JOIN (
+		SELECT e.account, e.lot_id, e.entry_id, e.amount
+		FROM credits.entry e
+		WHERE e.kind = 'grant'
+		UNION ALL
+		SELECT al.account, al.lot_id, al.entry_id, al.amount
+		FROM credits.allocation al
+		JOIN credits.entry e ON e.account = al.account AND e.entry_id = al.entry_id
+		WHERE e.kind = 'transfer_in') o
+		ON o.account = l.account AND o.lot_id = l.lot_id
 	GROUP BY l.account, l.lot_id, l.amount
-	HAVING count(e.entry_id) <> 1 OR sum(e.amount) <> l.amount;
+	HAVING count(o.entry_id) <> 1 OR sum(o.amount) <> l.amount;
 
-	-- A lot's remainder is its grant plus every movement into it, minus every
-	-- movement out of it, as history records them.
+	-- A lot's remainder is its origin plus every movement into it, minus
+	-- every movement out of it, as history records them.
 	RETURN QUERY
 	SELECT 'lot_matches_history', l.account,
 		   format('lot %s: remaining %s, history gives %s', l.lot_id, l.remaining,
@@ -144,6 +153,7 @@ BEGIN
 				   CASE credits.direction(e.kind) WHEN 'in' THEN al.amount ELSE -al.amount END
 			FROM credits.allocation al
 			JOIN credits.entry e ON e.account = al.account AND e.entry_id = al.entry_id
+			WHERE e.kind <> 'transfer_in'
 		) x GROUP BY 1, 2) m
 		ON m.account = l.account AND m.lot_id = l.lot_id
 	WHERE l.remaining <> l.amount + coalesce(m.net, 0);

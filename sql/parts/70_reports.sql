@@ -59,12 +59,14 @@ SET search_path = pg_catalog, credits, pg_temp
 AS $$
 BEGIN
 	-- One account's lots or every account's.  The values are written into
-	-- the statement: on a distributed ledger, Citus sends a statement with
-	-- the account as a constant to that account's shard alone (with
-	-- parameters it cannot, and a call for one account, delegated to its
-	-- worker, may only read there); and whether the instant is past is a
-	-- constant too, as Citus cannot plan a comparison with now() that reads
-	-- no column alongside an outer join.
+	-- the statement, and the account into each table's condition: on a
+	-- distributed ledger Citus sends such a statement to the account's
+	-- shard alone (a call for one account, delegated to its worker inside
+	-- a transaction block, may read nothing else), which it cannot with
+	-- parameters, nor with the account carried only through the UNION into
+	-- the lateral subqueries.  Whether the instant is past is a constant
+	-- too: Citus cannot plan a comparison with now() that reads no column
+	-- alongside an outer join.
 	RETURN QUERY EXECUTE pg_catalog.format($q$
 	WITH cand AS (
 		SELECT DISTINCT ON (c.account, c.lot_id) c.*
@@ -80,11 +82,11 @@ BEGIN
 			  WHERE x.kind = 'expire' AND x.at > %1$L::timestamptz AND %5$L::boolean AND l.expires_at <= %1$L::timestamptz
 				AND %3$s AND (%4$L IS NULL OR x.credit_type = %4$L)) c
 		ORDER BY c.account, c.lot_id, c.upto)
-	SELECT c.account, c.credit_type, c.lot_id, c.expires_at, c.held - coalesce(m.moved, 0)
+	SELECT c.account, c.credit_type, c.lot_id, c.expires_at, c.held - coalesce(m.moved, 0) AS amount
 	FROM cand c
 	LEFT JOIN LATERAL (
 		SELECT e.seq FROM credits.entry e
-		WHERE e.account = c.account AND e.credit_type = c.credit_type
+		WHERE e.account = c.account AND %6$s AND e.credit_type = c.credit_type
 		  AND (e.at <= %1$L::timestamptz OR NOT %5$L::boolean)
 		ORDER BY e.seq DESC LIMIT 1) k ON true
 	LEFT JOIN LATERAL (
@@ -93,14 +95,15 @@ BEGIN
 		FROM credits.entry e
 		LEFT JOIN credits.allocation al
 			ON al.account = e.account AND al.entry_id = e.entry_id AND al.lot_id = c.lot_id
-		WHERE e.account = c.account AND e.credit_type = c.credit_type
+		WHERE e.account = c.account AND %6$s AND e.credit_type = c.credit_type
 		  AND e.seq > coalesce(k.seq, 0) AND e.seq < c.upto
 		  AND (e.lot_id = c.lot_id OR al.lot_id IS NOT NULL)) m ON true
 	WHERE c.held - coalesce(m.moved, 0) > 0
 	$q$, expired_unrecorded.at,
 		CASE WHEN only_account IS NULL THEN 'true' ELSE pg_catalog.format('l.account = %L', only_account) END,
 		CASE WHEN only_account IS NULL THEN 'true' ELSE pg_catalog.format('x.account = %L', only_account) END,
-		only_type, expired_unrecorded.at < now());
+		only_type, expired_unrecorded.at < now(),
+		CASE WHEN only_account IS NULL THEN 'true' ELSE pg_catalog.format('e.account = %L', only_account) END);
 END
 $$;
 REVOKE ALL ON FUNCTION credits.expired_unrecorded(timestamptz, text, text) FROM PUBLIC;
@@ -290,14 +293,14 @@ $$;
 COMMENT ON FUNCTION credits_expiring(interval, text) IS
 	'open lots whose credits expire within the interval, soonest first';
 
--- The unused part of every lot at an instant: its grant plus every later
--- movement in or out of it up to then, holds and releases excepted (held
--- credits are still unused).  Lots expired by then count nothing.  As for
--- credits_balance, an instant now or later counts every entry.  One account
--- and type, every account, or (only_held) the accounts that hold credits.
--- The movements are summed per lot and joined to the lots, every join on
--- the account: on a distributed ledger the whole statement runs on the
--- shards.
+-- The unused part of every lot at an instant: its grant (or the transfer
+-- that brought it) plus every later movement in or out of it up to then,
+-- holds and releases excepted (held credits are still unused).  Lots
+-- expired by then count nothing.  As for credits_balance, an instant now or
+-- later counts every entry.  One account and type, every account, or
+-- (only_held) the accounts that hold credits.  The movements are summed per
+-- lot and joined to the lots, every join on the account: on a distributed
+-- ledger the whole statement runs on the shards.
 CREATE FUNCTION credits.lot_unused(at timestamptz, only_account text, only_type text,
 								   only_held boolean)
 RETURNS TABLE(account text, credit_type text, lot_id bigint, unused @extschema@.credit_amount,
@@ -329,7 +332,7 @@ BEGIN
 					   ELSE -al.amount::numeric END)
 		FROM credits.allocation al
 		JOIN credits.entry e ON e.account = al.account AND e.entry_id = al.entry_id
-		WHERE e.kind NOT IN ('hold', 'release') AND (e.at <= lot_unused.at OR every)
+		WHERE e.kind NOT IN ('hold', 'release', 'transfer_in') AND (e.at <= lot_unused.at OR every)
 		  AND (only_account IS NULL OR (e.account = only_account AND e.credit_type = only_type))
 		  AND (NOT only_held OR EXISTS (SELECT FROM credits.account a
 										WHERE a.account = e.account AND a.held > 0))
@@ -383,7 +386,10 @@ REVOKE ALL ON FUNCTION credits.liability_lots(timestamptz) FROM PUBLIC;
 -- A total beyond the credit_amount range comes over several rows of that
 -- type and currency, each for its own accounts (in account order) and each
 -- within the range; an account holding more than the range alone is split
--- too, and counted in its first row only.  The rows add up to the totals.
+-- too, and counted in its first row only.  The rows add up to the totals:
+-- the cost basis of a row is the total rounded to cents up to its end, less
+-- that up to its start, so the rows' cost bases add up to the rounded total
+-- (which the finance reports, 86_finance.sql, rely on).
 CREATE FUNCTION credits_liability(at timestamptz DEFAULT now())
 RETURNS TABLE(credit_type text, currency text, accounts bigint, outstanding @extschema@.credit_amount,
 			  cost_basis numeric)
@@ -399,6 +405,7 @@ DECLARE
 	part numeric;
 	share numeric;
 	first boolean;
+	done numeric;			-- cost of the rows returned so far, unrounded
 BEGIN
 	IF at IS NULL THEN
 		RAISE EXCEPTION 'at must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -424,7 +431,7 @@ BEGIN
 			RETURN NEXT;
 			CONTINUE;
 		END IF;
-		n := 0; sum_unused := 0; sum_cost := 0;
+		n := 0; sum_unused := 0; sum_cost := 0; done := 0;
 		FOR r IN
 			SELECT x.account, sum(x.unused) AS unused, sum(x.cost) AS cost
 			FROM credits.liability_lots(credits_liability.at) x
@@ -436,8 +443,9 @@ BEGIN
 			WHILE first OR r.unused > 0 LOOP
 				IF sum_unused > 0 AND sum_unused + r.unused > 9000000000000 THEN
 					accounts := n; outstanding := sum_unused::@extschema@.credit_amount;
-					cost_basis := round(sum_cost, 2);
+					cost_basis := round(done + sum_cost, 2) - round(done, 2);
 					RETURN NEXT;
+					done := done + sum_cost;
 					n := 0; sum_unused := 0; sum_cost := 0;
 				END IF;
 				part := least(r.unused, 9000000000000 - sum_unused);
@@ -451,7 +459,7 @@ BEGIN
 			END LOOP;
 		END LOOP;
 		accounts := n; outstanding := sum_unused::@extschema@.credit_amount;
-		cost_basis := round(sum_cost, 2);
+		cost_basis := round(done + sum_cost, 2) - round(done, 2);
 		RETURN NEXT;
 	END LOOP;
 END
@@ -560,7 +568,9 @@ BEGIN
 		ORDER BY l.at, l.seq NULLS LAST, l.lot_id
 	LOOP
 		n := n + 1;
-		line := n; at := e.at; kind := e.kind; direction := credits.direction(e.kind);
+		line := n; at := e.at; direction := credits.direction(e.kind);
+		-- the two sides of a transfer show as "transfer", with their direction
+		kind := CASE WHEN e.kind IN ('transfer_out', 'transfer_in') THEN 'transfer' ELSE e.kind END;
 		amount := e.amount::@extschema@.credit_amount; reference := e.reference;
 		reason := e.reason; entry_id := e.entry_id;
 		running := CASE direction WHEN 'in' THEN running + e.amount ELSE running - e.amount END;

@@ -112,6 +112,7 @@ GRANT EXECUTE ON FUNCTION
 	credits_packages, credits_price, credits_price_tiers,
 	credits_requests, credits_holds, credits_subscriptions, credits_rules, credits_invoices,
 	credits_events_since, credits_usage, credits_expiring, credits_liability,
+	credits_revenue, credits_journal,
 	credits_verify, credits_fingerprint, credits_lots, credits_types, credits_summary
 TO credits_reader;
 GRANT SELECT ON credits_balances TO credits_reader;
@@ -126,7 +127,8 @@ GRANT EXECUTE ON FUNCTION
 	credits_accept_request, credits_reject_request,
 	credits_issue, credits_issue_trigger, credits_clawback, credits_reverse, credits_void,
 	credits_subscribe, credits_subscribe_service, credits_cancel_subscription,
-	credits_run_due, credits_expire, credits_set_low_balance
+	credits_run_due, credits_expire, credits_set_low_balance,
+	credits_transfer
 TO credits_operator;
 
 -- Configuration.

@@ -19,6 +19,14 @@ DROP FUNCTION credits.spend_lots(text, text, @extschema@.credit_amount, bigint,
 -- serves the accounts that hold credits (credits_liability) at once.
 DROP FUNCTION credits.lot_unused(timestamptz, text, text);
 
+-- Transfers (88_transfer.sql): the two sides of a transfer are entries of
+-- kinds of their own.  (The new check admits every kind the old one did, so
+-- the scan of the history that validates it cannot fail.)
+ALTER DOMAIN credits.entry_kind DROP CONSTRAINT entry_kind_check;
+ALTER DOMAIN credits.entry_kind ADD CONSTRAINT entry_kind_check CHECK (VALUE IN ('grant',
+	'spend', 'expire', 'void', 'reset', 'reversal', 'clawback', 'hold', 'capture', 'release',
+	'transfer_out', 'transfer_in'));
+
 -- Priorities and service-scoped credits (84_scope.sql): a lot's priority
 -- (lower is spent first) and the services it may pay for (NULL: any); an
 -- account flags that it has restricted lots.  Spend order leads with the

@@ -45,7 +45,8 @@ cp -r "$root/test/sql/include" "$work/in/sql/"
 distributed() {
 	sed -e 's|^CREATE EXTENSION credits;$|&\nSELECT credits_distribute() \\g /dev/null|' \
 		-e 's|^DROP EXTENSION credits;$|SET client_min_messages = warning; DROP EXTENSION credits CASCADE; RESET client_min_messages;|' \
-		-e 's/\bNOLOGIN\b/LOGIN/g' "$1"
+		-e 's/\bNOLOGIN\b/LOGIN/g' \
+		-e 's/^\(CREATE ROLE [A-Za-z_0-9]*\)\( IN ROLE\|;\)/\1 LOGIN\2/' "$1"
 }
 tests=()
 for f in "$root"/test/sql/*.sql; do

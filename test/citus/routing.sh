@@ -138,6 +138,35 @@ for i in 0 1; do
 	b=$(call "balance" "$i" "SELECT credits_balance('$a')")
 	[[ $b == 0 ]] || fail "balance of $a is '$b', want 0"
 done
+# The other writers given the account, on an account of their own on each
+# worker: a purchase paid by card, a pending one, an invoice paid in
+# credits, credits an invoice issues (a rule that resets the balance), a
+# hold, a subscription.
+psql -c "SELECT credits_define_package('Route pack', 500, 'USD', 50.00)" \
+	-c "SELECT credits_set_rate('USD', 10)" \
+	-c "SELECT credits_define_rule('route-service', 300, 'reset')" >/dev/null
+others=('' '')
+for n in $(seq 1 40); do
+	a=route-w-$n p=$(node_of "route-w-$n")
+	for i in 0 1; do
+		[[ $p == "${ports[i]}" && -z ${others[i]} ]] && others[i]=$a
+	done
+	[[ -n ${others[0]} && -n ${others[1]} ]] && break
+done
+[[ -n ${others[0]} && -n ${others[1]} ]] || fail "no second account name found for each worker"
+for i in 0 1; do
+	a=${others[i]}
+	echo "account $a (worker $i, port ${ports[i]}):" >&2
+	call "purchase paid by card" "$i" "SELECT status FROM credits_purchase('$a', 'Route pack', 'stripe', 'ch-$i')" >/dev/null
+	call "purchase by bank transfer (pending)" "$i" \
+		"SELECT status FROM credits_purchase('$a', 'Route pack', 'bank_transfer', 'wire-$i')" >/dev/null
+	call "pay an invoice of 2.50 USD in credits" "$i" "SELECT entry_id FROM credits_pay('$a', 2.50, 'USD', 'inv-$i')" >/dev/null
+	call "an invoice issues credits (reset rule)" "$i" "SELECT credits_issue('$a', 'route-service', 'issue-$i')" >/dev/null
+	call "hold 20" "$i" "SELECT credits_hold('$a', 20, 'order-$i')" >/dev/null
+	call "subscribe (10 credits a month)" "$i" "SELECT credits_subscribe('$a', 10, '1 month')" >/dev/null
+	b=$(call "balance" "$i" "SELECT credits_balance('$a')")
+	[[ $b == 290 ]] || fail "balance of $a is '$b', want 290 (300 issued after the reset, 20 held, 10 subscribed)"
+done
 for i in 0 1; do
 	for g in $LOGGING; do
 		worker "$i" -c "SET citus.enable_ddl_propagation = off" -c "ALTER ROLE postgres RESET $g" >/dev/null
@@ -181,4 +210,4 @@ echo "latency of a delegated credits_spend through the coordinator (pgbench -T 5
 	fail "a delegated credits_spend takes '$lat' ms through the coordinator, want well under 50"
 
 ((issued_total == 0)) || fail "$issued_total remote commands or intermediate results in delegated calls"
-echo "ok: delegated grant, spend and balance ran on their worker with no remote command; spend $lat ms"
+echo "ok: delegated grant, spend, balance, purchase, pay, issue, hold and subscribe ran on their worker with no remote command; spend $lat ms"

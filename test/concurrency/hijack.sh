@@ -154,6 +154,10 @@ SELECT * FROM credits_purchase(account => 'a'::text, package => 'Starter'::text,
 SELECT request_id AS req1 FROM credits_purchase(account => 'a'::text, package => 'Starter'::text, method => 'bank_transfer'::text) \gset
 SELECT request_id AS req2 FROM credits_purchase(account => 'a'::text, package => 'Starter'::text, method => 'crypto'::text) \gset
 SELECT credits_accept_request(request_id => :req1::bigint);
+SELECT credits_transfer(from_account => 'a'::text, to_account => 'b'::text, amount => '25'::credit_amount,
+	reference => 't1'::text, credit_type => 'CRD'::text, idempotency_key => 'k3'::text);
+SELECT credits_transfer(from_account => 'a'::text, to_account => 'b'::text, amount => '25'::credit_amount,
+	reference => 't1'::text, credit_type => 'CRD'::text, idempotency_key => 'k3'::text);
 SELECT credits_reject_request(request_id => :req2::bigint, reason => 'no'::text);
 SELECT count(*) FROM credits_requests();
 SELECT * FROM credits_pay(account => 'a'::text, amount => 1.50::numeric, currency => 'USD'::text, reference => 'inv-9'::text);
@@ -161,6 +165,7 @@ SELECT * FROM credits_pay(account => 'a'::text, amount => 100000::numeric, curre
 SELECT credits_grant(account => 'h'::text, amount => '100'::credit_amount, expires_at => now() + interval '5 days');
 SELECT credits_hold(account => 'h'::text, amount => '40'::credit_amount, reference => 'q1'::text) AS hold1 \gset
 SELECT credits_hold(account => 'h'::text, amount => '10'::credit_amount, reference => 'q2'::text) AS hold2 \gset
+SELECT credits_transfer(from_account => 'h'::text, to_account => 'a'::text, amount => '5'::credit_amount);
 SELECT credits_capture(hold_id => :hold1::bigint, amount => '15'::credit_amount);
 SELECT credits_release(hold_id => :hold2::bigint);
 SELECT count(*) FROM credits_holds();
@@ -178,6 +183,8 @@ SELECT count(*) FROM credits_usage(from_at => now() - interval '1 day', to_at =>
 SELECT count(*) FROM credits_expiring(within => '30 days'::interval);
 SELECT count(*) FROM credits_liability();
 SELECT count(*) FROM credits_liability(at => now() - interval '1 minute');
+SELECT * FROM credits_revenue(from_at => now() - interval '1 day', to_at => now() + interval '1 day');
+SELECT count(*) FROM credits_journal(from_at => now() - interval '1 day', to_at => now() + interval '1 day');
 SELECT credits_seal();
 SELECT count(*) FROM credits_seal_heads();
 SELECT credits_seal_hash(account => 'a'::text, seal_position => 1::bigint) IS NOT NULL;

@@ -50,6 +50,10 @@ SELECT line FROM (
 	SELECT format('constraint %s %s', co.conrelid::regclass, pg_get_constraintdef(co.oid))
 	FROM pg_constraint co JOIN rels r ON r.oid = co.conrelid
 	UNION ALL
+	SELECT format('domain constraint %s %s %s %s', co.contypid::regtype, co.conname,
+		pg_get_constraintdef(co.oid), co.convalidated)
+	FROM pg_constraint co JOIN members m ON m.classid = 'pg_type'::regclass AND m.objid = co.contypid
+	UNION ALL
 	SELECT format('trigger %s %s', t.tgenabled, pg_get_triggerdef(t.oid))
 	FROM pg_trigger t JOIN rels r ON r.oid = t.tgrelid WHERE NOT t.tgisinternal
 	UNION ALL

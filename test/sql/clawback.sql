@@ -62,7 +62,8 @@ SELECT kind, direction, amount, running_balance, reference FROM credits_history(
 SELECT credits_issue('k-5', 'pack', 'inv-5') > 0;
 SELECT credits_hold('k-5', 60, 'order-5') AS hold5 \gset
 SELECT * FROM credits_clawback('inv-5');
-SELECT credits_balance('k-5'), (SELECT held FROM credits.account WHERE account = 'k-5');
+SELECT credits_balance('k-5') \gset
+SELECT :'credits_balance' AS credits_balance, held FROM credits.account WHERE account = 'k-5';
 SELECT credits_capture(:hold5) > 0 AS captured;
 SELECT credits_balance('k-5');
 

@@ -195,6 +195,12 @@ INSERT INTO nulls_sample VALUES
 	('credits_subscribe_service', 'every', $$'1 month'$$),
 	('credits_subscribe_service', 'credit_type', $$'CRD'$$),
 	('credits_subscribe_service', 'starts_at', 'now()'),
+	('credits_transfer', 'from_account', $$'n-1'$$),
+	('credits_transfer', 'to_account', $$'n-2'$$),
+	('credits_transfer', 'amount', '3'),
+	('credits_transfer', 'reference', $$'nulls-gift'$$),
+	('credits_transfer', 'credit_type', $$'CRD'$$),
+	('credits_transfer', 'idempotency_key', $$'nulls-key-7'$$),
 	('credits_void', 'lot_id', :'lot'),
 	('credits_void', 'reason', $$'nulls-void'$$);
 
@@ -229,7 +235,9 @@ INSERT INTO nulls_meaningful VALUES
 	('credits_spend', 'reference', 'no reference'),
 	('credits_spend', 'idempotency_key', 'no idempotency'),
 	('credits_spend', 'service', 'no service: unrestricted lots only'),
-	('credits_subscribe', 'expires_after', 'the credits never expire');
+	('credits_subscribe', 'expires_after', 'the credits never expire'),
+	('credits_transfer', 'reference', 'no reference'),
+	('credits_transfer', 'idempotency_key', 'no idempotency');
 
 -- The functions of the extension, their arguments (in order) and whether
 -- each has a default.

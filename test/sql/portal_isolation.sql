@@ -154,6 +154,8 @@ SELECT credits_subscribe('bob', 5, '1 day', starts_at => now() - interval '1 mon
 SELECT credits_grant('bob', 1);
 SELECT credits_grant('bob', 1, cost => 1, cost_currency => 'USD');
 SELECT credits_grant_many(ARRAY['bob'], 1);
+SELECT credits_transfer('bob', 'carol', 1);
+SELECT credits_transfer('bob', 'alice', 1);
 SELECT credits_set_low_balance('bob', NULL);
 SELECT * FROM credits_holds('bob');
 SELECT * FROM credits_subscriptions('bob');
@@ -182,6 +184,8 @@ SELECT credits_subscribe('alice', 5, '1 day', starts_at => now() - interval '1 m
 SELECT credits_grant('alice', 1);
 SELECT credits_grant('alice', 1, cost => 1, cost_currency => 'USD', idempotency_key => 'portal-9');
 SELECT credits_grant_many(ARRAY['alice'], 1);
+SELECT credits_transfer('alice', 'bob', 1);
+SELECT credits_transfer('alice', 'bob', 1, idempotency_key => 'portal-10');
 SELECT credits_set_low_balance('alice', 5);
 SELECT * FROM credits_holds('alice');
 SELECT * FROM credits_subscriptions('alice');
@@ -213,6 +217,8 @@ SELECT credits_define_rule('pro', 1000000, 'add');
 SELECT credits_expire();
 SELECT * FROM credits_run_due();
 SELECT * FROM credits_liability();
+SELECT * FROM credits_revenue(now() - interval '1 day', now());
+SELECT * FROM credits_journal(now() - interval '1 day', now());
 SELECT * FROM credits_verify();
 SELECT credits_fingerprint();
 SELECT credits_prune_events('0 s');
@@ -354,10 +360,11 @@ WHERE p.pronamespace = e.extnamespace AND p.proname LIKE 'credits\_%'
 		'credits_packages', 'credits_define_price_tier', 'credits_price',
 		'credits_price_tiers', 'credits_define_rule', 'credits_rules', 'credits_invoices',
 		'credits_expire', 'credits_run_due',
-		'credits_liability', 'credits_verify', 'credits_fingerprint',
+		'credits_liability', 'credits_revenue', 'credits_journal', 'credits_verify', 'credits_fingerprint',
 		'credits_prune_events', 'credits_portal_add_role', 'credits_portal_remove_role',
 		'credits_distribute', 'credits_lots', 'credits_summary', 'credits_types',
-		'credits_seal', 'credits_seal_heads', 'credits_seal_hash')
+		'credits_seal', 'credits_seal_heads', 'credits_seal_hash',
+		'credits_transfer')
 ORDER BY 1::text;
 
 SELECT * FROM credits_verify();

@@ -35,7 +35,8 @@ SELECT :bank_request_id > 0 AS has_request, :'bank_no_lot' AS no_lot, :'bank_sta
 SELECT request_id AS crypto_request_id, lot_id IS NULL AS crypto_no_lot, status AS crypto_status
 FROM credits_purchase('c-2', 'Forever', 'crypto', '0xabc') \gset
 SELECT :crypto_request_id > :bank_request_id AS later_request, :'crypto_no_lot' AS no_lot, :'crypto_status' AS status;
-SELECT count(*) AS lots, credits_balance('c-2') AS balance FROM credits.lot WHERE account = 'c-2';
+SELECT credits_balance('c-2') AS balance \gset
+SELECT count(*) AS lots, :'balance' AS balance FROM credits.lot WHERE account = 'c-2';
 -- What the agency reviews.
 SELECT request_id = :bank_request_id AS is_bank, account, package, credits, amount, currency,
 	   method, status, created_at IS NOT NULL AS created, decided_at

@@ -77,7 +77,8 @@ SELECT credits_hold('c-6', 6, 'order-9') AS hold6 \gset
 SELECT pg_sleep(1.2);
 SELECT credits_issue('c-6', 'pro', 'inv-8') > 0;
 SELECT kind, direction, amount, running_balance, reference FROM credits_history('c-6');
-SELECT credits_balance('c-6'), (SELECT held FROM credits.account WHERE account = 'c-6');
+SELECT credits_balance('c-6') \gset
+SELECT :'credits_balance' AS credits_balance, held FROM credits.account WHERE account = 'c-6';
 -- Released, the held credits go back to their lots and leave again at
 -- once: those of the lot that expired (before the reset) expire, those of
 -- the lot the reset forfeited are forfeited too.
@@ -215,7 +216,8 @@ UPDATE invoices SET status = 'paid' WHERE number = 'INV-100';
 INSERT INTO invoices VALUES ('INV-103', 't-3', 'starter', NULL, 1, 'paid');
 SELECT credits_balance('t-3');
 ROLLBACK;
-SELECT credits_balance('t-3'), count(*) AS issues FROM credits.issue WHERE reference = 'INV-103';
+SELECT credits_balance('t-3') \gset
+SELECT :'credits_balance' AS credits_balance, count(*) AS issues FROM credits.issue WHERE reference = 'INV-103';
 -- Refunding a paid invoice claws its credits back.
 UPDATE invoices SET status = 'refunded' WHERE number = 'INV-100';
 SELECT credits_balance('t-1');

@@ -172,6 +172,19 @@ SELECT pg_temp.lots_of(credits_reverse(:ai_spend)) AS given_back_to;
 SELECT reason, remaining FROM credits_lots('m-1', include_closed => true);
 SELECT credits_spend('m-1', 1, 'plain-1');
 
+-- A transfer names no service either: it moves only lots that any service
+-- may use (the restricted ones stay with the account they were granted
+-- to), each with its expiry and its priority.
+SELECT credits_grant('t-1', 6, reason => 'any', priority => 2) > 0;
+SELECT credits_grant('t-1', 9, reason => 'ai-only', applies_to => ARRAY['ai'], priority => -1) > 0;
+SELECT credits_fingerprint() AS before \gset
+SELECT credits_transfer('t-1', 't-2', 7);
+SELECT credits_fingerprint() = :'before' AS ledger_unchanged;
+SELECT pg_temp.lots_of(credits_transfer('t-1', 't-2', 4, 'move-1')) AS moved_from;
+SELECT account, reason, reference, remaining, priority, applies_to
+FROM credits.lot WHERE account IN ('t-1', 't-2') ORDER BY account, lot_id;
+SELECT pg_temp.scoped('t-2') AS receiver_scoped;
+
 -- A service subscription is a spend for its service: its first period and
 -- each renewal may take the lots restricted to that service.
 SELECT credits_grant('m-2', 5, reason => 'any') > 0;
