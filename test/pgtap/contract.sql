@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION pgtap;
 CREATE EXTENSION credits;
-SELECT plan(177);
+SELECT plan(190);
 
 -- The function named so whose leading parameters have these types and whose
 -- further parameters (added later) all have defaults.
@@ -201,6 +201,20 @@ SELECT is((SELECT coalesce(proargnames[1:6], '{}')::text[] FROM pg_proc WHERE oi
 SELECT cmp_ok((SELECT pronargdefaults::int - (pronargs - 6) FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_transfer', ARRAY['text', 'text', 'credit_amount', 'text', 'text', 'text']::text[])), '>=', 3, 'credits_transfer has the contract''s defaults');
 SELECT is(format_type((SELECT prorettype FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_transfer', ARRAY['text', 'text', 'credit_amount', 'text', 'text', 'text']::text[])), NULL), 'bigint', 'credits_transfer returns bigint');
 SELECT ok(has_function_privilege('credits_operator', 'credits_transfer(text, text, credit_amount, text, text, text)', 'EXECUTE') AND NOT has_function_privilege('credits_reader', 'credits_transfer(text, text, credit_amount, text, text, text)', 'EXECUTE'), 'credits_transfer() is for credits_operator');
+-- Priorities and service-scoped credits (1.2): parameters with defaults at the end.
+SELECT isnt(pg_temp.contract_fn('credits_grant', ARRAY['text', 'credit_amount', 'text', 'timestamp with time zone', 'text', 'text', 'text', 'numeric', 'text', 'integer', 'text[]']::text[]), NULL, 'credits_grant(..., priority integer, applies_to text[]) exists');
+SELECT is((SELECT proargnames[10:11]::text[] FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_grant', ARRAY['text', 'credit_amount', 'text', 'timestamp with time zone', 'text', 'text', 'text', 'numeric', 'text', 'integer', 'text[]']::text[])), ARRAY['priority', 'applies_to']::text[], 'credits_grant: priority and applies_to follow cost_currency');
+SELECT cmp_ok((SELECT pronargdefaults::int - (pronargs - 11) FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_grant', ARRAY['text', 'credit_amount', 'text', 'timestamp with time zone', 'text', 'text', 'text', 'numeric', 'text', 'integer', 'text[]']::text[])), '>=', 9, 'credits_grant: priority and applies_to have defaults');
+SELECT ok((SELECT pg_get_function_arguments(oid) LIKE '%, priority integer DEFAULT 0, applies_to text[] DEFAULT NULL::text[]' FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_grant', ARRAY['text', 'credit_amount', 'text', 'timestamp with time zone', 'text', 'text', 'text', 'numeric', 'text', 'integer', 'text[]']::text[])), 'credits_grant: priority defaults to 0 (the order of 1.0), applies_to to NULL (any service)');
+SELECT isnt(pg_temp.contract_fn('credits_spend', ARRAY['text', 'credit_amount', 'text', 'text', 'text', 'text']::text[]), NULL, 'credits_spend(..., service text) exists');
+SELECT is((SELECT proargnames[6]::text FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_spend', ARRAY['text', 'credit_amount', 'text', 'text', 'text', 'text']::text[])), 'service', 'credits_spend: service follows idempotency_key');
+SELECT ok((SELECT pg_get_function_arguments(oid) LIKE '%, service text DEFAULT NULL::text' FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_spend', ARRAY['text', 'credit_amount', 'text', 'text', 'text', 'text']::text[])), 'credits_spend: service defaults to NULL');
+SELECT isnt(pg_temp.contract_fn('credits_balance', ARRAY['text', 'text', 'timestamp with time zone', 'text']::text[]), NULL, 'credits_balance(..., service text) exists');
+SELECT is((SELECT proargnames[4]::text FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_balance', ARRAY['text', 'text', 'timestamp with time zone', 'text']::text[])), 'service', 'credits_balance: service follows at');
+SELECT ok((SELECT pg_get_function_arguments(oid) LIKE '%, service text DEFAULT NULL::text' FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_balance', ARRAY['text', 'text', 'timestamp with time zone', 'text']::text[])), 'credits_balance: service defaults to NULL');
+SELECT is((SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND proname IN ('credits_grant', 'credits_spend', 'credits_balance')), 3, 'credits_grant, credits_spend and credits_balance have one signature each (no overload left beside them)');
+SELECT is((SELECT string_agg(x.name || ' ' || format_type(x.typ, NULL), ', ' ORDER BY x.ord) FROM pg_proc p, unnest(p.proargnames[p.pronargs+1:], p.proallargtypes[p.pronargs+1:]) WITH ORDINALITY AS x(name, typ, ord) WHERE p.oid = pg_temp.contract_fn('credits_lots', ARRAY['text', 'text', 'boolean']::text[])), 'lot_id bigint, credit_type text, amount credit_amount, remaining credit_amount, granted_at timestamp with time zone, expires_at timestamp with time zone, source text, reason text, reference text, voided_at timestamp with time zone, priority integer, applies_to text[]', 'credits_lots returns its lots'' priority and applies_to last');
+SELECT ok(has_function_privilege('credits_operator', 'credits_grant(text, credit_amount, text, timestamptz, text, text, text, numeric, text, int, text[])', 'EXECUTE') AND NOT has_function_privilege('credits_reader', 'credits_grant(text, credit_amount, text, timestamptz, text, text, text, numeric, text, int, text[])', 'EXECUTE') AND has_function_privilege('credits_operator', 'credits_spend(text, credit_amount, text, text, text, text)', 'EXECUTE') AND NOT has_function_privilege('credits_reader', 'credits_spend(text, credit_amount, text, text, text, text)', 'EXECUTE') AND has_function_privilege('credits_reader', 'credits_balance(text, text, timestamptz, text)', 'EXECUTE') AND NOT has_function_privilege('public', 'credits_balance(text, text, timestamptz, text)', 'EXECUTE'), 'credits_grant and credits_spend are for credits_operator, credits_balance for credits_reader, none for PUBLIC');
 SELECT is_empty('SELECT * FROM credits_verify()', 'credits_verify() is clean');
 SELECT * FROM finish();
 ROLLBACK;
