@@ -29,11 +29,12 @@
 typedef struct CreditsStmt
 {
 	const char *argtypes;
-	const char *sql;			/* may spell {{1.1 text|1.0 text}} */
+	const char *sql;			/* may spell {{1.1 text|1.0 text}} and
+								 * {{12:1.2 text|older text}} */
 	SPIPlanPtr	plan;
 	uint32		generation;
 	bool		has_variants;	/* sql has {{...|...}} (known once planned) */
-	bool		planned_10;		/* plan is of the 1.0 text */
+	int			planned_level;	/* plan is of the text for these tables */
 } CreditsStmt;
 
 /* plans.c */
@@ -44,6 +45,7 @@ extern int	credits_run_latest(CreditsStmt *stmt, Datum *values,
 							   const char *nulls, long tcount);
 extern Oid	credits_amount_typid(void);
 extern bool credits_catalog_10(void);
+extern int	credits_catalog_level(void);
 extern bool credits_distributed(void);
 extern int32 credits_node_group(void);
 extern Portal credits_cursor_open(CreditsStmt *stmt, Datum *values,
@@ -92,6 +94,7 @@ typedef struct AccountState
 	TimestampTz next_expiry;	/* lower bound of open lots' expires_at */
 	bool		has_low_threshold;
 	CreditAmount low_threshold; /* low_balance event below this */
+	bool		scoped;			/* some lot is (or was) restricted to services */
 	/* the row as last read or written, so that saving can skip no-ops */
 	CreditAmount saved_balance;
 	CreditAmount saved_held;
@@ -101,6 +104,23 @@ typedef struct AccountState
 	bool		saved_has_next_expiry;
 	TimestampTz saved_next_expiry;
 } AccountState;
+
+/*
+ * Which of an account's lots a movement may take credits from (1.2).  A
+ * lot restricted to services (applies_to) pays only for those: a movement
+ * that uses credits without naming a service (a spend without one, a hold,
+ * a payment, a transfer) takes only lots that any service may use; a spend
+ * for a service also takes those restricted to it; resets and clawbacks,
+ * which remove credits rather than use them, take from every lot, as the
+ * balance counts every lot.  On an account that never had a restricted lot
+ * (not scoped) the three are the same lots.
+ */
+typedef enum LotScope
+{
+	LOTS_UNRESTRICTED,
+	LOTS_FOR_SERVICE,
+	LOTS_ALL
+} LotScope;
 
 /* One lot's share of an entry: an allocation. */
 typedef struct LotPart
@@ -151,6 +171,9 @@ extern CreditAmount credits_take_parts(AccountState *acct, int64 entry_id,
 									   CreditAmount amount);
 extern void credits_take_spend_order(AccountState *acct, int64 entry_id,
 									 CreditAmount amount);
+extern void credits_take_spend_order_in(AccountState *acct, LotScope scope,
+										Datum service, int64 entry_id,
+										CreditAmount amount);
 extern void credits_append_allocation(AccountState *acct, int64 entry_id,
 									  int64 lot_id, CreditAmount amount);
 extern int64 credits_record_due(AccountState *acct, TimestampTz as_of);
@@ -161,21 +184,51 @@ extern int64 credits_insert_lot(AccountState *acct, CreditAmount amount,
 								Datum reference, bool reference_null,
 								const char *source, Datum cost,
 								Datum cost_currency);
+extern int64 credits_insert_lot_ex(AccountState *acct, CreditAmount amount,
+								   bool has_expiry, TimestampTz expires_at,
+								   Datum reason, bool reason_null,
+								   Datum reference, bool reference_null,
+								   const char *source, Datum cost,
+								   Datum cost_currency, int32 priority,
+								   Datum applies_to);
 extern int64 credits_add_lot(AccountState *acct, CreditAmount amount,
 							 bool has_expiry, TimestampTz expires_at,
 							 Datum reason, bool reason_null,
 							 Datum reference, bool reference_null,
 							 const char *source, Datum cost,
 							 Datum cost_currency);
+extern int64 credits_add_lot_ex(AccountState *acct, CreditAmount amount,
+								bool has_expiry, TimestampTz expires_at,
+								Datum reason, bool reason_null,
+								Datum reference, bool reference_null,
+								const char *source, Datum cost,
+								Datum cost_currency, int32 priority,
+								Datum applies_to);
 extern int64 credits_take_from_lots(AccountState *acct, const char *kind,
 									CreditAmount amount, int64 related_id,
 									Datum reference, bool reference_null,
 									Datum reason, bool reason_null);
+extern int64 credits_take_from_lots_in(AccountState *acct, LotScope scope,
+									   Datum service, const char *kind,
+									   CreditAmount amount, int64 related_id,
+									   Datum reference, bool reference_null,
+									   Datum reason, bool reason_null);
 extern int64 credits_spend_rest_dist(AccountState *acct, CreditAmount amount,
 									 Datum reference, bool reference_null);
 pg_noreturn extern void credits_insufficient(AccountState *acct,
 											 CreditAmount available,
 											 CreditAmount required);
+pg_noreturn extern void credits_insufficient_in(AccountState *acct,
+												LotScope scope, Datum service,
+												CreditAmount available,
+												CreditAmount required);
+
+/* scope.c: priorities and service-scoped lots */
+extern Datum credits_check_applies_to(Datum applies_to);
+extern void credits_check_service(Datum service);
+extern CreditAmount credits_available(AccountState *acct, LotScope scope,
+									  Datum service);
+extern void credits_mark_scoped(AccountState *acct);
 
 /*
  * The kind of an entry as the reports show it: the two sides of a transfer

@@ -11,12 +11,10 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
-#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "credits.h"
@@ -27,7 +25,7 @@ static CreditsStmt stmt_entry_parts = {"ti",
 		"SELECT a.lot_id, a.amount FROM credits.allocation a "
 		"JOIN credits.lot l ON l.account = a.account AND l.lot_id = a.lot_id "
 		"WHERE a.account = $1 AND a.entry_id = $2 "
-		"ORDER BY l.expires_at, l.granted_at, l.lot_id"};
+		"ORDER BY {{12:l.priority, |}}l.expires_at, l.granted_at, l.lot_id"};
 
 /*
  * The tables of 1.2 (credits_resets_12) keep a mark per reset scope, which
@@ -156,30 +154,26 @@ static CreditsStmt stmt_reset_kept = {"ttit",
 
 /*
  * The open lots that the rule or subscription $3 issued, in spend order
- * (soonest expiry first, never-expiring last, then oldest grant, then lot
- * id): what a reset with reset_scope own counts and forfeits from.
+ * (lowest priority first, then soonest expiry, never-expiring last, then
+ * oldest grant, then lot id): what a reset with reset_scope own counts and
+ * forfeits from.
  */
 static CreditsStmt stmt_own_lots = {"ttt",
 		"SELECT l.lot_id, l.remaining FROM credits.lot l "
 		"WHERE l.account = $1 AND l.credit_type = $2 AND l.is_open "
 		"AND l.source IN ('issue', 'subscription') AND $3 = " LOT_ISSUER("l") " "
-		"ORDER BY l.expires_at, l.granted_at, l.lot_id"};
+		"ORDER BY l.priority, l.expires_at, l.granted_at, l.lot_id"};
 
 /*
  * Do the tables have the reset marks of 1.2 (a scope per mark)?  Not while
  * the database still runs the SQL of 1.0 or 1.1 with this library (the
  * update may follow the installation): resets then forfeit the whole
- * balance, as they did, and rules and subscriptions have no rollover.  A
- * few catalog cache look-ups, no statement.
+ * balance, as they did, and rules and subscriptions have no rollover.
  */
 bool
 credits_resets_12(void)
 {
-	Oid			nsp = get_namespace_oid("credits", true);
-	Oid			rel = OidIsValid(nsp) ? get_relname_relid("account_reset", nsp)
-		: InvalidOid;
-
-	return OidIsValid(rel) && get_attnum(rel, "scope") != InvalidAttrNumber;
+	return credits_catalog_level() >= 12;
 }
 
 /* "add" or "reset"; anything else is 22023. */
@@ -506,7 +500,7 @@ credits_reset_balance(AccountState *acct, int64 related_id,
 		entry_id = credits_append_entry(acct, "reset", amount, true, 0, related_id,
 										reference, reference_null,
 										reason, reason_null);
-		credits_take_spend_order(acct, entry_id, amount);
+		credits_take_spend_order_in(acct, LOTS_ALL, (Datum) 0, entry_id, amount);
 		acct->has_next_expiry = false;
 		acct->next_expiry = 0;
 		return entry_id;
@@ -533,7 +527,11 @@ credits_reset_balance(AccountState *acct, int64 related_id,
 					 terms->issuer);
 		}
 		else
-			credits_take_spend_order(acct, entry_id, forfeit);
+		{
+			/* every lot, those restricted to services too: the balance */
+			credits_take_spend_order_in(acct, LOTS_ALL, (Datum) 0, entry_id,
+										forfeit);
+		}
 	}
 	if (keep == 0 || forfeit > 0)
 		credits_reset_mark(acct, own ? terms->issuer : "type", keep > 0);

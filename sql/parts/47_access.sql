@@ -72,10 +72,16 @@ BEGIN
 		EXECUTE format(CASE WHEN allow THEN 'GRANT EXECUTE ON FUNCTION %s TO %s'
 							ELSE 'REVOKE EXECUTE ON FUNCTION %s FROM %s' END, fn, r);
 	END LOOP;
-	-- the row filter of credits_balances, should the agency grant the view
+	-- the row filter of credits_balances, should the agency grant the view,
+	-- and its rows on a distributed ledger
 	EXECUTE format(CASE WHEN allow THEN 'GRANT EXECUTE ON FUNCTION %s TO %s'
 						ELSE 'REVOKE EXECUTE ON FUNCTION %s FROM %s' END,
 				   'credits.portal_scope()'::regprocedure, r);
+	IF to_regprocedure('credits.balances_distributed()') IS NOT NULL THEN
+		EXECUTE format(CASE WHEN allow THEN 'GRANT EXECUTE ON FUNCTION %s TO %s'
+							ELSE 'REVOKE EXECUTE ON FUNCTION %s FROM %s' END,
+					   'credits.balances_distributed()'::regprocedure, r);
+	END IF;
 END
 $$;
 

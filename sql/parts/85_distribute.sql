@@ -203,6 +203,15 @@ BEGIN
 	-- the cluster's nodes only).  Citus applies this on every node.
 	ALTER ROLE credits_owner LOGIN;
 
+	-- The view credits_balances reads the tables with its owner's rights,
+	-- but Citus reads the shards of a view's tables as the caller, who may
+	-- not read them: distributed, the view reads through a function that
+	-- runs as the owner (every account's rows: to read one account, call
+	-- credits_summary()).  Same columns, same portal filter.
+	CREATE OR REPLACE VIEW public.credits_balances WITH (security_barrier) AS
+		SELECT b.account, b.credit_type, b.available, b.held, b.expiring_30_days
+		FROM credits.balances_distributed() b;
+
 	-- Delegation: a call of a function whose first parameter is the account
 	-- runs on the worker that holds the account, in one round trip, also
 	-- inside an application's transaction block (force_delegation; without
@@ -370,6 +379,34 @@ AS $$
 		  AND a.attname OPERATOR(pg_catalog.=) 'account'::pg_catalog.name)
 $$;
 
+-- credits_balances on a distributed ledger (credits_distribute() points
+-- the view here): the rows of the view's single-node form, read as the
+-- owner; a client portal gets its own account's rows only.
+CREATE FUNCTION credits.balances_distributed()
+RETURNS TABLE(account text, credit_type text, available @extschema@.credit_amount,
+			  held @extschema@.credit_amount, expiring_30_days @extschema@.credit_amount)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+	own text := credits.portal_scope();
+BEGIN
+	RETURN QUERY
+	SELECT a.account, a.credit_type,
+		   (a.balance::numeric - coalesce(sum(l.remaining::numeric) FILTER (WHERE l.expires_at <= now()), 0))::@extschema@.credit_amount,
+		   a.held,
+		   coalesce(sum(l.remaining::numeric) FILTER (WHERE l.expires_at > now()), 0)::@extschema@.credit_amount
+	FROM credits.account a
+	LEFT JOIN credits.lot l
+		ON l.account = a.account AND l.credit_type = a.credit_type AND l.is_open
+	   AND l.expires_at <= now() + interval '30 days'
+	WHERE own IS NULL OR a.account = own
+	GROUP BY a.account, a.credit_type, a.balance, a.held;
+END
+$$;
+REVOKE ALL ON FUNCTION credits.balances_distributed() FROM PUBLIC;
+
 -- Owned by credits_owner and not for PUBLIC, like every function of the
 -- extension (90_privileges.sql does it at CREATE EXTENSION, before which
 -- credits_owner may not exist yet; this serves ALTER EXTENSION UPDATE,
@@ -401,6 +438,8 @@ BEGIN
 		REVOKE ALL ON FUNCTION credits.lots_rows(text, text, boolean) FROM PUBLIC;
 		ALTER FUNCTION credits.summary_rows(text) OWNER TO credits_owner;
 		ALTER FUNCTION credits.lot_unused(timestamptz, text, text, boolean) OWNER TO credits_owner;
+		ALTER FUNCTION credits.balances_distributed() OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits.balances_distributed() FROM PUBLIC;
 		REVOKE ALL ON FUNCTION credits.lot_unused(timestamptz, text, text, boolean) FROM PUBLIC;
 		REVOKE ALL ON FUNCTION credits.summary_rows(text) FROM PUBLIC;
 		ALTER FUNCTION credits.delegation_guarded() OWNER TO credits_owner;

@@ -118,6 +118,8 @@ TO credits_reader;
 GRANT SELECT ON credits_balances TO credits_reader;
 -- The view's row filter (a portal caller sees its own rows) runs as its reader.
 GRANT EXECUTE ON FUNCTION credits.portal_scope() TO credits_reader;
+-- (the rows of credits_balances on a distributed ledger, read as the owner)
+GRANT EXECUTE ON FUNCTION credits.balances_distributed() TO credits_reader;
 
 -- Moving credits for an account.
 GRANT EXECUTE ON FUNCTION

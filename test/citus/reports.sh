@@ -5,13 +5,17 @@
 # account's shard only): credits_statement, credits_usage, credits_summary
 # and credits_liability over accounts on both workers, with a lot that
 # expired unrecorded, a hold and a cost basis.  Each answer is checked
-# against the ledger's own balances.  Runs against the coordinator in
+# against the ledger's own balances.  The view credits_balances answers a
+# reader and a client portal (its own account only).  Runs against the coordinator in
 # PGHOST/PGPORT; leaves the database as it found it.
 set -euo pipefail
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 psql() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
 fail() { echo "FAIL: $*"; exit 1; }
-cleanup() { psql -c "DROP EXTENSION IF EXISTS credits CASCADE" >/dev/null 2>&1 || true; }
+cleanup() {
+	psql -c "SET client_min_messages = warning" -c "DROP EXTENSION IF EXISTS credits CASCADE" \
+		-c "DROP ROLE IF EXISTS creports_reader" -c "DROP ROLE IF EXISTS creports_portal" >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 expect() { [[ $2 == "$3" ]] || fail "$1: got '$2', want '$3'"; }
 
@@ -53,5 +57,14 @@ for mode in plain transaction; do
 	got=$(psql "${b[@]}" -c "SELECT coalesce(sum(outstanding::numeric), 0) FROM credits_liability('$t0')" "${e[@]}")
 	expect "credits_liability before the grants ($mode)" "$got" 0
 done
+# The view, as a reader (not the owner of the tables) and as a portal.
+psql -c "CREATE ROLE creports_reader LOGIN IN ROLE credits_reader" -c "CREATE ROLE creports_portal LOGIN" \
+	-c "SELECT credits_portal_add_role('creports_portal')" -c "GRANT SELECT ON credits_balances TO creports_portal" >/dev/null
+got=$(psql -c "SET ROLE creports_reader" -c "SELECT count(*) || '/' || sum(available::numeric) || '/' || sum(held::numeric) FROM credits_balances")
+expect "credits_balances for a reader" "$got" "8/800/10"
+got=$(psql -c "SET ROLE creports_portal" -c "SELECT set_config('credits.portal_account', 'r3', false)" \
+	-c "SELECT string_agg(account || ':' || available, ' ') FROM credits_balances" | tail -n 1)
+expect "credits_balances for the portal of r3" "$got" "r3:100"
+psql -c "REVOKE SELECT ON credits_balances FROM creports_portal" -c "SELECT credits_portal_remove_role('creports_portal')" >/dev/null
 expect "credits_verify" "$(psql -c "SELECT count(*) FROM credits_verify()")" 0
-echo "ok: statement, summary, usage and liability through the coordinator, with and without a transaction block"
+echo "ok: statement, summary, usage and liability through the coordinator, with and without a transaction block; the view for a reader and a portal"

@@ -82,14 +82,15 @@ WITH fn AS (
 	SELECT format('internal %s is executable by %s', f.oid::regprocedure, k.role)
 	FROM fn f CROSS JOIN rank k
 	WHERE f.internal AND has_function_privilege(k.role, f.oid, 'EXECUTE')
-	  AND NOT (f.oid = 'credits.portal_scope()'::regprocedure AND k.r >= 1)
+	  AND NOT (f.oid IN ('credits.portal_scope()'::regprocedure, 'credits.balances_distributed()'::regprocedure)
+			   AND k.r >= 1)
 	UNION ALL
 	SELECT 'credits.portal_scope() is not executable by credits_reader'
 	WHERE NOT has_function_privilege('credits_reader', 'credits.portal_scope()', 'EXECUTE')
 	UNION ALL
 	SELECT format('internal %s is executable by a portal role', f.oid::regprocedure)
 	FROM fn f WHERE f.internal AND has_function_privilege('priv_portal_$$', f.oid, 'EXECUTE')
-	  AND f.oid <> 'credits.portal_scope()'::regprocedure
+	  AND f.oid NOT IN ('credits.portal_scope()'::regprocedure, 'credits.balances_distributed()'::regprocedure)
 	UNION ALL
 	-- functions of the type stay public
 	SELECT format('%s of the type is not executable by PUBLIC', f.oid::regprocedure)

@@ -26,7 +26,7 @@ LANGUAGE sql AS $$
 	FROM credits.allocation a
 	JOIN credits.lot l ON l.account = a.account AND l.lot_id = a.lot_id
 	WHERE a.entry_id = entry
-	ORDER BY l.expires_at, l.granted_at, l.lot_id
+	ORDER BY l.priority, l.expires_at, l.granted_at, l.lot_id
 $$;
 -- The marks of the resets of an account: scope, and the lots each left
 -- credits in (by reason).
@@ -104,6 +104,18 @@ SELECT credits_issue('k-4', 'plan', 'INV-5', variant => 'zero') > 0;
 SELECT kind, amount, running_balance FROM credits_history('k-4');
 SELECT * FROM pg_temp.marks('k-4');
 SELECT pg_temp.reset_payload('k-4');
+
+-- Spend order leads with the priority, and so does the forfeiture: the
+-- lot spent last is kept.  Lots restricted to services count and are
+-- forfeited like any other (the balance counts them).
+SELECT credits_grant('k-5', 50, reason => 'last', priority => 1) > 0;
+SELECT credits_grant('k-5', 50, reason => 'first', priority => -1) > 0;
+SELECT credits_grant('k-5', 40, reason => 'seo only', applies_to => ARRAY['seo']) > 0;
+SELECT credits_issue('k-5', 'plan', 'INV-15') > 0;
+SELECT f.* FROM credits.entry e, pg_temp.forfeited(e.entry_id) f
+WHERE e.account = 'k-5' AND e.kind = 'reset';
+SELECT reason, remaining, priority, applies_to FROM credits_lots('k-5', include_closed => true);
+SELECT * FROM pg_temp.marks('k-5');
 
 -- 3. Scope 'own': only the credits the same rule issued count; purchased
 -- packages and other grants survive.  (The rule's lots expire in 60 days,
