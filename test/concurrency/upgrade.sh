@@ -149,13 +149,13 @@ for v in $older; do
 	# whole balance) with credits held across it, and a reset subscription:
 	# after the update the reset's mark still closes its lots, and both
 	# reset as they did unless told to keep something.
-	hold7=$(q "$OLD" -c "SELECT credits_grant('u-7', 50)" -c "SELECT credits_define_rule('plan', 100, 'reset')" \
-		-c "SELECT credits_hold('u-7', 20, 'H-U7')" | tail -1)
-	q "$OLD" -c "SELECT credits_issue('u-7', 'plan', 'INV-U7')" >/dev/null
+	hold_r1=$(q "$OLD" -c "SELECT credits_grant('u-r1', 50)" -c "SELECT credits_define_rule('plan', 100, 'reset')" \
+		-c "SELECT credits_hold('u-r1', 20, 'H-UR1')" | tail -1)
+	q "$OLD" -c "SELECT credits_issue('u-r1', 'plan', 'INV-UR1')" >/dev/null
 	# (This library subscribes on the tables of 1.1, not of 1.0: they have no
 	# subscription.failure.)
-	[[ $v == 1.0 ]] || q "$OLD" -c "SELECT credits_subscribe('u-8', 10, '1 month', 'reset')" >/dev/null
-	[[ $(q "$OLD" -c "SELECT credits_balance('u-7')") == 100 ]] || fail "$v: the reset before the update"
+	[[ $v == 1.0 ]] || q "$OLD" -c "SELECT credits_subscribe('u-r2', 10, '1 month', 'reset')" >/dev/null
+	[[ $(q "$OLD" -c "SELECT credits_balance('u-r1')") == 100 ]] || fail "$v: the reset before the update"
 	# A client portal registered before the update (portals came with 1.1).
 	if [[ $v != 1.0 ]]; then
 		q "$OLD" -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS $PORTAL" -c "CREATE ROLE $PORTAL" \
@@ -198,13 +198,13 @@ for v in $older; do
 	[[ $again == "$keyed" ]] || fail "$v: a key stored before the update is not the same call after it"
 	# The old reset's held credits are forfeited when released; a rule that
 	# keeps 40 keeps 40; the old subscription keeps nothing.
-	[[ $(q "$OLD" -c "SELECT credits_release($hold7)" -c "SELECT credits_balance('u-7')" | tail -1) == 100 ]] \
+	[[ $(q "$OLD" -c "SELECT credits_release($hold_r1)" -c "SELECT credits_balance('u-r1')" | tail -1) == 100 ]] \
 		|| fail "$v: credits held across a reset before the update came back after it"
 	[[ $(q "$OLD" -c "SELECT credits_define_rule('plan', 100, 'reset', rollover => 40)" \
-		-c "SELECT credits_issue('u-7', 'plan', 'INV-U7b')" -c "SELECT credits_balance('u-7')" | tail -1) == 140 ]] \
+		-c "SELECT credits_issue('u-r1', 'plan', 'INV-UR1b')" -c "SELECT credits_balance('u-r1')" | tail -1) == 140 ]] \
 		|| fail "$v: a reset with a rollover after the update"
 	[[ $v == 1.0 || $(q "$OLD" -c "SELECT coalesce(rollover::text, '-') || ' ' || reset_scope
-		FROM credits_subscriptions('u-8')") == "- type" ]] \
+		FROM credits_subscriptions('u-r2')") == "- type" ]] \
 		|| fail "$v: a reset subscription of before the update keeps something"
 	[[ $(q "$OLD" -c "SELECT count(*) FROM credits_verify()") == 0 ]] || fail "$v: credits_verify() after the update"
 	if ((has_cet)); then
