@@ -7,17 +7,18 @@
  * 'own', only the credits that the same rule (invoices it issued) or
  * subscription (periods it granted) gave the account, so that purchased
  * packages and other grants survive it.  What exceeds rollover is
- * forfeited in spend order, as a spend would take it (soonest-expiring
- * first), as one reset entry with an allocation per lot; what is kept
- * stays in its lots, with their expiries.
+ * forfeited in spend order, as a spend would take it (lowest priority,
+ * then soonest expiry first), as one reset entry with an allocation per
+ * lot; what is kept stays in its lots, with their expiries.
  *
  * The columns are in 60_lifecycle.sql (credits.rule, credits.subscription:
  * rollover, reset_scope; credits.account_reset: a mark per scope, with the
  * lots the reset left credits in), the functions there too, the code in
  * src/ledger_lots.c (credits_reset_balance and the statements that judge
  * credits coming back to a lot), src/rules.c and src/subscriptions.c.
- * Here: the argument check both share, and what an update from 1.1 needs
- * once those functions are made anew.
+ * Here: the argument check of credits_define_rule (credits_subscribe
+ * calls the same C function), and what an update from 1.1 needs once
+ * those functions are made anew.
  */
 
 -- 22023 unless rollover and reset_scope fit the mode: rollover not
