@@ -216,6 +216,7 @@ credits_expire_accounts(Datum accounts, Datum credit_types, TimestampTz as_of,
 	bool		isnull;
 	TimestampTz start = GetCurrentTransactionStartTimestamp();
 	uint64		i;
+	int64		expired;
 
 	values[0] = accounts;
 	values[1] = credit_types;
@@ -235,7 +236,9 @@ credits_expire_accounts(Datum accounts, Datum credit_types, TimestampTz as_of,
 	values[2] = TimestampTzGetDatum(as_of);
 	values[3] = TimestampTzGetDatum(start);
 	credits_run(&stmt_expire_batch, values, NULL, false, 0);
-	return DatumGetInt64(credits_col(0, 1, &isnull));
+	expired = DatumGetInt64(credits_col(0, 1, &isnull));
+	credits_topup_accounts(accounts, credit_types);
+	return expired;
 }
 
 /* One batch of credits_expire(), for credits_try(). */
@@ -260,6 +263,7 @@ credits_expire_batch_step(void *arg)
 	values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	credits_run(&stmt_expire_batch, values, NULL, false, 0);
 	b->expired = DatumGetInt64(credits_col(0, 1, &isnull));
+	credits_topup_accounts(b->accounts, b->credit_types);
 }
 
 /*

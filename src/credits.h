@@ -29,11 +29,12 @@
 typedef struct CreditsStmt
 {
 	const char *argtypes;
-	const char *sql;			/* may spell {{1.1 text|1.0 text}} */
+	const char *sql;			/* may spell {{1.1 text|1.0 text}} and
+								 * {{12:1.2 text|older text}} */
 	SPIPlanPtr	plan;
 	uint32		generation;
 	bool		has_variants;	/* sql has {{...|...}} (known once planned) */
-	bool		planned_10;		/* plan is of the 1.0 text */
+	int			planned_level;	/* plan is of the text for these tables */
 } CreditsStmt;
 
 /* plans.c */
@@ -44,6 +45,7 @@ extern int	credits_run_latest(CreditsStmt *stmt, Datum *values,
 							   const char *nulls, long tcount);
 extern Oid	credits_amount_typid(void);
 extern bool credits_catalog_10(void);
+extern int	credits_catalog_level(void);
 extern bool credits_distributed(void);
 extern int32 credits_node_group(void);
 extern Portal credits_cursor_open(CreditsStmt *stmt, Datum *values,
@@ -100,6 +102,9 @@ typedef struct AccountState
 	TimestampTz saved_last_at;
 	bool		saved_has_next_expiry;
 	TimestampTz saved_next_expiry;
+	/* auto top-up (topup.c): configured, none pending, not yet tried */
+	bool		has_topup;
+	CreditAmount topup_below;	/* request a top-up below this */
 } AccountState;
 
 /* One lot's share of an entry: an allocation. */
@@ -284,5 +289,27 @@ extern bool credits_idem_claim(Datum account, Datum key, const char *operation,
 extern void credits_idem_finish(Datum account, Datum key, int64 result,
 								bool result_null, Datum result_row);
 extern char *credits_idem_row_field(Datum result_row, const char *name);
+
+/*
+ * topup.c: auto top-up.  The account's threshold comes with its row (the
+ * column topup_due of the statements that lock or update it), so that a
+ * movement that leaves the balance where it is above it, or an account
+ * without auto top-up, costs a comparison; only one that leaves it below
+ * runs SQL, once per call.
+ */
+#define CREDITS_TOPUP_COLUMN \
+	"{{12:CASE WHEN a.topup_request IS NULL THEN a.topup_below END|NULL}} " \
+	"AS topup_due"
+extern void credits_topup_read(AccountState *acct);
+extern void credits_topup_request(AccountState *acct, int64 entry_id);
+extern void credits_topup_accounts(Datum accounts, Datum credit_types);
+
+/* After an entry that took credits from the account. */
+static inline void
+credits_topup_after(AccountState *acct, int64 entry_id)
+{
+	if (acct->has_topup && acct->balance < acct->topup_below)
+		credits_topup_request(acct, entry_id);
+}
 
 #endif							/* CREDITS_H */

@@ -30,7 +30,7 @@ static CreditsStmt stmt_account_create = {"tt",
  */
 static CreditsStmt stmt_account_lock = {"tt",
 		"SELECT a.balance, a.held, a.last_seq, a.next_expiry, a.low_threshold, "
-		"{{a.last_at|NULL::timestamptz}} "
+		"{{a.last_at|NULL::timestamptz}}, " CREDITS_TOPUP_COLUMN " "
 		"FROM credits.account a "
 		"WHERE a.account = $1 AND a.credit_type = $2 FOR UPDATE OF a"};
 
@@ -334,6 +334,7 @@ credits_lock_account(AccountState *acct, Datum account, Datum credit_type,
 		acct->has_last_at = !isnull;
 		acct->last_at = isnull ? 0 : DatumGetTimestampTz(d);
 	}
+	credits_topup_read(acct);
 	acct->now = credits_ledger_instant(acct->has_last_at, acct->last_at);
 	credits_mark_saved(acct);
 }
@@ -433,7 +434,8 @@ credits_balance_event(AccountState *acct, const char *type, int64 entry_id)
 
 /*
  * After an out entry: low_balance when the balance crossed the account's
- * threshold, balance_depleted when it reached zero.
+ * threshold, balance_depleted when it reached zero; an auto top-up when it
+ * is below the account's top-up threshold.
  */
 void
 credits_balance_events(AccountState *acct, CreditAmount before, int64 entry_id)
@@ -446,6 +448,7 @@ credits_balance_events(AccountState *acct, CreditAmount before, int64 entry_id)
 	if (acct->balance == 0)
 		credits_balance_event(acct, "account.credits.balance_depleted",
 							  entry_id);
+	credits_topup_after(acct, entry_id);
 }
 
 /*

@@ -31,12 +31,13 @@ static uint32 amount_hash = 0;
 static bool plans_stale = false;
 
 /*
- * Whether the ledger's tables are still those of version 1.0 (no
- * credits.account.last_at), as between installing this library and ALTER
- * EXTENSION credits UPDATE: -1 unknown, else 0 or 1, found again after any
+ * The version of the ledger's tables, as between installing this library
+ * and ALTER EXTENSION credits UPDATE a database still has those of an older
+ * version: 10 (no credits.account.last_at), 11 (no
+ * credits.account.topup_below) or 12; -1 unknown, found again after any
  * change to credits.account.
  */
-static int	catalog_10 = -1;
+static int	catalog_level = -1;
 static Oid	account_relid = InvalidOid;
 
 /*
@@ -68,7 +69,7 @@ credits_account_inval(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == account_relid)
 	{
-		catalog_10 = -1;
+		catalog_level = -1;
 		distributed = -1;
 	}
 }
@@ -81,23 +82,37 @@ credits_plans_init(void)
 }
 
 /*
- * True while the tables are those of version 1.0.  The library serves a
- * database that still runs the old SQL, so statements that use columns
- * added since then spell both forms: {{1.1 text|1.0 text}}.
+ * The version of the tables (10, 11 or 12).  The library serves a database
+ * that still runs an older version's SQL, so statements that use columns
+ * added since spell both forms: {{1.1 text|1.0 text}} for columns of 1.1,
+ * {{12:1.2 text|older text}} for columns of 1.2.
  */
-bool
-credits_catalog_10(void)
+int
+credits_catalog_level(void)
 {
-	if (catalog_10 < 0)
+	if (catalog_level < 0)
 	{
 		Oid			nsp = get_namespace_oid("credits", true);
 
 		account_relid = OidIsValid(nsp) ? get_relname_relid("account", nsp)
 			: InvalidOid;
-		catalog_10 = OidIsValid(account_relid) &&
-			get_attnum(account_relid, "last_at") == InvalidAttrNumber;
+		if (!OidIsValid(account_relid))
+			catalog_level = 12;
+		else if (get_attnum(account_relid, "last_at") == InvalidAttrNumber)
+			catalog_level = 10;
+		else if (get_attnum(account_relid, "topup_below") == InvalidAttrNumber)
+			catalog_level = 11;
+		else
+			catalog_level = 12;
 	}
-	return catalog_10 == 1;
+	return catalog_level;
+}
+
+/* True while the tables are those of version 1.0. */
+bool
+credits_catalog_10(void)
+{
+	return credits_catalog_level() == 10;
 }
 
 /*
@@ -113,7 +128,7 @@ credits_distributed(void)
 	{
 		bool		found = false;
 
-		(void) credits_catalog_10();	/* learns account_relid */
+		(void) credits_catalog_level();	/* learns account_relid */
 		if (OidIsValid(account_relid) &&
 			OidIsValid(get_extension_oid("citus", true)))
 		{
@@ -156,9 +171,13 @@ credits_node_group(void)
 	return credits_distributed() ? node_group : 0;
 }
 
-/* The statement's text for the catalog at hand: each {{new|old}} resolved. */
+/*
+ * The statement's text for the tables of version level (10, 11, 12): each
+ * {{new|old}} resolved, new from 1.1 on, and each {{12:new|old}}, new from
+ * 1.2 on.
+ */
 static char *
-credits_stmt_text(const char *sql, bool old)
+credits_stmt_text(const char *sql, int level)
 {
 	StringInfoData buf;
 	const char *p = sql;
@@ -167,20 +186,28 @@ credits_stmt_text(const char *sql, bool old)
 	for (;;)
 	{
 		const char *open = strstr(p, "{{");
+		const char *from;
 		const char *bar;
 		const char *close;
+		int			since = 11;
 
 		if (open == NULL)
 			break;
-		bar = strchr(open, '|');
+		from = open + 2;
+		if (strncmp(from, "12:", 3) == 0)
+		{
+			since = 12;
+			from += 3;
+		}
+		bar = strchr(from, '|');
 		close = bar ? strstr(bar, "}}") : NULL;
 		if (close == NULL)
 			elog(ERROR, "credits: unterminated {{...|...}} in \"%s\"", sql);
 		appendBinaryStringInfo(&buf, p, open - p);
-		if (old)
+		if (level < since)
 			appendBinaryStringInfo(&buf, bar + 1, close - bar - 1);
 		else
-			appendBinaryStringInfo(&buf, open + 2, bar - open - 2);
+			appendBinaryStringInfo(&buf, from, bar - from);
 		p = close + 2;
 	}
 	appendStringInfoString(&buf, p);
@@ -260,13 +287,13 @@ argtype_oid(char code)
 static SPIPlanPtr
 credits_stmt_plan(CreditsStmt *stmt)
 {
-	bool		old;
+	int			level;
 
 	if (plans_stale)
 		credits_plans_reset();
-	old = stmt->has_variants && credits_catalog_10();
+	level = stmt->has_variants ? credits_catalog_level() : 0;
 	if (stmt->plan != NULL &&
-		(stmt->generation != plan_generation || stmt->planned_10 != old))
+		(stmt->generation != plan_generation || stmt->planned_level != level))
 	{
 		SPI_freeplan(stmt->plan);
 		stmt->plan = NULL;
@@ -283,8 +310,8 @@ credits_stmt_plan(CreditsStmt *stmt)
 		for (i = 0; i < nargs; i++)
 			argtypes[i] = argtype_oid(stmt->argtypes[i]);
 		stmt->has_variants = strstr(stmt->sql, "{{") != NULL;
-		old = stmt->has_variants && credits_catalog_10();
-		sql = stmt->has_variants ? credits_stmt_text(stmt->sql, old)
+		level = stmt->has_variants ? credits_catalog_level() : 0;
+		sql = stmt->has_variants ? credits_stmt_text(stmt->sql, level)
 			: (char *) stmt->sql;
 		plan = SPI_prepare(sql, nargs, argtypes);
 		if (plan == NULL)
@@ -294,7 +321,7 @@ credits_stmt_plan(CreditsStmt *stmt)
 			elog(ERROR, "credits: could not keep \"%s\"", stmt->sql);
 		stmt->plan = plan;
 		stmt->generation = plan_generation;
-		stmt->planned_10 = old;
+		stmt->planned_level = level;
 	}
 	return stmt->plan;
 }
