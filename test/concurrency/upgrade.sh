@@ -144,10 +144,19 @@ for v in $older; do
 	request=$(q "$OLD" -c "SELECT credits_define_package('Old', 10, 'USD', 1.00)" \
 		-c "SELECT request_id FROM credits_purchase('u-6', 'Old', 'bank_transfer')" | tail -1)
 	# A session that saw the old tables keeps working right after the update.
+	# (Its spends, by the fast path and by the general one, were planned on
+	# tables without auto top-up: after the update they request top-ups.)
 	q "$OLD" -c "SELECT credits_grant_many(ARRAY['u-4'], 5), credits_expire()" \
 		-c "SELECT credits_balance('u-1', at => now() - interval '1 s')" \
+		-c "SELECT credits_grant(a, 50), credits_spend(a, 1), credits_spend(a, 1, idempotency_key => 'k')
+		    FROM unnest(ARRAY['u-7', 'u-8']) a" \
 		-c "ALTER EXTENSION credits UPDATE" \
-		-c "SELECT credits_spend('u-4', 1), credits_grant_many(ARRAY['u-4'], 1)" >/dev/null
+		-c "SELECT credits_spend('u-4', 1), credits_grant_many(ARRAY['u-4'], 1)" \
+		-c "SELECT credits_set_auto_topup(a, 40, 'Old', 'stripe') FROM unnest(ARRAY['u-7', 'u-8']) a" \
+		-c "SELECT credits_spend('u-7', 10), credits_spend('u-8', 10, idempotency_key => 'k2')" >/dev/null
+	[[ $(q "$OLD" -c "SELECT string_agg(account || ' ' || status, ', ' ORDER BY account) FROM credits_requests()
+	                  WHERE reference = 'auto-topup'") == "u-7 pending, u-8 pending" ]] \
+		|| fail "$v: a session that saw the old tables requested no top-up after the update"
 	[[ $(q "$OLD" -c "SELECT credits_balance('u-1')") == 70 ]] || fail "$v: balance changed by the update"
 	[[ $(q "$OLD" -c "SELECT credits_balance('u-4')") == 5 ]] || fail "$v: u-4 has the wrong balance"
 	# That request is accepted after the update.

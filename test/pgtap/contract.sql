@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION pgtap;
 CREATE EXTENSION credits;
-SELECT plan(177);
+SELECT plan(182);
 
 -- The function named so whose leading parameters have these types and whose
 -- further parameters (added later) all have defaults.
@@ -201,6 +201,12 @@ SELECT is((SELECT coalesce(proargnames[1:6], '{}')::text[] FROM pg_proc WHERE oi
 SELECT cmp_ok((SELECT pronargdefaults::int - (pronargs - 6) FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_transfer', ARRAY['text', 'text', 'credit_amount', 'text', 'text', 'text']::text[])), '>=', 3, 'credits_transfer has the contract''s defaults');
 SELECT is(format_type((SELECT prorettype FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_transfer', ARRAY['text', 'text', 'credit_amount', 'text', 'text', 'text']::text[])), NULL), 'bigint', 'credits_transfer returns bigint');
 SELECT ok(has_function_privilege('credits_operator', 'credits_transfer(text, text, credit_amount, text, text, text)', 'EXECUTE') AND NOT has_function_privilege('credits_reader', 'credits_transfer(text, text, credit_amount, text, text, text)', 'EXECUTE'), 'credits_transfer() is for credits_operator');
+-- Auto top-up (1.2).
+SELECT isnt(pg_temp.contract_fn('credits_set_auto_topup', ARRAY['text', 'credit_amount', 'text', 'text', 'text']::text[]), NULL, 'credits_set_auto_topup(text, credit_amount, text, text, text) exists (extra parameters, if any, have defaults)');
+SELECT is((SELECT coalesce(proargnames[1:5], '{}')::text[] FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_set_auto_topup', ARRAY['text', 'credit_amount', 'text', 'text', 'text']::text[])), ARRAY['account', 'below', 'package', 'method', 'credit_type']::text[], 'credits_set_auto_topup parameter names and order');
+SELECT cmp_ok((SELECT pronargdefaults::int - (pronargs - 5) FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_set_auto_topup', ARRAY['text', 'credit_amount', 'text', 'text', 'text']::text[])), '>=', 1, 'credits_set_auto_topup has the contract''s defaults');
+SELECT is(format_type((SELECT prorettype FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_set_auto_topup', ARRAY['text', 'credit_amount', 'text', 'text', 'text']::text[])), NULL), 'void', 'credits_set_auto_topup returns void');
+SELECT ok(has_function_privilege('credits_operator', 'credits_set_auto_topup(text, credit_amount, text, text, text)', 'EXECUTE') AND NOT has_function_privilege('credits_reader', 'credits_set_auto_topup(text, credit_amount, text, text, text)', 'EXECUTE'), 'credits_set_auto_topup() is for credits_operator');
 SELECT is_empty('SELECT * FROM credits_verify()', 'credits_verify() is clean');
 SELECT * FROM finish();
 ROLLBACK;
