@@ -216,7 +216,6 @@ credits_expire_accounts(Datum accounts, Datum credit_types, TimestampTz as_of,
 	bool		isnull;
 	TimestampTz start = GetCurrentTransactionStartTimestamp();
 	uint64		i;
-	int64		expired;
 
 	values[0] = accounts;
 	values[1] = credit_types;
@@ -236,9 +235,7 @@ credits_expire_accounts(Datum accounts, Datum credit_types, TimestampTz as_of,
 	values[2] = TimestampTzGetDatum(as_of);
 	values[3] = TimestampTzGetDatum(start);
 	credits_run(&stmt_expire_batch, values, NULL, false, 0);
-	expired = DatumGetInt64(credits_col(0, 1, &isnull));
-	credits_topup_accounts(accounts, credit_types);
-	return expired;
+	return DatumGetInt64(credits_col(0, 1, &isnull));
 }
 
 /* One batch of credits_expire(), for credits_try(). */

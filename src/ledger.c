@@ -352,7 +352,10 @@ credits_mark_saved(AccountState *acct)
 	acct->saved_next_expiry = acct->next_expiry;
 }
 
-/* Write the account row's figures back, unless nothing changed. */
+/*
+ * Write the account row's figures back, unless nothing changed; first, the
+ * auto top-up that the call's movements call for.
+ */
 void
 credits_save_account(AccountState *acct)
 {
@@ -360,6 +363,7 @@ credits_save_account(AccountState *acct)
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	Assert(acct->exists);
+	credits_topup_flush(acct);
 	if (acct->balance == acct->saved_balance &&
 		acct->held == acct->saved_held &&
 		acct->last_seq == acct->saved_last_seq &&
@@ -434,8 +438,8 @@ credits_balance_event(AccountState *acct, const char *type, int64 entry_id)
 
 /*
  * After an out entry: low_balance when the balance crossed the account's
- * threshold, balance_depleted when it reached zero; an auto top-up when it
- * is below the account's top-up threshold.
+ * threshold, balance_depleted when it reached zero; below the account's
+ * auto top-up threshold, the top-up for the call to decide.
  */
 void
 credits_balance_events(AccountState *acct, CreditAmount before, int64 entry_id)
@@ -923,9 +927,13 @@ int64
 credits_spend_rest_dist(AccountState *acct, CreditAmount amount,
 						Datum reference, bool reference_null)
 {
-	return credits_take_from_lots_dist(acct, "spend", amount, 0,
-									   reference, reference_null,
-									   (Datum) 0, true);
+	int64		entry_id;
+
+	entry_id = credits_take_from_lots_dist(acct, "spend", amount, 0,
+										   reference, reference_null,
+										   (Datum) 0, true);
+	credits_topup_flush(acct);
+	return entry_id;
 }
 
 /*

@@ -221,6 +221,7 @@ credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 	entry_id = credits_spend_write(account, credit_type, amount, seq, after,
 								   reference, reference_null, at);
 	credits_balance_events(&acct, credit_amount_add(after, amount), entry_id);
+	credits_topup_flush(&acct);
 	return entry_id;
 }
 

@@ -13,9 +13,13 @@
 #include "credits.h"
 
 /*
- * The request, under the account lock the movement holds.  The function
- * never raises for a top-up it cannot request (it records why in an event
- * and a WARNING): the movement stands.
+ * The request, under the account lock the call holds.  The function never
+ * raises for a top-up it cannot request (it records why in an event and a
+ * WARNING): the movement stands.  It answers what it did: requested,
+ * pending (one is already), off, above (the balance is not below), failed,
+ * or waiting (a renewal of a credit subscription of the account is due,
+ * which refills it first: credits_run_due records the expirations, then
+ * renews, and the save after the renewal decides).
  */
 static CreditsStmt stmt_request_topup = {"ttaiT",
 	"SELECT credits.request_topup($1, $2, $3, $4, $5)"};
@@ -55,25 +59,38 @@ credits_topup_read(AccountState *acct)
 	/* (the tables of 1.0 and 1.1 answer NULL) */
 	acct->has_topup = !isnull;
 	acct->topup_below = acct->has_topup ? DatumGetCreditAmount(d) : 0;
+	acct->topup_entry = 0;
 }
 
 /*
- * entry_id left the balance below the threshold: request the top-up.  At
- * most once per call (a call that writes several entries asks once), and
- * never again in this call whatever the outcome.
+ * The call is saving the account, one of whose entries (acct->topup_entry)
+ * left the balance below the threshold: if it is still below, request the
+ * top-up.  Decided once per call, whatever the outcome, unless a renewal
+ * due first makes it wait for the next save.
  */
 void
-credits_topup_request(AccountState *acct, int64 entry_id)
+credits_topup_decide(AccountState *acct)
 {
 	Datum		values[5];
+	bool		isnull;
+	char	   *outcome;
 
-	acct->has_topup = false;
+	if (!acct->has_topup || acct->balance >= acct->topup_below)
+	{
+		acct->topup_entry = 0;
+		return;
+	}
 	values[0] = acct->account;
 	values[1] = acct->credit_type;
 	values[2] = CreditAmountGetDatum(acct->balance);
-	values[3] = Int64GetDatum(entry_id);
+	values[3] = Int64GetDatum(acct->topup_entry);
 	values[4] = TimestampTzGetDatum(acct->now);
-	credits_run(&stmt_request_topup, values, NULL, false, 0);
+	credits_run(&stmt_request_topup, values, NULL, false, 1);
+	outcome = TextDatumGetCString(credits_col(0, 1, &isnull));
+	if (strcmp(outcome, "waiting") == 0)
+		return;
+	acct->topup_entry = 0;
+	acct->has_topup = false;
 }
 
 /*

@@ -15,15 +15,18 @@
  * movement.
  */
 
--- Request the top-up of an account and type whose movement (entry_id, at
--- the ledger instant at) left the balance at balance; the caller holds the
--- account lock.  Returns the request id, or NULL when none was created:
--- auto top-up off, a top-up pending, the balance not below the threshold,
--- or a failure (reported, never raised).
+-- Request the top-up of an account and type whose call, at the ledger
+-- instant at, left the balance at balance, below the threshold since
+-- entry_id; the caller holds the account lock.  Returns what it did:
+-- 'requested'; 'pending' (a top-up is pending already), 'off', 'above' (the
+-- balance is not below the threshold): nothing to do; 'waiting': a renewal
+-- of a credit subscription of the account is due, which refills it first
+-- (credits_run_due records expirations, then renews: the caller asks again
+-- after the renewal); 'failed' (reported, never raised).
 CREATE FUNCTION credits.request_topup(account text, credit_type text,
 									  balance @extschema@.credit_amount,
 									  entry_id bigint, at timestamptz)
-RETURNS bigint
+RETURNS text
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
@@ -39,9 +42,18 @@ DECLARE
 BEGIN
 	SELECT * INTO a FROM credits.account x
 	WHERE x.account = request_topup.account AND x.credit_type = request_topup.credit_type;
-	IF a.topup_below IS NULL OR a.topup_request IS NOT NULL
-	   OR balance >= a.topup_below THEN
-		RETURN NULL;
+	IF a.topup_below IS NULL THEN
+		RETURN 'off';
+	ELSIF a.topup_request IS NOT NULL THEN
+		RETURN 'pending';
+	ELSIF balance >= a.topup_below THEN
+		RETURN 'above';
+	END IF;
+	IF EXISTS (SELECT FROM credits.subscription s
+			   WHERE s.account = a.account AND s.credit_type = a.credit_type
+				 AND s.credits IS NOT NULL AND s.status <> 'cancelled'
+				 AND s.next_period_at <= request_topup.at) THEN
+		RETURN 'waiting';
 	END IF;
 	BEGIN
 		-- as a purchase: not while the agency has switched credits off
@@ -73,7 +85,7 @@ BEGIN
 			  AND x.status = 'pending' AND x.auto_topup;
 			UPDATE credits.account x SET topup_request = pending
 			WHERE x.account = a.account AND x.credit_type = a.credit_type;
-			RETURN NULL;
+			RETURN 'pending';
 		END IF;
 		UPDATE credits.account x SET topup_request = r.request_id
 		WHERE x.account = a.account AND x.credit_type = a.credit_type;
@@ -90,7 +102,7 @@ BEGIN
 								   'threshold', a.topup_below::numeric,
 								   'entry_id', entry_id),
 				entry_id);
-		RETURN r.request_id;
+		RETURN 'requested';
 	EXCEPTION WHEN OTHERS THEN
 		GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
 			det = PG_EXCEPTION_DETAIL;
@@ -111,7 +123,7 @@ BEGIN
 		a.account, a.credit_type, msg
 		USING DETAIL = coalesce(nullif(det, ''), format('SQLSTATE %s.', st)),
 			  HINT = 'The movement was recorded; the next one that leaves the balance below the threshold tries again.';
-	RETURN NULL;
+	RETURN 'failed';
 END
 $$;
 REVOKE ALL ON FUNCTION credits.request_topup(text, text, @extschema@.credit_amount, bigint,

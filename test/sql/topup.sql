@@ -131,18 +131,58 @@ SELECT credits_grant(a, 10, expires_at => clock_timestamp() + interval '1 s') > 
 FROM unnest(ARRAY['e-call', 'e-bulk-1', 'e-bulk-2']) a;
 SELECT credits_grant('e-above', 10, expires_at => clock_timestamp() + interval '1 s') > 0 AS short,
 	   credits_grant('e-above', 45) > 0 AS long, credits_set_auto_topup('e-above', 30, 'Refill', 'crypto');
+-- A call decides by the balance it leaves: e-grant's due expiry takes it
+-- below, the grant that follows in the same call above: nothing.
+SELECT credits_grant('e-grant', 10, expires_at => clock_timestamp() + interval '1 s') > 0 AS short,
+	   credits_grant('e-grant', 30) > 0 AS long, credits_set_auto_topup('e-grant', 35, 'Refill', 'crypto');
 SELECT pg_sleep(1.2);
 SELECT credits_spend('e-call', 1) > 0 AS spent;
 SELECT kind, amount, running_balance FROM credits_history('e-call');
+SELECT credits_grant('e-grant', 20) > 0 AS granted;
+SELECT kind, amount, running_balance FROM credits_history('e-grant');
 SELECT credits_expire() AS expired_lots;
-SELECT r.account, count(*) AS requests, min(e.kind) AS left_below_by
-FROM credits.request r
-JOIN credits.event t ON t.account = r.account AND t.type = 'account.credits.topup_requested'
+SELECT a.account, count(r.request_id) AS requests, min(e.kind) AS left_below_by
+FROM (VALUES ('e-call'), ('e-bulk-1'), ('e-bulk-2'), ('e-above'), ('e-grant')) a(account)
+LEFT JOIN credits.request r ON r.account = a.account
+LEFT JOIN credits.event t ON t.account = r.account AND t.type = 'account.credits.topup_requested'
 	AND (t.payload->>'request_id')::bigint = r.request_id
-JOIN credits.entry e ON e.account = r.account AND e.entry_id = t.entry_id
-WHERE r.account LIKE 'e-%' GROUP BY r.account ORDER BY r.account;
+LEFT JOIN credits.entry e ON e.account = t.account AND e.entry_id = t.entry_id
+GROUP BY a.account ORDER BY a.account;
 SELECT payload - 'entry_id' - 'request_id' AS e_bulk_1_event FROM credits.event
 WHERE account = 'e-bulk-1' AND type = 'account.credits.topup_requested';
+-- A renewal due refills first.  s-1's subscription renews with 100 credits
+-- just as its lot of 40 expires: credits_run_due() records the expiry
+-- (below 130), then renews (above): nothing.  s-2 spends meanwhile, before
+-- credits_run_due(): the top-up waits for the renewal, which lifts it
+-- above.  s-3's renewal of 10 leaves it below: requested after the renewal.
+SELECT credits_grant(a, 40, expires_at => clock_timestamp() + interval '1 s') > 0 AS short,
+	   credits_grant(a, 10) > 0 AS long,
+	   credits_subscribe(a, c, '1 month', starts_at => clock_timestamp() + interval '1 s' - interval '1 month') > 0 AS sub,
+	   credits_set_auto_topup(a, 130, 'Refill', 'stripe')
+FROM (VALUES ('s-1', 100), ('s-2', 100), ('s-3', 10)) v(a, c);
+SELECT pg_sleep(1.2);
+SELECT credits_spend('s-2', 40) > 0 AS spent;
+SELECT count(*) AS s_2_requests_before_renewal FROM credits.request WHERE account = 's-2';
+SELECT renewed, failed FROM credits_run_due();
+SELECT account, string_agg(format('%s %s -> %s', kind, amount, running_balance), ', ' ORDER BY entry_id) AS history
+FROM credits.entry WHERE account LIKE 's-%' GROUP BY account ORDER BY account;
+SELECT a.account, count(r.request_id) AS requests, min(e.kind) AS left_below_by
+FROM (VALUES ('s-1'), ('s-2'), ('s-3')) a(account)
+LEFT JOIN credits.request r ON r.account = a.account
+LEFT JOIN credits.event t ON t.account = r.account AND t.type = 'account.credits.topup_requested'
+LEFT JOIN credits.entry e ON e.account = t.account AND e.entry_id = t.entry_id
+GROUP BY a.account ORDER BY a.account;
+-- A reset forfeits the balance and grants the rule's credits in one call:
+-- r-1 ends above its threshold (nothing), r-2 below (requested).
+SELECT credits_define_rule('plan', 100, 'reset') > 0 AS plan, credits_define_rule('mini', 5, 'reset') > 0 AS mini;
+SELECT credits_grant(a, 50) > 0 AS granted, credits_set_auto_topup(a, 20, 'Refill', 'stripe')
+FROM unnest(ARRAY['r-1', 'r-2']) a;
+SELECT credits_issue('r-1', 'plan', 'INV-R1') > 0 AS issued, credits_issue('r-2', 'mini', 'INV-R2') > 0 AS issued;
+SELECT r.account, e.kind AS left_below_by, r.status, t.payload->'balance' AS balance
+FROM credits.request r
+JOIN credits.event t ON t.account = r.account AND t.type = 'account.credits.topup_requested'
+JOIN credits.entry e ON e.account = t.account AND e.entry_id = t.entry_id
+WHERE r.account LIKE 'r-%' ORDER BY r.account;
 
 -- 5. Off with a NULL below (package and method may then be NULL): no
 -- further requests; a pending one stays pending, and setting auto top-up
