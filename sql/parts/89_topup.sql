@@ -223,13 +223,11 @@ BEGIN
 				THEN format('type %s: the account names request %s as its pending top-up, which is not one',
 							a.credit_type, a.topup_request)
 				ELSE format('type %s: pending top-up request %s is not the one the account names (%s)',
-							r.credit_type, r.request_id,
-							coalesce((SELECT x.topup_request::text FROM credits.account x
-									  WHERE x.account = r.account AND x.credit_type = r.credit_type),
-									 'none')) END
+							r.credit_type, r.request_id, coalesce(n.topup_request::text, 'none')) END
 	FROM a FULL JOIN r
 		ON r.account = a.account AND r.credit_type = a.credit_type
 		AND r.request_id = a.topup_request
+	LEFT JOIN credits.account n ON n.account = r.account AND n.credit_type = r.credit_type
 	WHERE a.account IS NULL OR r.account IS NULL;
 
 	-- An auto top-up is complete (threshold above zero, package, method) and
