@@ -54,6 +54,12 @@ BEGIN
 	IF NOT FOUND OR acc.balance < p_amount THEN
 		RAISE EXCEPTION 'insufficient credits' USING ERRCODE = 'CR001';
 	END IF;
+	-- A spend without a service cannot take lots restricted to services.
+	IF acc.scoped AND acc.balance - coalesce((SELECT sum(remaining) FROM pl.lot
+											  WHERE account = p_account AND credit_type = 'CRD'
+												AND is_open AND applies_to IS NOT NULL), 0) < p_amount THEN
+		RAISE EXCEPTION 'insufficient credits' USING ERRCODE = 'CR001';
+	END IF;
 	INSERT INTO pl.entry (account, credit_type, seq, kind, amount, running_balance, reference)
 	VALUES (p_account, 'CRD', acc.last_seq + 1, 'spend', p_amount, acc.balance - p_amount, p_reference)
 	RETURNING entry_id INTO eid;
@@ -64,8 +70,8 @@ BEGIN
 							   'reference', p_reference, 'reason', NULL, 'lot_id', NULL),
 			eid);
 	FOR l IN SELECT lot_id, remaining FROM pl.lot
-			   WHERE account = p_account AND credit_type = 'CRD' AND is_open
-			   ORDER BY expires_at, granted_at, lot_id LOOP
+			   WHERE account = p_account AND credit_type = 'CRD' AND is_open AND applies_to IS NULL
+			   ORDER BY priority, expires_at, granted_at, lot_id LOOP
 		take := least(left_, l.remaining);
 		UPDATE pl.lot SET remaining = remaining - take, is_open = remaining > take
 		WHERE account = p_account AND lot_id = l.lot_id;

@@ -94,6 +94,7 @@ typedef struct AccountState
 	TimestampTz next_expiry;	/* lower bound of open lots' expires_at */
 	bool		has_low_threshold;
 	CreditAmount low_threshold; /* low_balance event below this */
+	bool		scoped;			/* some lot is (or was) restricted to services */
 	/* the row as last read or written, so that saving can skip no-ops */
 	CreditAmount saved_balance;
 	CreditAmount saved_held;
@@ -107,6 +108,23 @@ typedef struct AccountState
 	CreditAmount topup_below;	/* request a top-up below this */
 	int64		topup_entry;	/* the entry that left the balance below */
 } AccountState;
+
+/*
+ * Which of an account's lots a movement may take credits from (1.2).  A
+ * lot restricted to services (applies_to) pays only for those: a movement
+ * that uses credits without naming a service (a spend without one, a hold,
+ * a payment, a transfer) takes only lots that any service may use; a spend
+ * for a service also takes those restricted to it; resets and clawbacks,
+ * which remove credits rather than use them, take from every lot, as the
+ * balance counts every lot.  On an account that never had a restricted lot
+ * (not scoped) the three are the same lots.
+ */
+typedef enum LotScope
+{
+	LOTS_UNRESTRICTED,
+	LOTS_FOR_SERVICE,
+	LOTS_ALL
+} LotScope;
 
 /* One lot's share of an entry: an allocation. */
 typedef struct LotPart
@@ -151,6 +169,9 @@ extern CreditAmount credits_take_parts(AccountState *acct, int64 entry_id,
 									   CreditAmount amount);
 extern void credits_take_spend_order(AccountState *acct, int64 entry_id,
 									 CreditAmount amount);
+extern void credits_take_spend_order_in(AccountState *acct, LotScope scope,
+										Datum service, int64 entry_id,
+										CreditAmount amount);
 extern void credits_append_allocation(AccountState *acct, int64 entry_id,
 									  int64 lot_id, CreditAmount amount);
 extern int64 credits_record_due(AccountState *acct, TimestampTz as_of);
@@ -161,21 +182,51 @@ extern int64 credits_insert_lot(AccountState *acct, CreditAmount amount,
 								Datum reference, bool reference_null,
 								const char *source, Datum cost,
 								Datum cost_currency);
+extern int64 credits_insert_lot_ex(AccountState *acct, CreditAmount amount,
+								   bool has_expiry, TimestampTz expires_at,
+								   Datum reason, bool reason_null,
+								   Datum reference, bool reference_null,
+								   const char *source, Datum cost,
+								   Datum cost_currency, int32 priority,
+								   Datum applies_to);
 extern int64 credits_add_lot(AccountState *acct, CreditAmount amount,
 							 bool has_expiry, TimestampTz expires_at,
 							 Datum reason, bool reason_null,
 							 Datum reference, bool reference_null,
 							 const char *source, Datum cost,
 							 Datum cost_currency);
+extern int64 credits_add_lot_ex(AccountState *acct, CreditAmount amount,
+								bool has_expiry, TimestampTz expires_at,
+								Datum reason, bool reason_null,
+								Datum reference, bool reference_null,
+								const char *source, Datum cost,
+								Datum cost_currency, int32 priority,
+								Datum applies_to);
 extern int64 credits_take_from_lots(AccountState *acct, const char *kind,
 									CreditAmount amount, int64 related_id,
 									Datum reference, bool reference_null,
 									Datum reason, bool reason_null);
+extern int64 credits_take_from_lots_in(AccountState *acct, LotScope scope,
+									   Datum service, const char *kind,
+									   CreditAmount amount, int64 related_id,
+									   Datum reference, bool reference_null,
+									   Datum reason, bool reason_null);
 extern int64 credits_spend_rest_dist(AccountState *acct, CreditAmount amount,
 									 Datum reference, bool reference_null);
 pg_noreturn extern void credits_insufficient(AccountState *acct,
 											 CreditAmount available,
 											 CreditAmount required);
+pg_noreturn extern void credits_insufficient_in(AccountState *acct,
+												LotScope scope, Datum service,
+												CreditAmount available,
+												CreditAmount required);
+
+/* scope.c: priorities and service-scoped lots */
+extern Datum credits_check_applies_to(Datum applies_to);
+extern void credits_check_service(Datum service);
+extern CreditAmount credits_available(AccountState *acct, LotScope scope,
+									  Datum service);
+extern void credits_mark_scoped(AccountState *acct);
 
 /*
  * The kind of an entry as the reports show it: the two sides of a transfer

@@ -6,6 +6,7 @@
 
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/timestamp.h"
 
 #include "credits.h"
@@ -15,10 +16,13 @@ PG_FUNCTION_INFO_V1(credits_grant);
 
 /*
  * credits_grant(account, amount, credit_type, expires_at, reason, reference,
- *				 idempotency_key, cost, cost_currency) returns the new lot's
- * id.  cost and cost_currency (both or neither) are what the client paid
- * for the lot, its cost basis: not negative, in whole minor units of the
- * currency.  (A database still on the 1.0 script calls with 7 arguments.)
+ *				 idempotency_key, cost, cost_currency, priority, applies_to)
+ * returns the new lot's id.  cost and cost_currency (both or neither) are
+ * what the client paid for the lot, its cost basis: not negative, in whole
+ * minor units of the currency.  priority places the lot in spend order
+ * (lower first, any int; 0 is the order of 1.0); applies_to lists the
+ * services it may pay for (NULL: any).  (A database still on the 1.0
+ * script calls with 7 arguments, on the 1.1 script with 9.)
  */
 Datum
 credits_grant(PG_FUNCTION_ARGS)
@@ -35,6 +39,8 @@ credits_grant(PG_FUNCTION_ARGS)
 	bool		has_cost_currency = PG_NARGS() > 8 && !PG_ARGISNULL(8);
 	Datum		cost = (Datum) 0;
 	Datum		cost_currency = (Datum) 0;
+	int32		priority = 0;
+	Datum		applies_to = (Datum) 0;
 	CreditTypeInfo info;
 	AccountState acct;
 	StringInfoData request;
@@ -50,6 +56,13 @@ credits_grant(PG_FUNCTION_ARGS)
 	credits_check_positive(amount, "amount");
 	if (has_expiry)
 		credits_check_finite(expires_at, "expires_at");
+	if (PG_NARGS() > 9)
+	{
+		credits_require_arg(fcinfo, 9, "priority");
+		priority = PG_GETARG_INT32(9);
+		if (!PG_ARGISNULL(10))
+			applies_to = credits_check_applies_to(PG_GETARG_DATUM(10));
+	}
 	if (has_cost != has_cost_currency)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -88,6 +101,18 @@ credits_grant(PG_FUNCTION_ARGS)
 			credits_idem_numeric(&request, false, DatumGetNumeric(cost));
 			credits_idem_field(&request, TextDatumGetCString(cost_currency));
 		}
+		/* likewise without a priority or services: the request of 1.1 */
+		if (priority != 0 || applies_to != (Datum) 0)
+		{
+			if (!has_cost)
+			{
+				credits_idem_field(&request, NULL);
+				credits_idem_field(&request, NULL);
+			}
+			credits_idem_field(&request, psprintf("%d", priority));
+			credits_idem_field(&request, applies_to == (Datum) 0 ? NULL
+							   : OidOutputFunctionCall(F_ARRAY_OUT, applies_to));
+		}
 		if (credits_idem_lookup(account, PG_GETARG_DATUM(6), request.data, &lot_id))
 		{
 			SPI_finish();
@@ -99,10 +124,10 @@ credits_grant(PG_FUNCTION_ARGS)
 		credits_check_future_expiry(expires_at);
 
 	credits_record_due_now(&acct);
-	lot_id = credits_add_lot(&acct, amount, has_expiry, expires_at,
-							 PG_GETARG_DATUM(4), reason_null,
-							 PG_GETARG_DATUM(5), reference_null, "grant",
-							 cost, cost_currency);
+	lot_id = credits_add_lot_ex(&acct, amount, has_expiry, expires_at,
+								PG_GETARG_DATUM(4), reason_null,
+								PG_GETARG_DATUM(5), reference_null, "grant",
+								cost, cost_currency, priority, applies_to);
 	credits_save_account(&acct);
 	if (has_key)
 		credits_idem_store(account, PG_GETARG_DATUM(6), "grant", request.data,

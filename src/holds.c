@@ -42,9 +42,9 @@ PG_FUNCTION_INFO_V1(credits_release);
 
 /*
  * credits_hold(account, amount, reference, credit_type, idempotency_key)
- * returns the hold id.  The held credits are taken from the lots
- * soonest-expiring first, as one "hold" entry (out) with an allocation per
- * lot.  A key is looked up under the account lock, as a spend's is: a hold
+ * returns the hold id.  The held credits are taken from the lots in spend
+ * order, as one "hold" entry (out) with an allocation per lot; like a spend
+ * without a service, only from lots that any service may use.  A key is looked up under the account lock, as a spend's is: a hold
  * needs the account row, so that lock serializes every call with the key.
  * (A database still on the 1.0 script calls with 4 arguments.)
  */
@@ -61,6 +61,7 @@ credits_hold(PG_FUNCTION_ARGS)
 	int64		entry_id;
 	bool		has_key = PG_NARGS() > 4 && !PG_ARGISNULL(4);
 	StringInfoData request;
+	CreditAmount available;
 
 	credits_require_arg(fcinfo, 0, "account");
 	credits_require_arg(fcinfo, 1, "amount");
@@ -94,8 +95,10 @@ credits_hold(PG_FUNCTION_ARGS)
 	}
 	credits_require_enabled("holding");
 	credits_record_due_now(&acct);
-	if (!acct.exists || acct.balance < amount)
-		credits_insufficient(&acct, acct.exists ? acct.balance : 0, amount);
+	/* a hold names no service: only lots that any service may use */
+	available = credits_available(&acct, LOTS_UNRESTRICTED, (Datum) 0);
+	if (available < amount)
+		credits_insufficient(&acct, available, amount);
 
 	credits_run(&stmt_hold_next_id, NULL, NULL, false, 1);
 	hold_id = credits_col_int64(0, 1);
@@ -201,7 +204,7 @@ credits_close_hold(AccountState *acct, HoldState *hold, const char *status,
  * credits_capture(hold_id, amount) spends amount (all when NULL) of the
  * held credits and returns the capture entry's id.  History records the
  * release of the whole hold (in, back to its lots) and then the capture
- * (out) of amount, taken from the hold's lots soonest-expiring first, so
+ * (out) of amount, taken from the hold's lots in spend order, so
  * every running balance stays "previous plus in, minus out".  Held credits
  * are honoured even if their lot expired or was voided meanwhile; what is
  * not captured of such a lot leaves again at once (expire/void).

@@ -30,7 +30,7 @@ static CreditsStmt stmt_account_create = {"tt",
  */
 static CreditsStmt stmt_account_lock = {"tt",
 		"SELECT a.balance, a.held, a.last_seq, a.next_expiry, a.low_threshold, "
-		"{{a.last_at|NULL::timestamptz}}, " CREDITS_TOPUP_COLUMN " "
+		"{{a.last_at|NULL::timestamptz}}, {{12:a.scoped|false}}, " CREDITS_TOPUP_COLUMN " "
 		"FROM credits.account a "
 		"WHERE a.account = $1 AND a.credit_type = $2 FOR UPDATE OF a"};
 
@@ -53,33 +53,74 @@ static CreditsStmt stmt_entry_insert = {"ttitaaiittitajiT",
 	"SELECT $11, $1, e.at, $12, 'account', $1, $14, $15 FROM e"};
 
 /*
+ * Spend order: lowest priority first, then soonest expiry (never-expiring
+ * last), then oldest grant, then lot id (index lot_spend_order).  The
+ * tables of 1.0 and 1.1 have no priority and no restricted lots.
+ */
+#define SPEND_ORDER "{{12:priority, |}}expires_at, granted_at, lot_id"
+#define UNRESTRICTED "{{12: AND applies_to IS NULL|}}"
+
+/*
+ * The first n open lots in spend order of $1 (account), $2 (credit type)
+ * that a take in a scope may use: the first n that any service may use
+ * (index lot_spend_order) and the first n of those restricted to the
+ * service svc, or of every restricted one when svc is NULL (index
+ * lot_scoped_order, its filter on the account's restricted lots only), in
+ * spend order.  Each part is read in index order and stops after n rows, so
+ * no plan sorts or reads more of the account's lots.  Only for scoped
+ * accounts (so only on the tables of 1.2).
+ */
+#define SCOPED_ORDER "priority, expires_at, granted_at, lot_id"
+#define LOTS_IN_SCOPE(svc, n) \
+	"SELECT lot_id, remaining FROM (" \
+	"(SELECT lot_id, remaining, priority, expires_at, granted_at " \
+	"  FROM credits.lot WHERE account = $1 AND credit_type = $2 " \
+	"  AND is_open AND applies_to IS NULL " \
+	"  ORDER BY " SCOPED_ORDER " LIMIT " n ") " \
+	"UNION ALL " \
+	"(SELECT lot_id, remaining, priority, expires_at, granted_at " \
+	"  FROM credits.lot WHERE account = $1 AND credit_type = $2 " \
+	"  AND is_open AND applies_to IS NOT NULL " \
+	"  AND (" svc "::text IS NULL OR " svc " = ANY (applies_to)) " \
+	"  ORDER BY " SCOPED_ORDER " LIMIT " n ")) s " \
+	"ORDER BY " SCOPED_ORDER " LIMIT " n
+
+/*
  * The common case of a take, in one statement: the first open lot in spend
  * order covers the whole amount.  It updates that lot, writes the entry, its
  * event and its allocation, and the account row; when the first lot does
  * not cover the amount it changes nothing and returns no row.  The caller
- * holds the account lock, so the lots it reads are current.
+ * holds the account lock, so the lots it reads are current.  The lot is one
+ * that any service may use; stmt_take_one_lot_in takes it from the lots of
+ * a scope ($17: the service, or NULL for every lot).
  */
+#define TAKE_ONE_LOT(lot) \
+	"WITH lot AS MATERIALIZED (" lot "), " \
+	"upd AS (UPDATE credits.lot l SET remaining = l.remaining - $3, " \
+	"  is_open = l.remaining > $3 FROM lot " \
+	"  WHERE l.account = $1 AND l.lot_id = lot.lot_id AND lot.remaining >= $3 " \
+	"  RETURNING l.lot_id), " \
+	"ent AS (INSERT INTO credits.entry (entry_id, account, credit_type, seq, " \
+	"  kind, amount, running_balance, related_id, reference, reason, at) " \
+	"  SELECT $15, $1, $2, $4, $5, $3, $12, $6, $7, $8, $16 FROM upd " \
+	"  RETURNING at), " \
+	"ev AS (INSERT INTO credits.event (id, account, at, type, aggregatetype, " \
+	"  aggregateid, payload, entry_id) " \
+	"  SELECT $10, $1, ent.at, $9, 'account', $1, $14, $15 FROM ent), " \
+	"al AS (INSERT INTO credits.allocation (account, entry_id, lot_id, amount) " \
+	"  SELECT $1, $15, upd.lot_id, $3 FROM ent, upd), " \
+	"acc AS (UPDATE credits.account a SET balance = $12, held = $11, " \
+	"  last_seq = $4, next_expiry = $13{{, last_at = $16|}} FROM ent " \
+	"  WHERE a.account = $1 AND a.credit_type = $2) " \
+	"SELECT 1 FROM ent"
+
 static CreditsStmt stmt_take_one_lot = {"ttaititttiaaTjiT",
-	"WITH lot AS MATERIALIZED (SELECT lot_id, remaining FROM credits.lot "
-	"  WHERE account = $1 AND credit_type = $2 AND is_open "
-	"  ORDER BY expires_at, granted_at, lot_id LIMIT 1), "
-	"upd AS (UPDATE credits.lot l SET remaining = l.remaining - $3, "
-	"  is_open = l.remaining > $3 FROM lot "
-	"  WHERE l.account = $1 AND l.lot_id = lot.lot_id AND lot.remaining >= $3 "
-	"  RETURNING l.lot_id), "
-	"ent AS (INSERT INTO credits.entry (entry_id, account, credit_type, seq, "
-	"  kind, amount, running_balance, related_id, reference, reason, at) "
-	"  SELECT $15, $1, $2, $4, $5, $3, $12, $6, $7, $8, $16 FROM upd "
-	"  RETURNING at), "
-	"ev AS (INSERT INTO credits.event (id, account, at, type, aggregatetype, "
-	"  aggregateid, payload, entry_id) "
-	"  SELECT $10, $1, ent.at, $9, 'account', $1, $14, $15 FROM ent), "
-	"al AS (INSERT INTO credits.allocation (account, entry_id, lot_id, amount) "
-	"  SELECT $1, $15, upd.lot_id, $3 FROM ent, upd), "
-	"acc AS (UPDATE credits.account a SET balance = $12, held = $11, "
-	"  last_seq = $4, next_expiry = $13{{, last_at = $16|}} FROM ent "
-	"  WHERE a.account = $1 AND a.credit_type = $2) "
-	"SELECT 1 FROM ent"};
+	TAKE_ONE_LOT("SELECT lot_id, remaining FROM credits.lot "
+				 "  WHERE account = $1 AND credit_type = $2 AND is_open" UNRESTRICTED
+				 "  ORDER BY " SPEND_ORDER " LIMIT 1")};
+
+static CreditsStmt stmt_take_one_lot_in = {"ttaititttiaaTjiTt",
+	TAKE_ONE_LOT(LOTS_IN_SCOPE("$17", "1"))};
 
 /*
  * The distributed forms (credits_distributed(): the ledger is spread over
@@ -114,16 +155,23 @@ static CreditsStmt stmt_event_insert_dist = {"ttitaaiittitajiT",
 
 /*
  * The first open lot in spend order gives amount if it covers it (the lot
- * of stmt_take_one_lot), as a subquery of the account's instead of a CTE.
+ * of stmt_take_one_lot), as a subquery of the account's instead of a CTE;
+ * stmt_take_first_lot_dist_in: of the lots of a scope ($4, as $17 above).
  */
+#define TAKE_FIRST_LOT_DIST(lot) \
+	"UPDATE credits.lot l SET remaining = l.remaining - $3, " \
+	"  is_open = l.remaining > $3 " \
+	"  WHERE l.account = $1 AND l.remaining >= $3 " \
+	"  AND l.lot_id = (" lot ") " \
+	"  RETURNING l.lot_id"
+
 static CreditsStmt stmt_take_first_lot_dist = {"tta",
-	"UPDATE credits.lot l SET remaining = l.remaining - $3, "
-	"  is_open = l.remaining > $3 "
-	"  WHERE l.account = $1 AND l.remaining >= $3 "
-	"  AND l.lot_id = (SELECT f.lot_id FROM credits.lot f "
-	"    WHERE f.account = $1 AND f.credit_type = $2 AND f.is_open "
-	"    ORDER BY f.expires_at, f.granted_at, f.lot_id LIMIT 1) "
-	"  RETURNING l.lot_id"};
+	TAKE_FIRST_LOT_DIST("SELECT lot_id FROM credits.lot "
+						"  WHERE account = $1 AND credit_type = $2 AND is_open" UNRESTRICTED
+						"  ORDER BY " SPEND_ORDER " LIMIT 1")};
+
+static CreditsStmt stmt_take_first_lot_dist_in = {"ttat",
+	TAKE_FIRST_LOT_DIST("SELECT lot_id FROM (" LOTS_IN_SCOPE("$4", "1") ") f")};
 
 /* Balance events: balance_depleted and low_balance. */
 static CreditsStmt stmt_balance_event = {"itttaaiT",
@@ -142,6 +190,13 @@ static CreditsStmt stmt_lot_insert = {"ttaTtttntT",
 		"granted_at) VALUES ($1, $2, $3, $3, true, $4, $5, $6, $7, $8, $9, $10) "
 		"RETURNING lot_id"};
 
+/* A lot with a priority or services of its own (only on the tables of 1.2). */
+static CreditsStmt stmt_lot_insert_scoped = {"ttaTtttntTIS",
+		"INSERT INTO credits.lot (account, credit_type, amount, remaining, "
+		"is_open, expires_at, reason, reference, source, cost, cost_currency, "
+		"granted_at, priority, applies_to) VALUES ($1, $2, $3, $3, true, $4, "
+		"$5, $6, $7, $8, $9, $10, $11, $12) RETURNING lot_id"};
+
 static CreditsStmt stmt_lot_take = {"tia",
 		"UPDATE credits.lot SET remaining = remaining - $3, "
 		"is_open = remaining > $3 WHERE account = $1 AND lot_id = $2"};
@@ -158,8 +213,12 @@ static CreditsStmt stmt_lots_due = {"ttT",
 
 static CreditsStmt stmt_lots_spend_order = {"tt",
 		"SELECT lot_id, remaining FROM credits.lot "
-		"WHERE account = $1 AND credit_type = $2 AND is_open "
-		"ORDER BY expires_at, granted_at, lot_id LIMIT 16"};
+		"WHERE account = $1 AND credit_type = $2 AND is_open" UNRESTRICTED " "
+		"ORDER BY " SPEND_ORDER " LIMIT 16"};
+
+/* The same of the lots of a scope ($3: the service, or NULL for every lot). */
+static CreditsStmt stmt_lots_spend_order_in = {"ttt",
+		LOTS_IN_SCOPE("$3", "16")};
 
 static CreditsStmt stmt_next_expiry = {"tt",
 		"SELECT expires_at FROM credits.lot "
@@ -333,6 +392,7 @@ credits_lock_account(AccountState *acct, Datum account, Datum credit_type,
 		d = credits_col(0, 6, &isnull);
 		acct->has_last_at = !isnull;
 		acct->last_at = isnull ? 0 : DatumGetTimestampTz(d);
+		acct->scoped = DatumGetBool(credits_col(0, 7, &isnull));
 	}
 	credits_topup_read(acct);
 	acct->now = credits_ledger_instant(acct->has_last_at, acct->last_at);
@@ -665,8 +725,9 @@ credits_record_due_now(AccountState *acct)
  * caller holds the account lock and has recorded due expirations; a lot
  * that is born expired at the call's instant would never be spendable
  * (22023).  cost (numeric) and cost_currency (text) record what the client
- * paid for the lot, its cost basis; (Datum) 0 for free credits.  Returns
- * the lot id.
+ * paid for the lot, its cost basis; (Datum) 0 for free credits.  The lot
+ * has priority 0 and pays for any service (credits_insert_lot_ex).
+ * Returns the lot id.
  */
 int64
 credits_insert_lot(AccountState *acct, CreditAmount amount,
@@ -675,8 +736,27 @@ credits_insert_lot(AccountState *acct, CreditAmount amount,
 				   Datum reference, bool reference_null,
 				   const char *source, Datum cost, Datum cost_currency)
 {
-	Datum		values[10];
-	char		nulls[10];
+	return credits_insert_lot_ex(acct, amount, has_expiry, expires_at,
+								 reason, reason_null, reference, reference_null,
+								 source, cost, cost_currency, 0, (Datum) 0);
+}
+
+/*
+ * credits_insert_lot() with the lot's priority in spend order and the
+ * services it may pay for: applies_to (text[], checked by
+ * credits_check_applies_to), or (Datum) 0 for any.  A restricted lot marks
+ * the account scoped.
+ */
+int64
+credits_insert_lot_ex(AccountState *acct, CreditAmount amount,
+					  bool has_expiry, TimestampTz expires_at,
+					  Datum reason, bool reason_null,
+					  Datum reference, bool reference_null,
+					  const char *source, Datum cost, Datum cost_currency,
+					  int32 priority, Datum applies_to)
+{
+	Datum		values[12];
+	char		nulls[12];
 	bool		isnull;
 	int64		lot_id;
 
@@ -708,7 +788,18 @@ credits_insert_lot(AccountState *acct, CreditAmount amount,
 	if (cost_currency == (Datum) 0)
 		nulls[8] = 'n';
 	values[9] = TimestampTzGetDatum(acct->now);
-	credits_run(&stmt_lot_insert, values, nulls, false, 0);
+	if (priority == 0 && applies_to == (Datum) 0)
+		credits_run(&stmt_lot_insert, values, nulls, false, 0);
+	else
+	{
+		values[10] = Int32GetDatum(priority);
+		values[11] = applies_to;
+		if (applies_to == (Datum) 0)
+			nulls[11] = 'n';
+		else
+			credits_mark_scoped(acct);
+		credits_run(&stmt_lot_insert_scoped, values, nulls, false, 0);
+	}
 	if (SPI_processed != 1)
 		elog(ERROR, "credits: lot was not written");
 	lot_id = DatumGetInt64(credits_col(0, 1, &isnull));
@@ -725,7 +816,8 @@ credits_insert_lot(AccountState *acct, CreditAmount amount,
 /*
  * Add a lot and its grant entry.  The caller holds the account lock and has
  * recorded due expirations; expires_at, when given, is in the future.  cost
- * and cost_currency as for credits_insert_lot().
+ * and cost_currency as for credits_insert_lot(); the lot has priority 0 and
+ * pays for any service.
  */
 int64
 credits_add_lot(AccountState *acct, CreditAmount amount,
@@ -734,11 +826,26 @@ credits_add_lot(AccountState *acct, CreditAmount amount,
 				Datum reference, bool reference_null,
 				const char *source, Datum cost, Datum cost_currency)
 {
+	return credits_add_lot_ex(acct, amount, has_expiry, expires_at,
+							  reason, reason_null, reference, reference_null,
+							  source, cost, cost_currency, 0, (Datum) 0);
+}
+
+/* credits_add_lot() with a priority and services (credits_insert_lot_ex). */
+int64
+credits_add_lot_ex(AccountState *acct, CreditAmount amount,
+				   bool has_expiry, TimestampTz expires_at,
+				   Datum reason, bool reason_null,
+				   Datum reference, bool reference_null,
+				   const char *source, Datum cost, Datum cost_currency,
+				   int32 priority, Datum applies_to)
+{
 	int64		lot_id;
 
-	lot_id = credits_insert_lot(acct, amount, has_expiry, expires_at,
-								reason, reason_null, reference, reference_null,
-								source, cost, cost_currency);
+	lot_id = credits_insert_lot_ex(acct, amount, has_expiry, expires_at,
+								   reason, reason_null, reference,
+								   reference_null, source, cost, cost_currency,
+								   priority, applies_to);
 	credits_append_entry(acct, "grant", amount, false, lot_id, 0,
 						 reference, reference_null, reason, reason_null);
 	return lot_id;
@@ -785,27 +892,52 @@ credits_take_parts(AccountState *acct, int64 entry_id,
 }
 
 /*
- * Take amount from the account's open lots in spend order (soonest expiry
- * first, never-expiring last, then oldest grant, then lot id) as
- * allocations of entry_id (already written).  The caller has recorded due
- * expirations, so every open lot is unexpired, and has checked that the
- * balance covers the amount.
+ * Take amount from the account's open lots that any service may use, in
+ * spend order (lowest priority first, then soonest expiry, never-expiring
+ * last, then oldest grant, then lot id) as allocations of entry_id (already
+ * written).  The caller has recorded due expirations, so every open lot is
+ * unexpired, and has checked that those lots cover the amount.
  */
 void
 credits_take_spend_order(AccountState *acct, int64 entry_id,
 						 CreditAmount amount)
 {
+	credits_take_spend_order_in(acct, LOTS_UNRESTRICTED, (Datum) 0, entry_id,
+								amount);
+}
+
+/*
+ * credits_take_spend_order() from the lots of a scope: those any service
+ * may use, and for LOTS_FOR_SERVICE those restricted to service (text), for
+ * LOTS_ALL every restricted one.  The caller has checked that they cover
+ * the amount (credits_available).
+ */
+void
+credits_take_spend_order_in(AccountState *acct, LotScope scope,
+							Datum service, int64 entry_id,
+							CreditAmount amount)
+{
 	CreditAmount left = amount;
+	bool		in_scope = acct->scoped && scope != LOTS_UNRESTRICTED;
 
 	while (left > 0)
 	{
-		Datum		values[2];
+		Datum		values[3];
+		char		nulls[3] = {' ', ' ', ' '};
 		LotPart    *lots;
 		int			n;
 
 		values[0] = acct->account;
 		values[1] = acct->credit_type;
-		credits_run(&stmt_lots_spend_order, values, NULL, false, 0);
+		if (in_scope)
+		{
+			values[2] = service;
+			if (scope == LOTS_ALL)
+				nulls[2] = 'n';
+			credits_run(&stmt_lots_spend_order_in, values, nulls, false, 0);
+		}
+		else
+			credits_run(&stmt_lots_spend_order, values, NULL, false, 0);
 		lots = credits_fetch_parts(&n);
 		if (n == 0)
 			elog(ERROR, "credits: account balance is not covered by its lots");
@@ -819,13 +951,13 @@ credits_take_spend_order(AccountState *acct, int64 entry_id,
  * when the first lot does not cover the amount; then nothing has changed.
  */
 static int64
-credits_take_one_lot(AccountState *acct, const char *kind,
-					 CreditAmount amount, int64 related_id,
+credits_take_one_lot(AccountState *acct, LotScope scope, Datum service,
+					 const char *kind, CreditAmount amount, int64 related_id,
 					 Datum reference, bool reference_null,
 					 Datum reason, bool reason_null)
 {
-	Datum		values[16];
-	char		nulls[16];
+	Datum		values[17];
+	char		nulls[17];
 	const char *event_type = credits_event_type(kind);
 	CreditAmount before = acct->balance;
 	CreditAmount after = credit_amount_sub(acct->balance, amount);
@@ -872,7 +1004,15 @@ credits_take_one_lot(AccountState *acct, const char *kind,
 	values[13] = credits_entry_payload(&p);
 	values[14] = Int64GetDatum(entry_id);
 	values[15] = TimestampTzGetDatum(acct->now);
-	credits_run(&stmt_take_one_lot, values, nulls, false, 0);
+	if (acct->scoped && scope != LOTS_UNRESTRICTED)
+	{
+		values[16] = service;
+		if (scope == LOTS_ALL)
+			nulls[16] = 'n';
+		credits_run(&stmt_take_one_lot_in, values, nulls, false, 0);
+	}
+	else
+		credits_run(&stmt_take_one_lot, values, nulls, false, 0);
 	if (SPI_processed == 0)
 		return 0;
 	acct->balance = after;
@@ -891,19 +1031,29 @@ credits_take_one_lot(AccountState *acct, const char *kind,
  * allocation or allocations.  The caller saves the account row.
  */
 static int64
-credits_take_from_lots_dist(AccountState *acct, const char *kind,
-							CreditAmount amount, int64 related_id,
+credits_take_from_lots_dist(AccountState *acct, LotScope scope, Datum service,
+							const char *kind, CreditAmount amount,
+							int64 related_id,
 							Datum reference, bool reference_null,
 							Datum reason, bool reason_null)
 {
-	Datum		values[3];
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	int64		lot_id = 0;
 	int64		entry_id;
 
 	values[0] = acct->account;
 	values[1] = acct->credit_type;
 	values[2] = CreditAmountGetDatum(amount);
-	credits_run(&stmt_take_first_lot_dist, values, NULL, false, 1);
+	if (acct->scoped && scope != LOTS_UNRESTRICTED)
+	{
+		values[3] = service;
+		if (scope == LOTS_ALL)
+			nulls[3] = 'n';
+		credits_run(&stmt_take_first_lot_dist_in, values, nulls, false, 1);
+	}
+	else
+		credits_run(&stmt_take_first_lot_dist, values, NULL, false, 1);
 	if (SPI_processed == 1)
 		lot_id = credits_col_int64(0, 1);
 	entry_id = credits_append_entry(acct, kind, amount, true, 0, related_id,
@@ -912,7 +1062,7 @@ credits_take_from_lots_dist(AccountState *acct, const char *kind,
 	if (lot_id != 0)
 		credits_append_allocation(acct, entry_id, lot_id, amount);
 	else
-		credits_take_spend_order(acct, entry_id, amount);
+		credits_take_spend_order_in(acct, scope, service, entry_id, amount);
 	return entry_id;
 }
 
@@ -929,7 +1079,8 @@ credits_spend_rest_dist(AccountState *acct, CreditAmount amount,
 {
 	int64		entry_id;
 
-	entry_id = credits_take_from_lots_dist(acct, "spend", amount, 0,
+	entry_id = credits_take_from_lots_dist(acct, LOTS_UNRESTRICTED, (Datum) 0,
+										   "spend", amount, 0,
 										   reference, reference_null,
 										   (Datum) 0, true);
 	credits_topup_flush(acct);
@@ -937,11 +1088,12 @@ credits_spend_rest_dist(AccountState *acct, CreditAmount amount,
 }
 
 /*
- * Take amount from the account's open lots, soonest-expiring first (never-
- * expiring last), then oldest grant, then lot id, writing one entry of kind
- * with an allocation per lot.  The caller holds the lock, has recorded due
- * expirations (so every open lot is unexpired) and has checked that the
- * balance covers amount.  Returns the entry id.
+ * Take amount from the account's open lots that any service may use, in
+ * spend order (lowest priority first, then soonest expiry, never-expiring
+ * last, then oldest grant, then lot id), writing one entry of kind with an
+ * allocation per lot.  The caller holds the lock, has recorded due
+ * expirations (so every open lot is unexpired) and has checked that those
+ * lots cover amount (credits_available).  Returns the entry id.
  */
 int64
 credits_take_from_lots(AccountState *acct, const char *kind,
@@ -949,14 +1101,29 @@ credits_take_from_lots(AccountState *acct, const char *kind,
 					   Datum reference, bool reference_null,
 					   Datum reason, bool reason_null)
 {
+	return credits_take_from_lots_in(acct, LOTS_UNRESTRICTED, (Datum) 0, kind,
+									 amount, related_id,
+									 reference, reference_null,
+									 reason, reason_null);
+}
+
+/* credits_take_from_lots() from the lots of a scope (see LotScope). */
+int64
+credits_take_from_lots_in(AccountState *acct, LotScope scope, Datum service,
+						  const char *kind, CreditAmount amount,
+						  int64 related_id,
+						  Datum reference, bool reference_null,
+						  Datum reason, bool reason_null)
+{
 	int64		entry_id;
 
 	if (credits_distributed())
-		return credits_take_from_lots_dist(acct, kind, amount, related_id,
+		return credits_take_from_lots_dist(acct, scope, service, kind, amount,
+										   related_id,
 										   reference, reference_null,
 										   reason, reason_null);
-	entry_id = credits_take_one_lot(acct, kind, amount, related_id,
-									reference, reference_null,
+	entry_id = credits_take_one_lot(acct, scope, service, kind, amount,
+									related_id, reference, reference_null,
 									reason, reason_null);
 	if (entry_id != 0)
 		return entry_id;
@@ -964,18 +1131,46 @@ credits_take_from_lots(AccountState *acct, const char *kind,
 	entry_id = credits_append_entry(acct, kind, amount, true, 0, related_id,
 									reference, reference_null,
 									reason, reason_null);
-	credits_take_spend_order(acct, entry_id, amount);
+	credits_take_spend_order_in(acct, scope, service, entry_id, amount);
 	return entry_id;
 }
 
-/* The CR001 error, naming available and required amounts. */
+/*
+ * The CR001 error, naming available and required amounts: available is
+ * what the movement could take (credits_available), not the balance.
+ */
 void
 credits_insufficient(AccountState *acct, CreditAmount available,
 					 CreditAmount required)
 {
+	credits_insufficient_in(acct, LOTS_UNRESTRICTED, (Datum) 0, available,
+							required);
+}
+
+/*
+ * credits_insufficient() of a movement in a scope: when lots restricted to
+ * other services hold more, a hint says how much and why it is out of reach.
+ */
+void
+credits_insufficient_in(AccountState *acct, LotScope scope, Datum service,
+						CreditAmount available, CreditAmount required)
+{
 	char	   *acc = TextDatumGetCString(acct->account);
 	char	   *typ = TextDatumGetCString(acct->credit_type);
+	CreditAmount elsewhere = 0;
 
+	if (acct->exists && acct->scoped && scope != LOTS_ALL &&
+		acct->balance > available)
+		elsewhere = credit_amount_sub(acct->balance, available);
+	if (elsewhere == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CREDITS_INSUFFICIENT),
+				 errmsg("insufficient credits: %s available, %s required",
+						credit_amount_format(available),
+						credit_amount_format(required)),
+				 errdetail("Account \"%s\" is %s %s short.", acc,
+						   credit_amount_format(credit_amount_sub(required, available)),
+						   typ)));
 	ereport(ERROR,
 			(errcode(ERRCODE_CREDITS_INSUFFICIENT),
 			 errmsg("insufficient credits: %s available, %s required",
@@ -983,5 +1178,11 @@ credits_insufficient(AccountState *acct, CreditAmount available,
 					credit_amount_format(required)),
 			 errdetail("Account \"%s\" is %s %s short.", acc,
 					   credit_amount_format(credit_amount_sub(required, available)),
-					   typ)));
+					   typ),
+			 scope == LOTS_FOR_SERVICE ?
+			 errhint("Another %s %s of the account can only be spent for services other than \"%s\".",
+					 credit_amount_format(elsewhere), typ,
+					 TextDatumGetCString(service)) :
+			 errhint("Another %s %s of the account can only be spent for specific services (credits_spend(..., service => ...)).",
+					 credit_amount_format(elsewhere), typ)));
 }

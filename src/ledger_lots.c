@@ -21,7 +21,7 @@ static CreditsStmt stmt_entry_parts = {"ti",
 		"SELECT a.lot_id, a.amount FROM credits.allocation a "
 		"JOIN credits.lot l ON l.account = a.account AND l.lot_id = a.lot_id "
 		"WHERE a.account = $1 AND a.entry_id = $2 "
-		"ORDER BY l.expires_at, l.granted_at, l.lot_id"};
+		"ORDER BY {{12:l.priority, |}}l.expires_at, l.granted_at, l.lot_id"};
 
 /*
  * Credits coming back into a lot; reports whether the lot still counts
@@ -257,7 +257,8 @@ credits_reset_balance(AccountState *acct, int64 related_id,
 	entry_id = credits_append_entry(acct, "reset", amount, true, 0, related_id,
 									reference, reference_null,
 									reason, reason_null);
-	credits_take_spend_order(acct, entry_id, amount);
+	/* every lot, those restricted to services too: the whole balance */
+	credits_take_spend_order_in(acct, LOTS_ALL, (Datum) 0, entry_id, amount);
 	/* Every lot is empty now: nothing is left to expire. */
 	acct->has_next_expiry = false;
 	acct->next_expiry = 0;

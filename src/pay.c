@@ -141,7 +141,8 @@ credits_pay(PG_FUNCTION_ARGS)
 	}
 	credits_require_enabled("paying");
 	credits_record_due_now(&acct);
-	available = acct.exists ? acct.balance : 0;
+	/* an invoice names no service: only lots that any service may use */
+	available = credits_available(&acct, LOTS_UNRESTRICTED, (Datum) 0);
 
 	if (available >= required)
 	{

@@ -33,9 +33,8 @@ static bool plans_stale = false;
 /*
  * The version of the ledger's tables, as between installing this library
  * and ALTER EXTENSION credits UPDATE a database still has those of an older
- * version: 10 (no credits.account.last_at), 11 (no
- * credits.account.topup_below) or 12; -1 unknown, found again after any
- * change to credits.account.
+ * version: 10 (no credits.account.last_at), 11 (no credits.account.scoped)
+ * or 12; -1 unknown, found again after any change to credits.account.
  */
 static int	catalog_level = -1;
 static Oid	account_relid = InvalidOid;
@@ -100,7 +99,7 @@ credits_catalog_level(void)
 			catalog_level = 12;
 		else if (get_attnum(account_relid, "last_at") == InvalidAttrNumber)
 			catalog_level = 10;
-		else if (get_attnum(account_relid, "topup_below") == InvalidAttrNumber)
+		else if (get_attnum(account_relid, "scoped") == InvalidAttrNumber)
 			catalog_level = 11;
 		else
 			catalog_level = 12;

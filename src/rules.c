@@ -259,8 +259,9 @@ credits_issue(PG_FUNCTION_ARGS)
 /*
  * credits_clawback(reference) returns (deducted, shortfall): what the
  * refunded invoice issued is deducted, first from what is left of the lot
- * it created, then from the other lots soonest-expiring first, never below
- * zero (held credits are not available and are not touched).  One clawback
+ * it created, then from the other lots in spend order (those restricted to
+ * services too: a deduction from the balance, not a use of credits), never
+ * below zero (held credits are not available and are not touched).  One clawback
  * entry records the deducted amount and the shortfall.  A second clawback
  * of the reference returns (0, 0) and changes nothing; a reference that
  * never issued credits is 42704.  Allowed while credits are disabled.
@@ -326,8 +327,10 @@ credits_clawback(PG_FUNCTION_ARGS)
 		own.lot_id = lot_id;
 		own.amount = SPI_processed > 0 ? credits_col_amount(0, 1) : 0;
 		taken = credits_take_parts(&acct, entry_id, &own, 1, deducted);
+		/* a deduction, not a use: from every lot, as the balance counts */
 		if (taken < deducted)
-			credits_take_spend_order(&acct, entry_id, deducted - taken);
+			credits_take_spend_order_in(&acct, LOTS_ALL, (Datum) 0, entry_id,
+										deducted - taken);
 
 		values[0] = account;
 		values[1] = reference;
@@ -367,7 +370,7 @@ typedef struct ShortfallDue
  * clawback shortfalls first, oldest clawback first: one clawback entry (out)
  * per invoice, referencing it and related to its first clawback entry,
  * recording the shortfall still due after it, and taking from those lots
- * soonest-expiring first.  Only credits that come back settle: credits
+ * in spend order.  Only credits that come back settle: credits
  * granted later (a new purchase, the next invoice) do not.  The caller holds
  * the account lock, as credits_clawback does to record a shortfall.
  */

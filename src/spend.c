@@ -1,7 +1,8 @@
 /*
  * spend.c
- *	  credits_spend(): take credits from an account's lots, soonest-expiring
- *	  first, all or nothing.
+ *	  credits_spend(): take credits from an account's lots in spend order
+ *	  (lowest priority, then soonest expiry, first), all or nothing; for a
+ *	  service, also from the lots restricted to it.
  */
 #include "postgres.h"
 
@@ -16,7 +17,10 @@ PG_FUNCTION_INFO_V1(credits_spend);
 /*
  * The common spend, for when the account row exists, credits are enabled,
  * the amount fits the type's scale and no expiry is due (the caller has
- * checked what it can from the configuration caches).
+ * checked what it can from the configuration caches), and no lot of the
+ * account is restricted to services (not scoped): then every lot may pay
+ * for anything, the balance is what the spend may take, with or without a
+ * service, and its lots are the first in spend order.
  *
  * Its first statement updates the account row, which locks it; if another
  * spend holds the lock, the statement waits there, and EvalPlanQual then
@@ -38,7 +42,8 @@ PG_FUNCTION_INFO_V1(credits_spend);
 static CreditsStmt stmt_spend_fast = {"ttaT",
 	"UPDATE credits.account a SET balance = a.balance - $3, "
 	"  last_seq = a.last_seq + 1{{, last_at = greatest(a.last_at, $4)|}} "
-	"  WHERE a.account = $1 AND a.credit_type = $2 AND a.balance >= $3 "
+	"  WHERE a.account = $1 AND a.credit_type = $2 AND a.balance >= $3{{12: "
+	"  AND NOT a.scoped|}} "
 	"  AND (a.next_expiry IS NULL "
 	"    OR a.next_expiry > {{greatest(a.last_at, $4)|$4}}) "
 	"  RETURNING a.balance, a.last_seq, a.low_threshold, "
@@ -46,16 +51,17 @@ static CreditsStmt stmt_spend_fast = {"ttaT",
 
 /*
  * The rest of a spend whose account row stmt_spend_fast has just updated: the
- * soonest-expiring open lot if it covers the amount, the entry, its event and
- * the allocation.  When the first lot does not cover it, nothing is written
+ * first open lot in spend order if it covers the amount, the entry, its
+ * event and the allocation.  When the first lot does not cover it, nothing is written
  * and credits_take_spend_order() spreads the amount over the lots.  On a
  * distributed ledger credits_spend_rest_dist() writes the same rows in
  * statements that Citus runs on the account's shard (ledger.c).
  */
 static CreditsStmt stmt_spend_lots = {"ttaiatijiT",
 	"WITH lot AS MATERIALIZED (SELECT lot_id FROM credits.lot "
-	"  WHERE account = $1 AND credit_type = $2 AND is_open "
-	"  ORDER BY expires_at, granted_at, lot_id LIMIT 1), "
+	"  WHERE account = $1 AND credit_type = $2 AND is_open{{12: "
+	"  AND applies_to IS NULL|}} "
+	"  ORDER BY {{12:priority, |}}expires_at, granted_at, lot_id LIMIT 1), "
 	"upd AS (UPDATE credits.lot l SET remaining = l.remaining - $3, "
 	"  is_open = l.remaining > $3 FROM lot "
 	"  WHERE l.account = $1 AND l.lot_id = lot.lot_id AND l.remaining >= $3 "
@@ -226,8 +232,11 @@ credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 }
 
 /*
- * credits_spend(account, amount, reference, credit_type, idempotency_key)
- * returns the spend entry's id.
+ * credits_spend(account, amount, reference, credit_type, idempotency_key,
+ * service) returns the spend entry's id.  Without a service it takes only
+ * lots that any service may use; for a service, also the lots restricted to
+ * it.  (Databases still on the scripts of 1.0 and 1.1 call with 5
+ * arguments.)
  */
 Datum
 credits_spend(PG_FUNCTION_ARGS)
@@ -237,6 +246,10 @@ credits_spend(PG_FUNCTION_ARGS)
 	CreditAmount amount;
 	bool		reference_null = PG_ARGISNULL(2);
 	bool		has_key = !PG_ARGISNULL(4);
+	bool		has_service = PG_NARGS() > 5 && !PG_ARGISNULL(5);
+	Datum		service = has_service ? PG_GETARG_DATUM(5) : (Datum) 0;
+	LotScope	scope = has_service ? LOTS_FOR_SERVICE : LOTS_UNRESTRICTED;
+	CreditAmount available;
 	CreditTypeInfo info;
 	AccountState acct;
 	StringInfoData request;
@@ -250,6 +263,8 @@ credits_spend(PG_FUNCTION_ARGS)
 	credit_type = PG_GETARG_DATUM(3);
 	credits_require_account(DatumGetTextPP(account));
 	credits_check_positive(amount, "amount");
+	if (has_service)
+		credits_check_service(service);
 
 	SPI_connect();
 	credits_check_access(account, CREDITS_ACCESS_CLIENT);
@@ -274,6 +289,9 @@ credits_spend(PG_FUNCTION_ARGS)
 		credits_idem_field(&request, TextDatumGetCString(credit_type));
 		credits_idem_field(&request, credit_amount_format(amount));
 		credits_idem_field(&request, reference_null ? NULL : TextDatumGetCString(PG_GETARG_DATUM(2)));
+		/* without a service, the request of 1.0 (whose keys stay valid) */
+		if (has_service)
+			credits_idem_field(&request, TextDatumGetCString(service));
 		if (credits_idem_lookup(account, PG_GETARG_DATUM(4), request.data, &entry_id))
 		{
 			SPI_finish();
@@ -283,12 +301,14 @@ credits_spend(PG_FUNCTION_ARGS)
 
 	credits_require_enabled("spending");
 	credits_record_due_now(&acct);
-	if (!acct.exists || acct.balance < amount)
-		credits_insufficient(&acct, acct.exists ? acct.balance : 0, amount);
+	available = credits_available(&acct, scope, service);
+	if (available < amount)
+		credits_insufficient_in(&acct, scope, service, available, amount);
 
-	entry_id = credits_take_from_lots(&acct, "spend", amount, 0,
-									  PG_GETARG_DATUM(2), reference_null,
-									  (Datum) 0, true);
+	entry_id = credits_take_from_lots_in(&acct, scope, service, "spend",
+										 amount, 0,
+										 PG_GETARG_DATUM(2), reference_null,
+										 (Datum) 0, true);
 	credits_save_account(&acct);
 	if (has_key)
 		credits_idem_store(account, PG_GETARG_DATUM(4), "spend", request.data,

@@ -413,18 +413,27 @@ credits_subscription_period(AccountState *acct, SubState *sub, bool enabled,
 	reference = credits_period_reference(sub->sub_id, sub->period_at);
 	if (sub->is_service)
 	{
+		/* a spend for the service: its own restricted lots count too */
+		CreditAmount available = 0;
+
 		if (checkout && sub->period == 0)
 		{
-			if (acct->balance < sub->price)
-				credits_insufficient(acct, acct->balance, sub->price);
+			available = credits_available(acct, LOTS_FOR_SERVICE, sub->service);
+			if (available < sub->price)
+				credits_insufficient_in(acct, LOTS_FOR_SERVICE, sub->service,
+										available, sub->price);
 		}
 		else if (!enabled)
 			return NULL;
-		if (acct->balance >= sub->price)
+		else
+			available = credits_available(acct, LOTS_FOR_SERVICE, sub->service);
+		if (available >= sub->price)
 		{
-			entry_id = credits_take_from_lots(acct, "spend", sub->price, 0,
-											  reference, false,
-											  reason, false);
+			entry_id = credits_take_from_lots_in(acct, LOTS_FOR_SERVICE,
+												 sub->service, "spend",
+												 sub->price, 0,
+												 reference, false,
+												 reason, false);
 			outcome = "paid";
 		}
 		else
@@ -641,6 +650,7 @@ credits_subscribe_service(PG_FUNCTION_ARGS)
 	AccountState acct;
 	const char *zone = credits_session_zone();
 	int64		sub_id;
+	CreditAmount available;
 
 	credits_require_arg(fcinfo, 0, "account");
 	credits_require_arg(fcinfo, 1, "service");
@@ -672,8 +682,10 @@ credits_subscribe_service(PG_FUNCTION_ARGS)
 	credits_check_scale(price, &info, credit_type, "price");
 	credits_require_enabled("buying a subscription");
 	credits_record_due_now(&acct);
-	if (acct.balance < price)
-		credits_insufficient(&acct, acct.balance, price);
+	available = credits_available(&acct, LOTS_FOR_SERVICE, service);
+	if (available < price)
+		credits_insufficient_in(&acct, LOTS_FOR_SERVICE, service, available,
+								price);
 	sub_id = credits_subscription_insert(&acct, (Datum) 0, service,
 										 PG_GETARG_DATUM(2),
 										 PG_GETARG_DATUM(3),

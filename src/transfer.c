@@ -1,11 +1,13 @@
 /*
  * transfer.c
  *	  credits_transfer(): move credits from one account to another.  They
- *	  leave the source as a spend takes them, soonest-expiring first and by
- *	  the same code (credits_take_from_lots), in a transfer_out entry; they
- *	  arrive as new lots of the destination, one per source lot drawn from,
- *	  with its expiry and its share of its cost basis, in a transfer_in
- *	  entry whose related entry is the transfer_out.
+ *	  leave the source as a spend without a service takes them, in spend
+ *	  order and by the same code (credits_take_from_lots): only lots that
+ *	  any service may use, so credits restricted to services never move.
+ *	  They leave in a transfer_out entry and arrive as new lots of the
+ *	  destination, one per source lot drawn from, with its expiry, its
+ *	  priority and its share of its cost basis, in a transfer_in entry whose
+ *	  related entry is the transfer_out.
  *
  *	  Lock order: the two account rows in (account, credit type) order under
  *	  the "C" collation, as every caller that locks several accounts takes
@@ -25,8 +27,8 @@ PG_FUNCTION_INFO_V1(credits_transfer);
 
 /*
  * The lots a transfer_out entry drew from, in spend order, with what the
- * receiving lots take over: the amount, the expiry, the purchase currency
- * and the share of the cost basis.  That share is the lot's unused cost
+ * receiving lots take over: the amount, the expiry, the purchase currency,
+ * the share of the cost basis and the priority.  That share is the lot's unused cost
  * before the transfer less its unused cost after it, each computed exactly
  * as credits_liability() computes it: cost * unused / amount, where unused
  * is the remainder, plus what open holds took from the lot when the account
@@ -40,7 +42,8 @@ PG_FUNCTION_INFO_V1(credits_transfer);
 static CreditsStmt stmt_transfer_parts = {"tib",
 	"SELECT al.amount, l.expires_at, l.cost_currency, trim_scale("
 	"  l.cost * (l.remaining + al.amount + h.held)::numeric / l.amount::numeric "
-	"  - l.cost * (l.remaining + h.held)::numeric / l.amount::numeric) "
+	"  - l.cost * (l.remaining + h.held)::numeric / l.amount::numeric), "
+	"  l.priority "
 	"FROM credits.allocation al "
 	"JOIN credits.lot l ON l.account = al.account AND l.lot_id = al.lot_id "
 	"CROSS JOIN LATERAL (SELECT CASE WHEN $3 THEN coalesce(("
@@ -49,7 +52,7 @@ static CreditsStmt stmt_transfer_parts = {"tib",
 	"    WHERE o.account = $1 AND o.status = 'open' AND x.lot_id = l.lot_id), '0') "
 	"  ELSE '0' END AS held) h "
 	"WHERE al.account = $1 AND al.entry_id = $2 "
-	"ORDER BY l.expires_at, l.granted_at, l.lot_id"};
+	"ORDER BY l.priority, l.expires_at, l.granted_at, l.lot_id"};
 
 /* What one source lot gave, as the lot that receives it needs it. */
 typedef struct TransferPart
@@ -59,6 +62,7 @@ typedef struct TransferPart
 	TimestampTz expires_at;
 	Datum		cost_currency;	/* text, or (Datum) 0 */
 	Datum		cost;			/* numeric, or (Datum) 0 */
+	int32		priority;
 } TransferPart;
 
 /* An account key must be given and not be empty. */
@@ -114,6 +118,7 @@ credits_transfer_parts(AccountState *src, int64 out_id, int *n)
 		parts[i].cost_currency = isnull ? (Datum) 0 : datumCopy(d, false, -1);
 		d = credits_col(i, 4, &isnull);
 		parts[i].cost = isnull ? (Datum) 0 : datumCopy(d, false, -1);
+		parts[i].priority = DatumGetInt32(credits_col(i, 5, &isnull));
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return parts;
@@ -140,6 +145,7 @@ credits_transfer(PG_FUNCTION_ARGS)
 	bool		reference_null = PG_ARGISNULL(3);
 	bool		has_key = !PG_ARGISNULL(5);
 	CreditAmount amount;
+	CreditAmount available;
 	CreditAmount moved = 0;
 	CreditTypeInfo info;
 	AccountState src;
@@ -203,8 +209,10 @@ credits_transfer(PG_FUNCTION_ARGS)
 	credits_require_enabled("transferring");
 	credits_record_due_now(&src);
 	credits_record_due_now(&dst);
-	if (!src.exists || src.balance < amount)
-		credits_insufficient(&src, src.exists ? src.balance : 0, amount);
+	/* a transfer names no service: only lots that any service may use */
+	available = credits_available(&src, LOTS_UNRESTRICTED, (Datum) 0);
+	if (available < amount)
+		credits_insufficient(&src, available, amount);
 
 	/* Out of the source in spend order, as a spend takes them ... */
 	out_id = credits_take_from_lots(&src, "transfer_out", amount, 0,
@@ -218,10 +226,12 @@ credits_transfer(PG_FUNCTION_ARGS)
 	{
 		int64		lot_id;
 
-		lot_id = credits_insert_lot(&dst, parts[i].amount, parts[i].has_expiry,
-									parts[i].expires_at, (Datum) 0, true,
-									reference, reference_null, "transfer",
-									parts[i].cost, parts[i].cost_currency);
+		lot_id = credits_insert_lot_ex(&dst, parts[i].amount,
+									   parts[i].has_expiry, parts[i].expires_at,
+									   (Datum) 0, true, reference, reference_null,
+									   "transfer", parts[i].cost,
+									   parts[i].cost_currency, parts[i].priority,
+									   (Datum) 0);
 		credits_append_allocation(&dst, in_id, lot_id, parts[i].amount);
 		moved = credit_amount_add(moved, parts[i].amount);
 	}

@@ -63,6 +63,11 @@ CREATE TABLE credits.account (
 	topup_method text,
 	topup_request bigint,
 	created_at	timestamptz NOT NULL DEFAULT now(),
+	-- Some lot is (or was) restricted to services (lot.applies_to), so
+	-- part of balance may be out of a spend's reach: spends then take the
+	-- general path, which counts what they may take (src/spend.c).  Set by
+	-- the first restricted grant, never cleared.
+	scoped		boolean NOT NULL DEFAULT false,
 	PRIMARY KEY (account, credit_type)
 ) WITH (fillfactor = 50);
 
@@ -83,15 +88,29 @@ CREATE TABLE credits.lot (
 	cost		numeric,		-- price paid for the lot (cost basis)
 	cost_currency text,
 	voided_at	timestamptz,
+	priority	int NOT NULL DEFAULT 0,	-- lower is spent first (1.2)
+	applies_to	text[],			-- the services it may pay for; NULL: any (1.2)
 	-- lot_id first: the key also finds a lot by its id alone (void).
 	PRIMARY KEY (lot_id, account)
 ) WITH (fillfactor = 80);
 ALTER SEQUENCE credits.lot_id_seq OWNED BY credits.lot.lot_id;
 
--- Spend order: soonest expiry first, never-expiring last, then oldest
--- grant, then lot id.
+-- Spend order: lowest priority first, then soonest expiry (never-expiring
+-- last), then oldest grant, then lot id.  Lots that any service may take
+-- and lots restricted to some services are indexed apart: a spend without
+-- a service reads only the first index, exactly as before priorities and
+-- services existed; a spend for a service merges the two in spend order
+-- (the restricted ones filtered by service: an account's few).
 CREATE INDEX lot_spend_order ON credits.lot
-	(account, credit_type, expires_at, granted_at, lot_id) WHERE is_open;
+	(account, credit_type, priority, expires_at, granted_at, lot_id)
+	WHERE is_open AND applies_to IS NULL;
+CREATE INDEX lot_scoped_order ON credits.lot
+	(account, credit_type, priority, expires_at, granted_at, lot_id)
+	WHERE is_open AND applies_to IS NOT NULL;
+-- An account's open lots by expiry (its due expirations, next_expiry),
+-- and every account's (credits_expire).
+CREATE INDEX lot_expiry ON credits.lot (account, credit_type, expires_at)
+	WHERE is_open AND expires_at IS NOT NULL;
 CREATE INDEX lot_due ON credits.lot (expires_at)
 	WHERE is_open AND expires_at IS NOT NULL;
 

@@ -156,33 +156,37 @@ CREATE FUNCTION credits_grant(account text, amount @extschema@.credit_amount,
 							  reference text DEFAULT NULL,
 							  idempotency_key text DEFAULT NULL,
 							  cost numeric DEFAULT NULL,
-							  cost_currency text DEFAULT NULL)
+							  cost_currency text DEFAULT NULL,
+							  priority int DEFAULT 0,
+							  applies_to text[] DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_grant'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp;
-COMMENT ON FUNCTION credits_grant(text, @extschema@.credit_amount, text, timestamptz, text, text, text, numeric, text) IS
-	'adds a lot of credits to an account, optionally with what the client paid for it (cost, cost_currency: its cost basis); returns the lot id';
+COMMENT ON FUNCTION credits_grant(text, @extschema@.credit_amount, text, timestamptz, text, text, text, numeric, text, int, text[]) IS
+	'adds a lot of credits to an account, optionally with what the client paid for it (cost, cost_currency: its cost basis), its priority in spend order (lower first) and the services it may pay for (applies_to; NULL: any); returns the lot id';
 
 CREATE FUNCTION credits_spend(account text, amount @extschema@.credit_amount,
 							  reference text DEFAULT NULL,
 							  credit_type text DEFAULT 'CRD',
-							  idempotency_key text DEFAULT NULL)
+							  idempotency_key text DEFAULT NULL,
+							  service text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_spend'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp;
-COMMENT ON FUNCTION credits_spend(text, @extschema@.credit_amount, text, text, text) IS
-	'spends credits soonest-expiring first, all or nothing (CR001); returns the entry id';
+COMMENT ON FUNCTION credits_spend(text, @extschema@.credit_amount, text, text, text, text) IS
+	'spends credits in spend order (priority, then soonest expiry), all or nothing (CR001), from the lots any service may use and, for a service, those restricted to it; returns the entry id';
 
 CREATE FUNCTION credits_balance(account text, credit_type text DEFAULT 'CRD',
-								at timestamptz DEFAULT now())
+								at timestamptz DEFAULT now(),
+								service text DEFAULT NULL)
 RETURNS @extschema@.credit_amount
 AS 'MODULE_PATHNAME', 'credits_balance'
 LANGUAGE C STABLE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp;
-COMMENT ON FUNCTION credits_balance(text, text, timestamptz) IS
-	'available credits at a time: expired and held credits excluded; the past answers from history';
+COMMENT ON FUNCTION credits_balance(text, text, timestamptz, text) IS
+	'available credits at a time: expired and held credits excluded; the past answers from history; with a service, only what a spend for it could take';
 
 CREATE FUNCTION credits_expire(as_of timestamptz DEFAULT now())
 RETURNS bigint

@@ -6,7 +6,7 @@
  * Indexes they use: usage scans credits.entry by time through the BRIN
  * index entry_at_brin (entries are appended in time order), or by account
  * through the primary key; expiring uses lot_due (open lots by expiry) or
- * lot_spend_order for one account; the statement reads one account's
+ * lot_expiry for one account; the statement reads one account's
  * entries through the primary key; liability reads the open lots and, for a
  * past instant, the movements of each lot.
  */

@@ -3,7 +3,7 @@ CREATE FUNCTION credits.lots_rows(text, text, boolean)
 RETURNS TABLE(lot_id bigint, credit_type text, amount @extschema@.credit_amount,
 			  remaining @extschema@.credit_amount, granted_at timestamptz,
 			  expires_at timestamptz, source text, reason text, reference text,
-			  voided_at timestamptz)
+			  voided_at timestamptz, priority int, applies_to text[])
 LANGUAGE plpgsql STABLE STRICT
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
@@ -15,11 +15,12 @@ BEGIN
 	SELECT l.lot_id, l.credit_type, l.amount::@extschema@.credit_amount,
 		   CASE WHEN l.is_open AND (l.expires_at IS NULL OR l.expires_at > now())
 				THEN l.remaining ELSE 0 END::@extschema@.credit_amount,
-		   l.granted_at, l.expires_at, l.source, l.reason, l.reference, l.voided_at
+		   l.granted_at, l.expires_at, l.source, l.reason, l.reference, l.voided_at,
+		   l.priority, l.applies_to
 	FROM credits.lot l
 	WHERE l.account = $1 AND l.credit_type = $2
 	  AND ($3 OR (l.is_open AND (l.expires_at IS NULL OR l.expires_at > now())))
-	ORDER BY l.expires_at, l.granted_at, l.lot_id;
+	ORDER BY l.priority, l.expires_at, l.granted_at, l.lot_id;
 END
 $$;
 REVOKE ALL ON FUNCTION credits.lots_rows(text, text, boolean) FROM PUBLIC;
@@ -31,24 +32,27 @@ REVOKE ALL ON FUNCTION credits.lots_rows(text, text, boolean) FROM PUBLIC;
  * their own account.  NULL arguments answer no rows, like the other reads.
  */
 
--- An account's lots in spend order (soonest expiry first, never-expiring
--- last, then oldest grant, then lot id).  Without include_closed only the
--- lots a spend could take from now; with it every lot, closed ones in the
--- same order, with remaining 0 (voided, emptied, or past their expiry
--- whether or not the expiry was recorded yet).
+-- An account's lots in spend order (lowest priority first, then soonest
+-- expiry, never-expiring last, then oldest grant, then lot id), with their
+-- priority and the services they may pay for (applies_to; NULL: any, 1.2).
+-- Without include_closed only the lots a spend could take from now (a
+-- spend for a service only those that apply to it or to any); with it
+-- every lot, closed ones in the same order, with remaining 0 (voided,
+-- emptied, or past their expiry whether or not the expiry was recorded
+-- yet).
 CREATE FUNCTION credits_lots(account text, credit_type text DEFAULT 'CRD',
 							 include_closed boolean DEFAULT false)
 RETURNS TABLE(lot_id bigint, credit_type text, amount @extschema@.credit_amount,
 			  remaining @extschema@.credit_amount, granted_at timestamptz,
 			  expires_at timestamptz, source text, reason text, reference text,
-			  voided_at timestamptz)
+			  voided_at timestamptz, priority int, applies_to text[])
 LANGUAGE sql STABLE STRICT SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
 AS $$
 	SELECT * FROM credits.lots_rows($1, $2, $3)
 $$;
 COMMENT ON FUNCTION credits_lots(text, text, boolean) IS
-	'an account''s lots in spend order; closed ones too (remaining 0) with include_closed';
+	'an account''s lots in spend order, with their priority and services (applies_to); closed ones too (remaining 0) with include_closed';
 
 -- The credit types, the implicit CRD included (not for client portals).
 CREATE FUNCTION credits_types()

@@ -10,7 +10,8 @@
  * What a seal covers, as JSON (jsonb's text form, UTF-8): the entry's every
  * column; for an entry of a lot (grant, expire, void) the lot's terms, which
  * never change (type, amount, granted_at, expires_at, source, reason,
- * reference, cost, cost_currency: not its remainder); and the entry's
+ * reference, cost, cost_currency, and priority and applies_to when they
+ * are not 0 and NULL: not its remainder); and the entry's
  * allocations to lots.  Instants are seconds since 1970 with their
  * microseconds, so the session's time zone never matters; amounts are
  * their text.  Each seal's hash covers the hash before it in the account's
@@ -58,7 +59,12 @@ SELECT e.account, e.credit_type, e.seq, e.entry_id, e.at,
 		CASE WHEN l.lot_id IS NOT NULL THEN pg_catalog.jsonb_build_array(
 			l.credit_type, l.amount::text, EXTRACT(epoch FROM l.granted_at)::text,
 			EXTRACT(epoch FROM l.expires_at)::text, l.source, l.reason,
-			l.reference, l.cost::text, l.cost_currency) END,
+			l.reference, l.cost::text, l.cost_currency)
+			-- a priority or services of its own (84_scope.sql), when it has them
+			OPERATOR(pg_catalog.||) CASE WHEN l.priority OPERATOR(pg_catalog.<>) 0
+				OR l.applies_to IS NOT NULL
+				THEN pg_catalog.jsonb_build_array(l.priority, l.applies_to)
+				ELSE '[]'::jsonb END END,
 		COALESCE(al.list, '[]'::jsonb)) AS content
 FROM credits.entry e
 LEFT JOIN credits.lot l ON l.account OPERATOR(pg_catalog.=) e.account

@@ -1,10 +1,10 @@
 /*
  * Transfers between accounts (src/transfer.c).  The credits leave the
- * source account as a spend takes them (soonest-expiring first) in a
- * transfer_out entry, and arrive in the destination account as new lots,
- * one per source lot drawn from, with that lot's expiry and its share of
- * the lot's cost basis, in a transfer_in entry whose related entry is the
- * transfer_out.  The new lots' origin is their allocation to the
+ * source account as a spend without a service takes them (in spend order,
+ * only lots that any service may use) in a transfer_out entry, and arrive
+ * in the destination account as new lots, one per source lot drawn from,
+ * with that lot's expiry, its priority and its share of the lot's cost
+ * basis, in a transfer_in entry whose related entry is the transfer_out.  The new lots' origin is their allocation to the
  * transfer_in entry, as a granted lot's is its grant entry.
  */
 CREATE FUNCTION credits_transfer(from_account text, to_account text,
@@ -17,7 +17,7 @@ AS 'MODULE_PATHNAME', 'credits_transfer'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_transfer(text, text, @extschema@.credit_amount, text, text, text) IS
-	'moves credits to another account, all or nothing (CR001): taken soonest-expiring first, received as new lots with the same expiries and their share of the cost basis; returns the transfer''s out entry id';
+	'moves credits to another account, all or nothing (CR001): taken in spend order from the lots any service may use, received as new lots with the same expiries and priorities and their share of the cost basis; returns the transfer''s out entry id';
 
 -- The invariants of transfers, for credits_verify(): both sides of every
 -- transfer exist and match, and the credits kept their expiries (and their

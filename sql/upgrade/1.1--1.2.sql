@@ -27,6 +27,32 @@ ALTER DOMAIN credits.entry_kind ADD CONSTRAINT entry_kind_check CHECK (VALUE IN 
 	'spend', 'expire', 'void', 'reset', 'reversal', 'clawback', 'hold', 'capture', 'release',
 	'transfer_out', 'transfer_in'));
 
+-- Priorities and service-scoped credits (84_scope.sql): a lot's priority
+-- (lower is spent first) and the services it may pay for (NULL: any); an
+-- account flags that it has restricted lots.  Spend order leads with the
+-- priority, and lots restricted to services have an index of their own;
+-- an account's open lots by expiry keep one too.  The functions whose
+-- parameters grow are made anew (84_scope.sql gives them back to
+-- credits_owner and to the portal roles), and credits_lots shows the new
+-- terms.
+ALTER TABLE credits.account ADD COLUMN scoped boolean NOT NULL DEFAULT false;
+ALTER TABLE credits.lot ADD COLUMN priority int NOT NULL DEFAULT 0,
+	ADD COLUMN applies_to text[];
+DROP INDEX credits.lot_spend_order;
+CREATE INDEX lot_spend_order ON credits.lot
+	(account, credit_type, priority, expires_at, granted_at, lot_id)
+	WHERE is_open AND applies_to IS NULL;
+CREATE INDEX lot_scoped_order ON credits.lot
+	(account, credit_type, priority, expires_at, granted_at, lot_id)
+	WHERE is_open AND applies_to IS NOT NULL;
+CREATE INDEX lot_expiry ON credits.lot (account, credit_type, expires_at)
+	WHERE is_open AND expires_at IS NOT NULL;
+DROP FUNCTION credits_grant(text, @extschema@.credit_amount, text, timestamptz, text, text,
+							text, numeric, text);
+DROP FUNCTION credits_spend(text, @extschema@.credit_amount, text, text, text);
+DROP FUNCTION credits_balance(text, text, timestamptz);
+DROP FUNCTION credits_lots(text, text, boolean);
+
 -- Auto top-up (89_topup.sql): an account's threshold, package, method and
 -- pending top-up; a credit request marked as an auto top-up, which may name
 -- a card method (it is charged by the application, then accepted), at most

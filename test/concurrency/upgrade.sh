@@ -8,9 +8,11 @@ PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 FRESH=credits_upgrade_fresh_$$
 OLD=credits_upgrade_old_$$
 fail() { echo "FAIL: $*"; exit 1; }
+PORTAL=regress_upgrade_portal_$$
 cleanup() {
 	"$PGBIN/dropdb" --if-exists "$FRESH" >/dev/null 2>&1 || true
 	"$PGBIN/dropdb" --if-exists "$OLD" >/dev/null 2>&1 || true
+	"$PGBIN/psql" -X -q -d postgres -c "DROP ROLE IF EXISTS $PORTAL" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 q() { local db=$1; shift; "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" "$@"; }
@@ -143,22 +145,45 @@ for v in $older; do
 		|| fail "$v: a payment before the update: $paid"
 	request=$(q "$OLD" -c "SELECT credits_define_package('Old', 10, 'USD', 1.00)" \
 		-c "SELECT request_id FROM credits_purchase('u-6', 'Old', 'bank_transfer')" | tail -1)
-	# A session that saw the old tables keeps working right after the update.
-	# (Its spends, by the fast path and by the general one, were planned on
-	# tables without auto top-up: after the update they request top-ups.)
+	# A client portal registered before the update (portals came with 1.1).
+	if [[ $v != 1.0 ]]; then
+		q "$OLD" -c "SET client_min_messages = warning" -c "DROP ROLE IF EXISTS $PORTAL" -c "CREATE ROLE $PORTAL" \
+			-c "SELECT credits_portal_add_role('$PORTAL')" >/dev/null
+	fi
+	# A session that saw the old tables keeps working right after the update,
+	# its kept statements made anew for the new tables (the spend's fast path
+	# and lot order of 1.2: priorities and lots restricted to services).
 	q "$OLD" -c "SELECT credits_grant_many(ARRAY['u-4'], 5), credits_expire()" \
 		-c "SELECT credits_balance('u-1', at => now() - interval '1 s')" \
+		-c "SELECT credits_grant('u-7', 10), credits_spend('u-7', 1), credits_hold('u-7', 1, 'h-u7')" \
 		-c "SELECT credits_grant(a, 50), credits_spend(a, 1), credits_spend(a, 1, idempotency_key => 'k')
-		    FROM unnest(ARRAY['u-7', 'u-8']) a" \
+		    FROM unnest(ARRAY['u-8', 'u-9']) a" \
 		-c "ALTER EXTENSION credits UPDATE" \
 		-c "SELECT credits_spend('u-4', 1), credits_grant_many(ARRAY['u-4'], 1)" \
-		-c "SELECT credits_set_auto_topup(a, 40, 'Old', 'stripe') FROM unnest(ARRAY['u-7', 'u-8']) a" \
-		-c "SELECT credits_spend('u-7', 10), credits_spend('u-8', 10, idempotency_key => 'k2')" >/dev/null
+		-c "SELECT credits_spend('u-7', 2), credits_hold('u-7', 1, 'h-u7b'),
+				   credits_grant('u-7', 5, applies_to => ARRAY['ai'], priority => -1),
+				   credits_spend('u-7', 3), credits_spend('u-7', 4, service => 'ai')" \
+		-c "SELECT credits_set_auto_topup(a, 40, 'Old', 'stripe') FROM unnest(ARRAY['u-8', 'u-9']) a" \
+		-c "SELECT credits_spend('u-8', 10), credits_spend('u-9', 10, idempotency_key => 'k2')" >/dev/null
+	# (the spends of u-8 and u-9, by the fast path and by the general one,
+	# were planned on tables without auto top-up: now they request top-ups)
 	[[ $(q "$OLD" -c "SELECT string_agg(account || ' ' || status, ', ' ORDER BY account) FROM credits_requests()
-	                  WHERE reference = 'auto-topup'") == "u-7 pending, u-8 pending" ]] \
+	                  WHERE reference = 'auto-topup'") == "u-8 pending, u-9 pending" ]] \
 		|| fail "$v: a session that saw the old tables requested no top-up after the update"
 	[[ $(q "$OLD" -c "SELECT credits_balance('u-1')") == 70 ]] || fail "$v: balance changed by the update"
 	[[ $(q "$OLD" -c "SELECT credits_balance('u-4')") == 5 ]] || fail "$v: u-4 has the wrong balance"
+	got=$(q "$OLD" -c "SELECT credits_balance('u-7') || ' ' || credits_balance('u-7', service => 'ai') || ' '
+	                   || string_agg(remaining || coalesce(applies_to::text, ''), ',' ORDER BY lot_id)
+	                   FROM credits_lots('u-7')")
+	[[ $got == "3 3 2,1{ai}" ]] || fail "$v: spends after the update took the wrong lots: $got"
+	if [[ $v != 1.0 ]]; then
+		got=$(q "$OLD" -c "SET credits.portal_account = 'u-7'" -c "SET ROLE $PORTAL" \
+			-c "SELECT credits_spend('u-7', 1, service => 'ai') > 0" \
+			-c "SELECT credits_balance('u-7', service => 'ai'), (SELECT count(*) FROM credits_lots('u-7'))" | tr '\n' ' ')
+		[[ $got == "t 2|1 " ]] || fail "$v: a portal registered before the update cannot spend and read after it: $got"
+		# (its grants out of the catalog compared below)
+		q "$OLD" -c "SELECT credits_portal_remove_role('$PORTAL')" >/dev/null
+	fi
 	# That request is accepted after the update.
 	[[ $(q "$OLD" -c "SELECT credits_accept_request($request) > 0" -c "SELECT credits_balance('u-6')" | tail -1) \
 		== 10 ]] || fail "$v: a request made before the update was not granted after it"

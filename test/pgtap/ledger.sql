@@ -5,21 +5,21 @@ CREATE EXTENSION credits;
 SELECT plan(32);
 
 -- The contract's surface exists with its exact parameter names.
-SELECT has_function('credits_grant', ARRAY['text', 'credit_amount', 'text', 'timestamp with time zone', 'text', 'text', 'text', 'numeric', 'text']);
-SELECT has_function('credits_spend', ARRAY['text', 'credit_amount', 'text', 'text', 'text']);
-SELECT has_function('credits_balance', ARRAY['text', 'text', 'timestamp with time zone']);
+SELECT has_function('credits_grant', ARRAY['text', 'credit_amount', 'text', 'timestamp with time zone', 'text', 'text', 'text', 'numeric', 'text', 'integer', 'text[]']);
+SELECT has_function('credits_spend', ARRAY['text', 'credit_amount', 'text', 'text', 'text', 'text']);
+SELECT has_function('credits_balance', ARRAY['text', 'text', 'timestamp with time zone', 'text']);
 SELECT has_function('credits_history', ARRAY['text', 'text']);
 SELECT has_function('credits_expire', ARRAY['timestamp with time zone']);
 SELECT has_function('credits_verify', ARRAY[]::text[]);
 SELECT has_function('credits_define_type', ARRAY['text', 'text', 'integer', 'text']);
 SELECT is(
-	(SELECT proargnames FROM pg_proc WHERE oid = 'credits_spend(text, credit_amount, text, text, text)'::regprocedure),
-	ARRAY['account', 'amount', 'reference', 'credit_type', 'idempotency_key'],
-	'credits_spend parameter names');
+	(SELECT proargnames FROM pg_proc WHERE oid = 'credits_spend(text, credit_amount, text, text, text, text)'::regprocedure),
+	ARRAY['account', 'amount', 'reference', 'credit_type', 'idempotency_key', 'service'],
+	'credits_spend parameter names (1.2 adds service)');
 SELECT is(
-	(SELECT proargnames FROM pg_proc WHERE oid = 'credits_grant(text, credit_amount, text, timestamptz, text, text, text, numeric, text)'::regprocedure),
-	ARRAY['account', 'amount', 'credit_type', 'expires_at', 'reason', 'reference', 'idempotency_key', 'cost', 'cost_currency'],
-	'credits_grant parameter names (1.1 adds cost, cost_currency)');
+	(SELECT proargnames FROM pg_proc WHERE oid = 'credits_grant(text, credit_amount, text, timestamptz, text, text, text, numeric, text, int, text[])'::regprocedure),
+	ARRAY['account', 'amount', 'credit_type', 'expires_at', 'reason', 'reference', 'idempotency_key', 'cost', 'cost_currency', 'priority', 'applies_to'],
+	'credits_grant parameter names (1.1 adds cost, cost_currency; 1.2 priority, applies_to)');
 SELECT is(
 	(SELECT proargnames FROM pg_proc WHERE oid = 'credits_history(text, text)'::regprocedure),
 	ARRAY['account', 'credit_type', 'entry_id', 'at', 'kind', 'direction', 'amount', 'running_balance', 'reference', 'reason'],
