@@ -135,14 +135,20 @@ SELECT credits_grant('e-above', 10, expires_at => clock_timestamp() + interval '
 -- below, the grant that follows in the same call above: nothing.
 SELECT credits_grant('e-grant', 10, expires_at => clock_timestamp() + interval '1 s') > 0 AS short,
 	   credits_grant('e-grant', 30) > 0 AS long, credits_set_auto_topup('e-grant', 35, 'Refill', 'crypto');
+-- credits_grant_many never asks, even when the expiry it records first
+-- leaves e-many below (and its grant too small to lift it).
+SELECT credits_grant('e-many', 10, expires_at => clock_timestamp() + interval '1 s') > 0 AS short,
+	   credits_grant('e-many', 30) > 0 AS long, credits_set_auto_topup('e-many', 35, 'Refill', 'crypto');
 SELECT pg_sleep(1.2);
 SELECT credits_spend('e-call', 1) > 0 AS spent;
 SELECT kind, amount, running_balance FROM credits_history('e-call');
 SELECT credits_grant('e-grant', 20) > 0 AS granted;
 SELECT kind, amount, running_balance FROM credits_history('e-grant');
+SELECT credits_grant_many(ARRAY['e-many'], 1) AS granted_many;
+SELECT kind, amount, running_balance FROM credits_history('e-many');
 SELECT credits_expire() AS expired_lots;
 SELECT a.account, count(r.request_id) AS requests, min(e.kind) AS left_below_by
-FROM (VALUES ('e-call'), ('e-bulk-1'), ('e-bulk-2'), ('e-above'), ('e-grant')) a(account)
+FROM (VALUES ('e-call'), ('e-bulk-1'), ('e-bulk-2'), ('e-above'), ('e-grant'), ('e-many')) a(account)
 LEFT JOIN credits.request r ON r.account = a.account
 LEFT JOIN credits.event t ON t.account = r.account AND t.type = 'account.credits.topup_requested'
 	AND (t.payload->>'request_id')::bigint = r.request_id
