@@ -1,9 +1,10 @@
 /*
  * topup.c
- *	  Auto top-up: a movement that takes credits and leaves the available
- *	  balance below the account's top-up threshold, while no top-up of the
- *	  account and credit type is pending, asks for one (a pending credit
- *	  request, credits.request_topup in sql/parts/89_topup.sql).
+ *	  Auto top-up: a call whose movements take credits and leave the
+ *	  available balance below the account's top-up threshold, while no
+ *	  top-up of the account and credit type is pending, asks for one (a
+ *	  pending credit request, credits.request_topup in
+ *	  sql/parts/89_topup.sql) when it saves the account.
  */
 #include "postgres.h"
 

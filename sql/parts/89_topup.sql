@@ -7,12 +7,14 @@
  * card, say) and then accepts or rejects it with credits_accept_request /
  * credits_reject_request.  The settings live on the account row (columns
  * topup_*, 20_schema.sql), so the movement that reads the row anyway pays a
- * comparison (src/topup.c); topup_request names the pending top-up, and a
- * partial unique index on credits.request keeps it to one per account and
- * type, however many movements race.  A top-up that cannot be requested
- * never fails the movement: it is reported (event
- * account.credits.topup_failed, a WARNING) and tried again by the next
- * movement.
+ * comparison (src/topup.c); a call decides once, by the balance it leaves
+ * (a reset and its new credits, due expirations and a grant ask for
+ * nothing), and waits for a due renewal of a credit subscription, which
+ * refills first.  topup_request names the pending top-up, and a partial
+ * unique index on credits.request keeps it to one per account and type,
+ * however many movements race.  A top-up that cannot be requested never
+ * fails the movement: it is reported (event account.credits.topup_failed, a
+ * WARNING) and tried again by the next movement.
  */
 
 -- Request the top-up of an account and type whose call, at the ledger
