@@ -15,7 +15,7 @@ DATA = sql/$(EXTENSION)--1.0.sql sql/$(EXTENSION)--1.1.sql sql/$(EXTENSION)--1.0
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--1.1--1.2.sql
 # Parts that are new in 1.2: the upgrade from 1.1 runs them whole (a
 # placeholder name when there is none).
-NEW_PARTS_1.2 = 83_rollover.sql,84_scope.sql,85_distribute.sql,86_finance.sql,87_seal.sql,88_transfer.sql,95_portal_grants.sql
+NEW_PARTS_1.2 = 83_rollover.sql,84_scope.sql,85_distribute.sql,86_finance.sql,87_seal.sql,88_transfer.sql,89_topup.sql,95_portal_grants.sql
 
 REGRESS = $(basename $(notdir $(sort $(wildcard test/sql/*.sql))))
 REGRESS_OPTS = --inputdir=test

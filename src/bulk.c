@@ -260,6 +260,7 @@ credits_expire_batch_step(void *arg)
 	values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	credits_run(&stmt_expire_batch, values, NULL, false, 0);
 	b->expired = DatumGetInt64(credits_col(0, 1, &isnull));
+	credits_topup_accounts(b->accounts, b->credit_types);
 }
 
 /*
@@ -625,6 +626,7 @@ credits_grant_many(PG_FUNCTION_ARGS)
 				AccountState acct;
 
 				credits_lock_account(&acct, accs[i], credit_type, true);
+				acct.has_topup = false; /* no top-up, as on one node */
 				credits_record_due_now(&acct);
 				credits_add_lot(&acct, amount, has_expiry, expires_at,
 								PG_GETARG_DATUM(4), PG_ARGISNULL(4),

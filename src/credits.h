@@ -103,6 +103,10 @@ typedef struct AccountState
 	TimestampTz saved_last_at;
 	bool		saved_has_next_expiry;
 	TimestampTz saved_next_expiry;
+	/* auto top-up (topup.c): configured, none pending, not yet decided */
+	bool		has_topup;
+	CreditAmount topup_below;	/* request a top-up below this */
+	int64		topup_entry;	/* the entry that left the balance below */
 } AccountState;
 
 /*
@@ -345,5 +349,39 @@ extern bool credits_idem_claim(Datum account, Datum key, const char *operation,
 extern void credits_idem_finish(Datum account, Datum key, int64 result,
 								bool result_null, Datum result_row);
 extern char *credits_idem_row_field(Datum result_row, const char *name);
+
+/*
+ * topup.c: auto top-up.  The account's threshold comes with its row (the
+ * column topup_due of the statements that lock or update it), so that a
+ * movement that leaves the balance above it, or any movement of an account
+ * without auto top-up, costs a comparison.  An entry that takes credits and
+ * leaves the balance below it is noted; the call decides when it saves the
+ * account (credits_save_account, or the spend's fast path), by the balance
+ * it leaves: a reset followed by its new credits, or due expirations
+ * followed by a grant, ask for nothing.  Only then does SQL run, once.
+ */
+#define CREDITS_TOPUP_COLUMN \
+	"{{12:CASE WHEN a.topup_request IS NULL THEN a.topup_below END|NULL}} " \
+	"AS topup_due"
+extern void credits_topup_read(AccountState *acct);
+extern void credits_topup_decide(AccountState *acct);
+extern void credits_topup_accounts(Datum accounts, Datum credit_types);
+
+/* After an entry that took credits from the account: the first below. */
+static inline void
+credits_topup_after(AccountState *acct, int64 entry_id)
+{
+	if (acct->has_topup && acct->balance < acct->topup_below &&
+		acct->topup_entry == 0)
+		acct->topup_entry = entry_id;
+}
+
+/* When the call saves the account: request the top-up if still below. */
+static inline void
+credits_topup_flush(AccountState *acct)
+{
+	if (acct->topup_entry != 0)
+		credits_topup_decide(acct);
+}
 
 #endif							/* CREDITS_H */

@@ -30,7 +30,7 @@ static CreditsStmt stmt_account_create = {"tt",
  */
 static CreditsStmt stmt_account_lock = {"tt",
 		"SELECT a.balance, a.held, a.last_seq, a.next_expiry, a.low_threshold, "
-		"{{a.last_at|NULL::timestamptz}}, {{12:a.scoped|false}} "
+		"{{a.last_at|NULL::timestamptz}}, {{12:a.scoped|false}}, " CREDITS_TOPUP_COLUMN " "
 		"FROM credits.account a "
 		"WHERE a.account = $1 AND a.credit_type = $2 FOR UPDATE OF a"};
 
@@ -394,6 +394,7 @@ credits_lock_account(AccountState *acct, Datum account, Datum credit_type,
 		acct->last_at = isnull ? 0 : DatumGetTimestampTz(d);
 		acct->scoped = DatumGetBool(credits_col(0, 7, &isnull));
 	}
+	credits_topup_read(acct);
 	acct->now = credits_ledger_instant(acct->has_last_at, acct->last_at);
 	credits_mark_saved(acct);
 }
@@ -411,7 +412,10 @@ credits_mark_saved(AccountState *acct)
 	acct->saved_next_expiry = acct->next_expiry;
 }
 
-/* Write the account row's figures back, unless nothing changed. */
+/*
+ * Write the account row's figures back, unless nothing changed; first, the
+ * auto top-up that the call's movements call for.
+ */
 void
 credits_save_account(AccountState *acct)
 {
@@ -419,6 +423,7 @@ credits_save_account(AccountState *acct)
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 	Assert(acct->exists);
+	credits_topup_flush(acct);
 	if (acct->balance == acct->saved_balance &&
 		acct->held == acct->saved_held &&
 		acct->last_seq == acct->saved_last_seq &&
@@ -493,7 +498,8 @@ credits_balance_event(AccountState *acct, const char *type, int64 entry_id)
 
 /*
  * After an out entry: low_balance when the balance crossed the account's
- * threshold, balance_depleted when it reached zero.
+ * threshold, balance_depleted when it reached zero; below the account's
+ * auto top-up threshold, the top-up for the call to decide.
  */
 void
 credits_balance_events(AccountState *acct, CreditAmount before, int64 entry_id)
@@ -506,6 +512,7 @@ credits_balance_events(AccountState *acct, CreditAmount before, int64 entry_id)
 	if (acct->balance == 0)
 		credits_balance_event(acct, "account.credits.balance_depleted",
 							  entry_id);
+	credits_topup_after(acct, entry_id);
 }
 
 /*
@@ -1104,10 +1111,14 @@ int64
 credits_spend_rest_dist(AccountState *acct, CreditAmount amount,
 						Datum reference, bool reference_null)
 {
-	return credits_take_from_lots_dist(acct, LOTS_UNRESTRICTED, (Datum) 0,
-									   "spend", amount, 0,
-									   reference, reference_null,
-									   (Datum) 0, true);
+	int64		entry_id;
+
+	entry_id = credits_take_from_lots_dist(acct, LOTS_UNRESTRICTED, (Datum) 0,
+										   "spend", amount, 0,
+										   reference, reference_null,
+										   (Datum) 0, true);
+	credits_topup_flush(acct);
+	return entry_id;
 }
 
 /*

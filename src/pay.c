@@ -192,8 +192,10 @@ credits_pay(PG_FUNCTION_ARGS)
 		entry_id = credits_take_from_lots(&acct, "spend", applied, 0, reference,
 										  false, CStringGetTextDatum(reason),
 										  false);
-		credits_save_account(&acct);
 	}
+	/* (also when nothing was applied: due expirations may be recorded) */
+	if (acct.exists)
+		credits_save_account(&acct);
 	if (has_key)
 		credits_idem_finish(account, PG_GETARG_DATUM(6), entry_id, applied == 0,
 							credits_pay_result_row(applied, covered, due));

@@ -47,7 +47,7 @@ static CreditsStmt stmt_spend_fast = {"ttaT",
 	"  AND (a.next_expiry IS NULL "
 	"    OR a.next_expiry > {{greatest(a.last_at, $4)|$4}}) "
 	"  RETURNING a.balance, a.last_seq, a.low_threshold, "
-	"  {{a.last_at|$4}} AS last_at"};
+	"  {{a.last_at|$4}} AS last_at, " CREDITS_TOPUP_COLUMN};
 
 /*
  * The rest of a spend whose account row stmt_spend_fast has just updated: the
@@ -214,6 +214,7 @@ credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 	acct.low_threshold = isnull ? 0 : DatumGetCreditAmount(d);
 	at = credits_col(0, 4, &isnull);
 	acct.now = DatumGetTimestampTz(at);
+	credits_topup_read(&acct);
 
 	if (credits_distributed())
 	{
@@ -226,6 +227,7 @@ credits_spend_fast(Datum account, Datum credit_type, CreditAmount amount,
 	entry_id = credits_spend_write(account, credit_type, amount, seq, after,
 								   reference, reference_null, at);
 	credits_balance_events(&acct, credit_amount_add(after, amount), entry_id);
+	credits_topup_flush(&acct);
 	return entry_id;
 }
 

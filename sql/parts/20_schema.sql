@@ -55,6 +55,13 @@ CREATE TABLE credits.account (
 	last_at		timestamptz,	-- at of the latest entry: later entries are never earlier
 	next_expiry	timestamptz,	-- no open lot expires before this
 	low_threshold credit_amount,	-- low_balance event below this
+	-- Auto top-up (89_topup.sql): below topup_below a movement that takes
+	-- credits requests topup_package by topup_method, unless the top-up
+	-- topup_request is still pending.
+	topup_below	credit_amount,
+	topup_package text,
+	topup_method text,
+	topup_request bigint,
 	created_at	timestamptz NOT NULL DEFAULT now(),
 	-- Some lot is (or was) restricted to services (lot.applies_to), so
 	-- part of balance may be out of a spend's reach: spends then take the

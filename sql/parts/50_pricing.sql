@@ -89,7 +89,9 @@ CREATE TABLE credits.price_tier (
 -- transfer, crypto) that the agency accepts once the money has arrived.
 -- A request records the figures of what was bought when it was made: a
 -- package (package_id, package), or credits of a product by quantity at its
--- volume price (product; credits is the quantity, amount the price).
+-- volume price (product; credits is the quantity, amount the price).  An
+-- auto top-up (89_topup.sql) is a request for a package by any method,
+-- which the application charges, then accepts or rejects.
 CREATE SEQUENCE credits.request_id_seq;
 CREATE TABLE credits.request (
 	account		text NOT NULL,
@@ -101,7 +103,7 @@ CREATE TABLE credits.request (
 	amount		numeric NOT NULL CHECK (amount > 0 AND amount < 'Infinity'),
 	currency	text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
 	expires_after interval,			-- counted from acceptance
-	method		text NOT NULL CHECK (method IN ('bank_transfer', 'crypto')),
+	method		text NOT NULL CHECK (method IN ('stripe', 'paypal', 'bank_transfer', 'crypto')),
 	reference	text,
 	status		text NOT NULL DEFAULT 'pending'
 				CHECK (status IN ('pending', 'accepted', 'rejected')),
@@ -112,6 +114,7 @@ CREATE TABLE credits.request (
 	reason		text,				-- why it was rejected
 	lot_id		bigint,				-- the lot an accepted request granted
 	product		text REFERENCES credits.product,	-- bought by quantity
+	auto_topup	boolean NOT NULL DEFAULT false,	-- requested by an auto top-up
 	PRIMARY KEY (account, request_id),
 	FOREIGN KEY (account, lot_id) REFERENCES credits.lot (account, lot_id),
 	CONSTRAINT request_decided_at CHECK ((status = 'pending') = (decided_at IS NULL)),
@@ -119,11 +122,16 @@ CREATE TABLE credits.request (
 	CONSTRAINT request_accepted_lot CHECK ((status = 'accepted') = (lot_id IS NOT NULL)),
 	CONSTRAINT request_rejected_reason CHECK (status = 'rejected' OR reason IS NULL),
 	CONSTRAINT request_package_or_product CHECK ((package_id IS NULL) <> (product IS NULL)),
-	CONSTRAINT request_package_named CHECK ((package_id IS NULL) = (package IS NULL))
+	CONSTRAINT request_package_named CHECK ((package_id IS NULL) = (package IS NULL)),
+	-- a card or PayPal purchase is granted at once, never requested
+	CONSTRAINT request_card_is_topup CHECK (auto_topup OR method IN ('bank_transfer', 'crypto'))
 );
 ALTER SEQUENCE credits.request_id_seq OWNED BY credits.request.request_id;
 CREATE INDEX request_by_id ON credits.request (request_id);
 CREATE INDEX request_pending ON credits.request (request_id) WHERE status = 'pending';
+-- At most one pending auto top-up per account and type.
+CREATE UNIQUE INDEX request_topup_pending ON credits.request (account, credit_type)
+	WHERE status = 'pending' AND auto_topup;
 
 SELECT pg_catalog.pg_extension_config_dump('credits.rate', '');
 SELECT pg_catalog.pg_extension_config_dump('credits.rate_id_seq', '');
@@ -806,6 +814,14 @@ BEGIN
 		decided_by = credits_accept_request.decided_by, lot_id = lot
 	WHERE x.account = r.account AND x.request_id = r.request_id
 	RETURNING * INTO r;
+	IF r.auto_topup THEN
+		-- The account's top-up is decided (the request row, then the
+		-- account row, as everywhere): the next movement that leaves the
+		-- balance below the threshold requests another.
+		UPDATE credits.account x SET topup_request = NULL
+		WHERE x.account = r.account AND x.credit_type = r.credit_type
+		  AND x.topup_request = r.request_id;
+	END IF;
 	PERFORM credits.request_event(r, 'credit_request.accepted');
 	RETURN lot;
 END
@@ -835,6 +851,14 @@ BEGIN
 		reason = credits_reject_request.reason
 	WHERE x.account = r.account AND x.request_id = r.request_id
 	RETURNING * INTO r;
+	IF r.auto_topup THEN
+		-- The account's top-up is decided (the request row, then the
+		-- account row, as everywhere): the next movement that leaves the
+		-- balance below the threshold requests another.
+		UPDATE credits.account x SET topup_request = NULL
+		WHERE x.account = r.account AND x.credit_type = r.credit_type
+		  AND x.topup_request = r.request_id;
+	END IF;
 	PERFORM credits.request_event(r, 'credit_request.rejected');
 END
 $$;

@@ -129,7 +129,7 @@ GRANT EXECUTE ON FUNCTION
 	credits_accept_request, credits_reject_request,
 	credits_issue, credits_issue_trigger, credits_clawback, credits_reverse, credits_void,
 	credits_subscribe, credits_subscribe_service, credits_cancel_subscription,
-	credits_run_due, credits_expire, credits_set_low_balance,
+	credits_run_due, credits_expire, credits_set_low_balance, credits_set_auto_topup,
 	credits_transfer
 TO credits_operator;
 

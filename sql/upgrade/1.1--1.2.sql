@@ -77,3 +77,19 @@ DROP FUNCTION credits_rules(text);
 DROP FUNCTION credits_subscribe(text, @extschema@.credit_amount, interval, text, text, timestamptz,
 								interval);
 DROP FUNCTION credits_subscriptions(text);
+
+-- Auto top-up (89_topup.sql): an account's threshold, package, method and
+-- pending top-up; a credit request marked as an auto top-up, which may name
+-- a card method (it is charged by the application, then accepted), at most
+-- one pending per account and type.
+ALTER TABLE credits.account ADD COLUMN topup_below @extschema@.credit_amount,
+	ADD COLUMN topup_package text, ADD COLUMN topup_method text,
+	ADD COLUMN topup_request bigint;
+ALTER TABLE credits.request ADD COLUMN auto_topup boolean NOT NULL DEFAULT false,
+	DROP CONSTRAINT request_method_check,
+	ADD CONSTRAINT request_method_check
+		CHECK (method IN ('stripe', 'paypal', 'bank_transfer', 'crypto')),
+	ADD CONSTRAINT request_card_is_topup
+		CHECK (auto_topup OR method IN ('bank_transfer', 'crypto'));
+CREATE UNIQUE INDEX request_topup_pending ON credits.request (account, credit_type)
+	WHERE status = 'pending' AND auto_topup;

@@ -191,6 +191,21 @@ SELECT count(*) FROM credits_subscriptions();
 SELECT * FROM credits_run_due();
 SELECT credits_set_low_balance(account => 'a'::text, threshold => '5'::credit_amount);
 SELECT credits_set_low_balance(account => 'a'::text, threshold => NULL::credit_amount);
+SELECT credits_define_package(name => 'Topup'::text, credits => '10'::credit_amount, currency => 'USD'::text,
+	price => 1::numeric);
+SELECT credits_grant(account => 't'::text, amount => '10'::credit_amount);
+SELECT credits_set_auto_topup(account => 't'::text, below => '5'::credit_amount, package => 'Topup'::text,
+	method => 'stripe'::text, credit_type => 'CRD'::text);
+SELECT credits_spend(account => 't'::text, amount => '6'::credit_amount);
+SELECT credits_accept_request(request_id => r.request_id) FROM credits_requests(account => 't'::text, status => 'pending'::text) r;
+SELECT credits_spend(account => 't'::text, amount => '10'::credit_amount);
+SELECT credits_reject_request(request_id => r.request_id, reason => 'declined'::text)
+FROM credits_requests(account => 't'::text, status => 'pending'::text) r;
+SELECT credits_define_package(name => 'Topup'::text, credits => '10'::credit_amount, currency => 'USD'::text,
+	price => 1::numeric, credit_type => 'HRS'::text);
+SELECT credits_spend(account => 't'::text, amount => '1'::credit_amount);
+SELECT credits_set_auto_topup(account => 't'::text, below => NULL::credit_amount, package => NULL::text,
+	method => NULL::text);
 SELECT count(*) FROM credits_events_since(after_id => 0::bigint, max_rows => 100::int);
 SELECT count(*) FROM credits_usage(from_at => now() - interval '1 day', to_at => now() + interval '1 day');
 SELECT count(*) FROM credits_expiring(within => '30 days'::interval);

@@ -167,11 +167,20 @@ for v in $older; do
 	q "$OLD" -c "SELECT credits_grant_many(ARRAY['u-4'], 5), credits_expire()" \
 		-c "SELECT credits_balance('u-1', at => now() - interval '1 s')" \
 		-c "SELECT credits_grant('u-7', 10), credits_spend('u-7', 1), credits_hold('u-7', 1, 'h-u7')" \
+		-c "SELECT credits_grant(a, 50), credits_spend(a, 1), credits_spend(a, 1, idempotency_key => 'k')
+		    FROM unnest(ARRAY['u-8', 'u-9']) a" \
 		-c "ALTER EXTENSION credits UPDATE" \
 		-c "SELECT credits_spend('u-4', 1), credits_grant_many(ARRAY['u-4'], 1)" \
 		-c "SELECT credits_spend('u-7', 2), credits_hold('u-7', 1, 'h-u7b'),
 				   credits_grant('u-7', 5, applies_to => ARRAY['ai'], priority => -1),
-				   credits_spend('u-7', 3), credits_spend('u-7', 4, service => 'ai')" >/dev/null
+				   credits_spend('u-7', 3), credits_spend('u-7', 4, service => 'ai')" \
+		-c "SELECT credits_set_auto_topup(a, 40, 'Old', 'stripe') FROM unnest(ARRAY['u-8', 'u-9']) a" \
+		-c "SELECT credits_spend('u-8', 10), credits_spend('u-9', 10, idempotency_key => 'k2')" >/dev/null
+	# (the spends of u-8 and u-9, by the fast path and by the general one,
+	# were planned on tables without auto top-up: now they request top-ups)
+	[[ $(q "$OLD" -c "SELECT string_agg(account || ' ' || status, ', ' ORDER BY account) FROM credits_requests()
+	                  WHERE reference = 'auto-topup'") == "u-8 pending, u-9 pending" ]] \
+		|| fail "$v: a session that saw the old tables requested no top-up after the update"
 	[[ $(q "$OLD" -c "SELECT credits_balance('u-1')") == 70 ]] || fail "$v: balance changed by the update"
 	[[ $(q "$OLD" -c "SELECT credits_balance('u-4')") == 5 ]] || fail "$v: u-4 has the wrong balance"
 	got=$(q "$OLD" -c "SELECT credits_balance('u-7') || ' ' || credits_balance('u-7', service => 'ai') || ' '

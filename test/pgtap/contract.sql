@@ -4,7 +4,7 @@
 BEGIN;
 CREATE EXTENSION pgtap;
 CREATE EXTENSION credits;
-SELECT plan(200);
+SELECT plan(205);
 
 -- The function named so whose leading parameters have these types and whose
 -- further parameters (added later) all have defaults.
@@ -226,6 +226,12 @@ SELECT matches((SELECT pg_get_function_arguments(pg_temp.contract_fn('credits_su
 SELECT ok(has_function_privilege('credits_operator', 'credits_subscribe(text, credit_amount, interval, text, text, timestamp with time zone, interval, credit_amount, text)', 'EXECUTE') AND NOT has_function_privilege('credits_reader', 'credits_subscribe(text, credit_amount, interval, text, text, timestamp with time zone, interval, credit_amount, text)', 'EXECUTE'), 'credits_subscribe() is for credits_operator');
 SELECT is((SELECT string_agg(x.name || ' ' || format_type(x.typ, NULL), ', ' ORDER BY x.ord) FROM pg_proc p, unnest(p.proargnames[p.pronargs+1:], p.proallargtypes[p.pronargs+1:]) WITH ORDINALITY AS x(name, typ, ord) WHERE p.oid = pg_temp.contract_fn('credits_rules', ARRAY['text']::text[])), 'rule_id bigint, service text, variant text, credits credit_amount, mode text, credit_type text, expires_after interval, rollover credit_amount, reset_scope text', 'credits_rules returns what a reset keeps last');
 SELECT matches((SELECT string_agg(x.name || ' ' || format_type(x.typ, NULL), ', ' ORDER BY x.ord) FROM pg_proc p, unnest(p.proargnames[p.pronargs+1:], p.proallargtypes[p.pronargs+1:]) WITH ORDINALITY AS x(name, typ, ord) WHERE p.oid = pg_temp.contract_fn('credits_subscriptions', ARRAY['text']::text[])), '^subscription_id bigint, .*, failure jsonb, rollover credit_amount, reset_scope text$', 'credits_subscriptions returns what a reset keeps last');
+-- Auto top-up (1.2).
+SELECT isnt(pg_temp.contract_fn('credits_set_auto_topup', ARRAY['text', 'credit_amount', 'text', 'text', 'text']::text[]), NULL, 'credits_set_auto_topup(text, credit_amount, text, text, text) exists (extra parameters, if any, have defaults)');
+SELECT is((SELECT coalesce(proargnames[1:5], '{}')::text[] FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_set_auto_topup', ARRAY['text', 'credit_amount', 'text', 'text', 'text']::text[])), ARRAY['account', 'below', 'package', 'method', 'credit_type']::text[], 'credits_set_auto_topup parameter names and order');
+SELECT cmp_ok((SELECT pronargdefaults::int - (pronargs - 5) FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_set_auto_topup', ARRAY['text', 'credit_amount', 'text', 'text', 'text']::text[])), '>=', 1, 'credits_set_auto_topup has the contract''s defaults');
+SELECT is(format_type((SELECT prorettype FROM pg_proc WHERE oid = pg_temp.contract_fn('credits_set_auto_topup', ARRAY['text', 'credit_amount', 'text', 'text', 'text']::text[])), NULL), 'void', 'credits_set_auto_topup returns void');
+SELECT ok(has_function_privilege('credits_operator', 'credits_set_auto_topup(text, credit_amount, text, text, text)', 'EXECUTE') AND NOT has_function_privilege('credits_reader', 'credits_set_auto_topup(text, credit_amount, text, text, text)', 'EXECUTE'), 'credits_set_auto_topup() is for credits_operator');
 SELECT is_empty('SELECT * FROM credits_verify()', 'credits_verify() is clean');
 SELECT * FROM finish();
 ROLLBACK;

@@ -78,6 +78,7 @@ SELECT credits_issue('n-1', 'nulls-svc', 'nulls-inv-1') > 0 AS issued;
 SELECT request_id AS request FROM credits_purchase('n-1', 'nulls-pack', 'bank_transfer') \gset
 SELECT credits_subscribe('n-1', 5, '1 month') AS subscription \gset
 SELECT credits_set_low_balance('n-1', 20);
+SELECT credits_set_auto_topup('n-1', 10, 'nulls-pack', 'bank_transfer');
 
 -- One sample value (an SQL expression) per argument: with every argument
 -- set from here, each call succeeds (checked below).
@@ -170,6 +171,11 @@ INSERT INTO nulls_sample VALUES
 	('credits_reverse', 'entry_id', :'spend_entry'),
 	('credits_reverse', 'reason', $$'nulls-refund'$$),
 	('credits_run_due', 'as_of', 'now()'),
+	('credits_set_auto_topup', 'account', $$'n-1'$$),
+	('credits_set_auto_topup', 'below', '15'),
+	('credits_set_auto_topup', 'package', $$'nulls-pack'$$),
+	('credits_set_auto_topup', 'method', $$'stripe'$$),
+	('credits_set_auto_topup', 'credit_type', $$'CRD'$$),
 	('credits_set_enabled', 'enabled', 'true'),
 	('credits_set_low_balance', 'account', $$'n-1'$$),
 	('credits_set_low_balance', 'threshold', '10'),
@@ -236,6 +242,7 @@ INSERT INTO nulls_meaningful VALUES
 	('credits_purchase_quantity', 'idempotency_key', 'no idempotency'),
 	('credits_reject_request', 'reason', 'no reason'),
 	('credits_reverse', 'reason', 'no reason'),
+	('credits_set_auto_topup', 'below', 'turns auto top-up off'),
 	('credits_set_low_balance', 'threshold', 'removes the threshold'),
 	('credits_spend', 'reference', 'no reference'),
 	('credits_spend', 'idempotency_key', 'no idempotency'),

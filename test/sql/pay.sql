@@ -265,5 +265,14 @@ SELECT credits_portal_remove_role('pay_portal_test');
 DROP ROLE pay_portal_test;
 SELECT credits_balance('c-14') AS "80 - 10", credits_balance('c-1') AS unchanged;
 
+-- A partial payment that finds nothing left once due expirations are
+-- recorded applies nothing, and keeps the expirations it recorded (the
+-- account row included).
+SELECT credits_grant('c-18', 10, expires_at => clock_timestamp() + interval '1 s') > 0 AS short;
+SELECT pg_sleep(1.2);
+SELECT credits_applied, amount_covered, amount_due, entry_id FROM credits_pay('c-18', 1.00, 'USD', 'inv-130', partial => true);
+SELECT kind, amount, running_balance FROM credits_history('c-18');
+SELECT balance, last_seq FROM credits.account WHERE account = 'c-18';
+
 SELECT * FROM credits_verify();
 DROP EXTENSION credits;

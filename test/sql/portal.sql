@@ -40,6 +40,7 @@ SELECT credits_expire();
 SELECT credits_define_type('X', 'x');
 SELECT credits_set_enabled(false);
 SELECT credits_set_low_balance('alice', 5);
+SELECT credits_set_auto_topup('alice', 5, 'Starter', 'stripe');
 SELECT credits_enabled();
 SELECT credits_prune_events();
 SELECT * FROM credits_verify();

@@ -157,6 +157,8 @@ SELECT credits_grant_many(ARRAY['bob'], 1);
 SELECT credits_transfer('bob', 'carol', 1);
 SELECT credits_transfer('bob', 'alice', 1);
 SELECT credits_set_low_balance('bob', NULL);
+SELECT credits_set_auto_topup('bob', 5, 'Starter', 'stripe');
+SELECT credits_set_auto_topup('bob', NULL, NULL, NULL);
 SELECT * FROM credits_holds('bob');
 SELECT * FROM credits_subscriptions('bob');
 SELECT * FROM credits_invoices('bob');
@@ -187,6 +189,8 @@ SELECT credits_grant_many(ARRAY['alice'], 1);
 SELECT credits_transfer('alice', 'bob', 1);
 SELECT credits_transfer('alice', 'bob', 1, idempotency_key => 'portal-10');
 SELECT credits_set_low_balance('alice', 5);
+SELECT credits_set_auto_topup('alice', 5, 'Starter', 'stripe');
+SELECT credits_set_auto_topup('alice', NULL, NULL, NULL);
 SELECT * FROM credits_holds('alice');
 SELECT * FROM credits_subscriptions('alice');
 SELECT * FROM credits_invoices('alice');
@@ -353,7 +357,7 @@ WHERE p.pronamespace = e.extnamespace AND p.proname LIKE 'credits\_%'
 		'credits_purchase_quantity', 'credits_subscribe_service', 'credits_cancel_subscription', 'credits_hold',
 		'credits_capture', 'credits_release', 'credits_void', 'credits_reverse',
 		'credits_issue', 'credits_clawback', 'credits_issue_trigger', 'credits_subscribe',
-		'credits_grant', 'credits_grant_many', 'credits_set_low_balance', 'credits_holds',
+		'credits_grant', 'credits_grant_many', 'credits_set_low_balance', 'credits_set_auto_topup', 'credits_holds',
 		'credits_subscriptions', 'credits_accept_request', 'credits_reject_request',
 		'credits_enabled', 'credits_set_enabled', 'credits_define_type', 'credits_set_rate',
 		'credits_rate', 'credits_rates', 'credits_convert', 'credits_define_package',
