@@ -91,12 +91,31 @@ SELECT lot_id, remaining FROM (
 	   AND ($3::text IS NULL OR $3 = ANY (applies_to))
 	 ORDER BY priority, expires_at, granted_at, lot_id LIMIT $4)) s
 ORDER BY priority, expires_at, granted_at, lot_id LIMIT $4;
+-- A plan's nodes with their indexes and the rows they read, from EXPLAIN
+-- ANALYZE in JSON (the text form differs between PostgreSQL versions).
+CREATE FUNCTION pg_temp.plan_rows(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+	j json;
+BEGIN
+	EXECUTE 'EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT JSON) ' || q INTO j;
+	RETURN QUERY
+	WITH RECURSIVE n(node, path) AS (
+		SELECT j->0->'Plan', ARRAY[0::bigint]
+		UNION ALL
+		SELECT c.value, n.path || c.ordinality
+		FROM n, json_array_elements(n.node->'Plans') WITH ORDINALITY c)
+	SELECT repeat('  ', cardinality(path) - 1) || (node->>'Node Type')
+		   || coalesce(' using ' || (node->>'Index Name'), '')
+		   || format(' (rows %s', round((node->>'Actual Rows')::numeric))
+		   || coalesce(', ' || round((node->>'Rows Removed by Filter')::numeric) || ' removed by filter', '')
+		   || ')'
+	FROM n ORDER BY path;
+END
+$$;
 -- The first lot (the one-statement take), then a batch of 16 (a spend
 -- over several lots): 1 row, then 14 + 3, read of 305.
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
-EXECUTE lots_in_scope('sv-1', 'CRD', 'ai', 1);
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
-EXECUTE lots_in_scope('sv-1', 'CRD', 'ai', 16);
+SELECT * FROM pg_temp.plan_rows($$EXECUTE lots_in_scope('sv-1', 'CRD', 'ai', 1)$$);
+SELECT * FROM pg_temp.plan_rows($$EXECUTE lots_in_scope('sv-1', 'CRD', 'ai', 16)$$);
 -- What the lots restricted to other services hold (what a spend without
 -- a service, or for another service, may not take): the account's
 -- restricted lots only.
@@ -104,8 +123,7 @@ PREPARE out_of_scope(text, text, text) AS
 SELECT coalesce(sum(remaining), 0) FROM credits.lot
 WHERE account = $1 AND credit_type = $2 AND is_open
 AND applies_to IS NOT NULL AND ($3::text IS NULL OR NOT $3 = ANY (applies_to));
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
-EXECUTE out_of_scope('sv-1', 'CRD', 'ai');
+SELECT * FROM pg_temp.plan_rows($$EXECUTE out_of_scope('sv-1', 'CRD', 'ai')$$);
 EXECUTE out_of_scope('sv-1', 'CRD', 'ai');
 EXECUTE out_of_scope('sv-1', 'CRD', NULL);
 RESET plan_cache_mode;
