@@ -4,7 +4,9 @@
  *	  its function call delegation.
  *
  *	  On a distributed ledger, credits_distribute() delegates every function
- *	  whose first parameter is the account (create_distributed_function):
+ *	  that has an account parameter (create_distributed_function): the
+ *	  first of the per-account functions, the last, optional one of the
+ *	  functions given an id.
  *	  Citus's planner sends a call SELECT credits_spend('alice', ...) to the
  *	  worker that holds 'alice' by hashing the constant it finds there once
  *	  planning is done.  Citus 13.2 crashes the backend (which restarts
@@ -55,8 +57,8 @@ static planner_hook_type prev_planner_hook = NULL;
 static bool guard_preloaded = false;
 
 /*
- * Is this account argument (the call's first, once named arguments are in
- * place and defaults added) NULL: a constant, an expression the planner
+ * Is this account argument (once named arguments are in place and
+ * defaults added) NULL: a constant, an expression the planner
  * folds into one, or a bound parameter it may fold?
  */
 static bool
@@ -85,21 +87,23 @@ account_is_null(Node *arg, ParamListInfo params)
 
 /*
  * Is this one of the functions credits_distribute() delegates: named
- * credits_..., first parameter "account" of type text?  The answers for
- * the last few functions asked about are kept (a function's oid never
- * names another function while it exists).
+ * credits_..., with an input parameter "account" of type text (the first
+ * of the per-account functions, the last of those given an id)?  Returns
+ * that parameter's position, or -1.  The answers for the last few
+ * functions asked about are kept (a function's oid never names another
+ * function while it exists).
  */
 #define DELEGATED_CACHE 8
 static Oid	cached_oid[DELEGATED_CACHE];
-static bool cached_answer[DELEGATED_CACHE];
+static int	cached_answer[DELEGATED_CACHE];
 static int	cached_next = 0;
 
-static bool
+static int
 delegated_function(Oid funcid)
 {
 	HeapTuple	tp;
 	Form_pg_proc proc;
-	bool		result = false;
+	int			result = -1;
 	int			i;
 
 	for (i = 0; i < DELEGATED_CACHE; i++)
@@ -107,10 +111,9 @@ delegated_function(Oid funcid)
 			return cached_answer[i];
 	tp = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcid));
 	if (!HeapTupleIsValid(tp))
-		return false;
+		return -1;
 	proc = (Form_pg_proc) GETSTRUCT(tp);
-	if (proc->pronargs >= 1 && proc->proargtypes.values[0] == TEXTOID &&
-		strncmp(NameStr(proc->proname), "credits_", 8) == 0)
+	if (proc->pronargs >= 1 && strncmp(NameStr(proc->proname), "credits_", 8) == 0)
 	{
 		bool		isnull;
 		Datum		names = SysCacheGetAttr(PROCOID, tp, Anum_pg_proc_proargnames,
@@ -123,7 +126,14 @@ delegated_function(Oid funcid)
 
 			deconstruct_array(DatumGetArrayTypeP(names), TEXTOID, -1, false,
 							  TYPALIGN_INT, &elems, NULL, &n);
-			result = n >= 1 && strcmp(TextDatumGetCString(elems[0]), "account") == 0;
+			/* the input parameters come first */
+			for (i = 0; i < n && i < proc->pronargs; i++)
+				if (proc->proargtypes.values[i] == TEXTOID &&
+					strcmp(TextDatumGetCString(elems[i]), "account") == 0)
+				{
+					result = i;
+					break;
+				}
 		}
 	}
 	ReleaseSysCache(tp);
@@ -192,8 +202,10 @@ guard_call(FuncExpr *call, ParamListInfo params)
 {
 	HeapTuple	tp;
 	List	   *args;
+	int			at = delegated_function(call->funcid);
+	ListCell   *account;
 
-	if (!delegated_function(call->funcid))
+	if (at < 0)
 		return;
 	tp = SearchSysCache1(PROCOID, ObjectIdGetDatum(call->funcid));
 	if (!HeapTupleIsValid(tp))
@@ -202,19 +214,20 @@ guard_call(FuncExpr *call, ParamListInfo params)
 	args = expand_function_arguments(list_copy(call->args), false,
 									 call->funcresulttype, tp);
 	ReleaseSysCache(tp);
-	if (args == NIL)
+	if (list_length(args) <= at)
 		return;
+	account = list_nth_cell(args, at);
 	if (credits_may_not_execute(call->funcid))
 	{
-		linitial(args) = not_constant((Node *) linitial(args), false);
+		lfirst(account) = not_constant((Node *) lfirst(account), false);
 		call->args = args;
 	}
-	else if (account_is_null((Node *) linitial(args), params))
+	else if (account_is_null((Node *) lfirst(account), params))
 	{
-		linitial(args) = not_constant((Node *) linitial(args), true);
+		lfirst(account) = not_constant((Node *) lfirst(account), true);
 		call->args = args;
 	}
-	else if (has_var_walker((Node *) linitial(args), NULL))
+	else if (has_var_walker((Node *) lfirst(account), NULL))
 	{
 		/*
 		 * An account read from a row source: SELECT credits_balance(a)
@@ -222,7 +235,7 @@ guard_call(FuncExpr *call, ParamListInfo params)
 		 * folded the one row into a constant and Citus tried to delegate
 		 * the call with the VALUES still in the statement.
 		 */
-		linitial(args) = not_constant((Node *) linitial(args), false);
+		lfirst(account) = not_constant((Node *) lfirst(account), false);
 		call->args = args;
 	}
 }

@@ -27,6 +27,10 @@ static CreditsStmt stmt_hold_insert = {"titati",
 static CreditsStmt stmt_hold_find = {"i",
 		"SELECT account, credit_type FROM credits.hold WHERE hold_id = $1"};
 
+static CreditsStmt stmt_hold_find_in = {"it",
+		"SELECT account, credit_type FROM credits.hold "
+		"WHERE account = $2 AND hold_id = $1"};
+
 static CreditsStmt stmt_hold_read = {"ti",
 		"SELECT status, amount, reference, hold_entry_id FROM credits.hold "
 		"WHERE account = $1 AND hold_id = $2"};
@@ -138,8 +142,8 @@ typedef struct HoldState
  * it is still open (CR005).  The caller is inside SPI.
  */
 static void
-credits_lock_open_hold(int64 hold_id, AccountState *acct, HoldState *hold,
-					   CreditTypeInfo *info)
+credits_lock_open_hold(int64 hold_id, FunctionCallInfo fcinfo, int account_argno,
+					   AccountState *acct, HoldState *hold, CreditTypeInfo *info)
 {
 	Datum		values[2];
 	Datum		account;
@@ -147,12 +151,10 @@ credits_lock_open_hold(int64 hold_id, AccountState *acct, HoldState *hold,
 	bool		isnull;
 	char	   *status;
 
-	values[0] = Int64GetDatum(hold_id);
-	credits_run(&stmt_hold_find, values, NULL, false, 1);
+	credits_run_find(&stmt_hold_find, &stmt_hold_find_in, hold_id, fcinfo,
+					 account_argno);
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("hold " INT64_FORMAT " does not exist", hold_id)));
+		credits_not_found("hold", hold_id, fcinfo, account_argno);
 	account = credits_col(0, 1, &isnull);
 	credit_type = credits_col(0, 2, &isnull);
 
@@ -234,7 +236,7 @@ credits_capture(PG_FUNCTION_ARGS)
 	SPI_connect();
 	/* before the hold is even looked up: nothing about it is a portal's */
 	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);
-	credits_lock_open_hold(hold_id, &acct, &hold, &info);
+	credits_lock_open_hold(hold_id, fcinfo, 2, &acct, &hold, &info);
 	if (has_amount)
 	{
 		credits_check_scale(amount, &info, acct.credit_type, "amount");
@@ -304,7 +306,7 @@ credits_release(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);
-	credits_lock_open_hold(hold_id, &acct, &hold, &info);
+	credits_lock_open_hold(hold_id, fcinfo, 1, &acct, &hold, &info);
 	credits_record_due_now(&acct);
 	parts = credits_entry_parts(&acct, hold.hold_entry_id, &n);
 	release_id = credits_return_to_lots(&acct, "release", hold_id, parts, n,

@@ -42,11 +42,26 @@ static CreditsStmt stmt_entry_parts = {"ti",
 	"  FROM credits.subscription_period p WHERE p.account = $1 " \
 	"  AND p.lot_id = " x ".lot_id AND " x ".source = 'subscription'))"
 
+/*
+ * Lot ids are not ordered across the nodes of a distributed ledger: each
+ * node numbers from its node group's range (group << 48 onwards, see
+ * credits_distribute()), and the lots of one account may be made on
+ * several (a worker, the coordinator, another worker after a shard move).
+ * Within one node they grow, and lots are made only under the account
+ * lock.  So a reset's mark keeps, per node group g, the highest lot id of
+ * that group it closed, at position g + 1 of lots_upto (NULL where the
+ * group had none), and lot x was made before the reset when x is at most
+ * the bound of its own group.  On one node that is one bound, group 0.
+ */
+#define LOT_MADE_BY(x, upto) \
+	x " <= " upto "[(" x " >> 48) + 1]"
+
 /* The marks (rows m) of the resets that closed lot x. */
 #define RESETS_CLOSING(x) \
 	"SELECT m.reset_at FROM credits.account_reset m " \
 	"WHERE m.account = $1 AND m.credit_type = " x ".credit_type " \
-	"AND " x ".lot_id <= m.lots_upto AND " x ".lot_id <> ALL (m.kept_lots) " \
+	"AND " LOT_MADE_BY(x ".lot_id", "m.lots_upto") " " \
+	"AND " x ".lot_id <> ALL (m.kept_lots) " \
 	"AND (m.scope = 'type' OR m.scope = " LOT_ISSUER(x) ")"
 
 /*
@@ -134,7 +149,7 @@ static CreditsStmt stmt_reset_mark_values = {"ttTi",
  * earlier mark; a reset of the whole type closes every lot the marks of
  * its 'own' resets did (they are empty), and takes their place too.
  */
-static CreditsStmt stmt_reset_mark_12 = {"ttTitA",
+static CreditsStmt stmt_reset_mark_12 = {"ttTAtA",
 		"INSERT INTO credits.account_reset (account, credit_type, lots_upto, "
 		"reset_at, scope, kept_lots) VALUES ($1, $2, $4, $3, $5, $6) "
 		"ON CONFLICT (account, credit_type, scope) DO UPDATE "
@@ -145,11 +160,23 @@ static CreditsStmt stmt_reset_unmark_own = {"tt",
 		"DELETE FROM credits.account_reset "
 		"WHERE account = $1 AND credit_type = $2 AND scope <> 'type'"};
 
+/*
+ * On the tables of 1.2: the highest lot id of each node group among the
+ * lots of the account and type, at position group + 1 (see LOT_MADE_BY).
+ */
+static CreditsStmt stmt_reset_upto_12 = {"tt",
+		"SELECT coalesce(array_agg(u.lot_id ORDER BY g.g), '{}') "
+		"FROM generate_series(0, (SELECT max(lot_id) >> 48 FROM credits.lot "
+		"  WHERE account = $1 AND credit_type = $2)) g(g) "
+		"CROSS JOIN LATERAL (SELECT max(l.lot_id) AS lot_id FROM credits.lot l "
+		"  WHERE l.account = $1 AND l.credit_type = $2 "
+		"  AND l.lot_id >= g.g << 48 AND l.lot_id < (g.g + 1) << 48) u"};
+
 /* The open lots of scope $4 up to $3: those a reset left credits in. */
-static CreditsStmt stmt_reset_kept = {"ttit",
+static CreditsStmt stmt_reset_kept = {"ttAt",
 		"SELECT coalesce(array_agg(l.lot_id ORDER BY l.lot_id), '{}') "
 		"FROM credits.lot l WHERE l.account = $1 AND l.credit_type = $2 "
-		"AND l.is_open AND l.lot_id <= $3 "
+		"AND l.is_open AND " LOT_MADE_BY("l.lot_id", "$3") " "
 		"AND ($4 = 'type' OR $4 = " LOT_ISSUER("l") ")"};
 
 /*
@@ -408,10 +435,11 @@ credits_own_lots(AccountState *acct, const char *issuer, int *n,
 /*
  * The mark of a reset of scope ("type", or the issuer of an "own" reset):
  * it closes the lots of that scope granted so far (up to the highest lot
- * id of the account and type: lots are only created under the account
- * lock, so every later lot has a higher id) but those it left credits in
- * when it kept some, so that credits given back to a closed lot later are
- * forfeited too.
+ * id of each node group among the account's lots of the type: lots are
+ * only created under the account lock, so every later lot made on a node
+ * has a higher id than that node's earlier ones) but those it left credits
+ * in when it kept some, so that credits given back to a closed lot later
+ * are forfeited too.
  */
 static void
 credits_reset_mark(AccountState *acct, const char *scope, bool kept_some)
@@ -419,10 +447,13 @@ credits_reset_mark(AccountState *acct, const char *scope, bool kept_some)
 	Datum		values[6];
 	Datum		scope_text = CStringGetTextDatum(scope);
 
+	bool		upto_null;
+
 	values[0] = acct->account;
 	values[1] = acct->credit_type;
-	credits_run(&stmt_reset_upto, values, NULL, false, 1);
-	values[3] = Int64GetDatum(credits_col_int64(0, 1));
+	credits_run(&stmt_reset_upto_12, values, NULL, false, 1);
+	values[3] = datumCopy(credits_col(0, 1, &upto_null), false, -1);
+	SPI_freetuptable(SPI_tuptable);
 	if (kept_some)
 	{
 		Datum		kv[4];

@@ -344,6 +344,45 @@ credits_run(CreditsStmt *stmt, Datum *values, const char *nulls,
 }
 
 /*
+ * Look an object up by its id: the functions given an id (a hold, an
+ * entry, a lot, a subscription) also take the account it belongs to, as an
+ * optional argument (number argno).  Given, the object is looked up within
+ * that account (in_account: $1 the id, $2 the account), and one of another
+ * account is not found; the call names its account, so a distributed
+ * ledger delegates it to the worker that holds the account, which reads
+ * only that account's shard.  Not given, by the id alone (by_id: $1).
+ */
+int
+credits_run_find(CreditsStmt *by_id, CreditsStmt *in_account, int64 id,
+				 FunctionCallInfo fcinfo, int argno)
+{
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(id);
+	if (PG_NARGS() > argno && !PG_ARGISNULL(argno))
+	{
+		credits_require_account(PG_GETARG_TEXT_PP(argno));
+		values[1] = PG_GETARG_DATUM(argno);
+		return credits_run(in_account, values, NULL, false, 1);
+	}
+	return credits_run(by_id, values, NULL, false, 1);
+}
+
+/* 42704 for what credits_run_find did not find. */
+void
+credits_not_found(const char *what, int64 id, FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_NARGS() > argno && !PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("%s " INT64_FORMAT " of account \"%s\" does not exist", what, id,
+						TextDatumGetCString(PG_GETARG_DATUM(argno)))));
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("%s " INT64_FORMAT " does not exist", what, id)));
+}
+
+/*
  * Run a kept read-only statement under a snapshot taken now instead of the
  * caller's, which may be older than a change the caller must see (the
  * configuration caches, config.c).  It still sees the caller's own earlier

@@ -18,6 +18,10 @@ static CreditsStmt stmt_entry_find = {"i",
 		"SELECT account, credit_type, kind, reference FROM credits.entry "
 		"WHERE entry_id = $1"};
 
+static CreditsStmt stmt_entry_find_in = {"it",
+		"SELECT account, credit_type, kind, reference FROM credits.entry "
+		"WHERE account = $2 AND entry_id = $1"};
+
 /* Served by the unique index entry_reversed_once. */
 static CreditsStmt stmt_entry_reversal = {"ti",
 		"SELECT entry_id FROM credits.entry "
@@ -25,6 +29,10 @@ static CreditsStmt stmt_entry_reversal = {"ti",
 
 static CreditsStmt stmt_lot_find = {"i",
 		"SELECT account, credit_type FROM credits.lot WHERE lot_id = $1"};
+
+static CreditsStmt stmt_lot_find_in = {"it",
+		"SELECT account, credit_type FROM credits.lot "
+		"WHERE account = $2 AND lot_id = $1"};
 
 static CreditsStmt stmt_lot_read = {"ti",
 		"SELECT remaining, voided_at IS NOT NULL FROM credits.lot "
@@ -68,12 +76,9 @@ credits_reverse(PG_FUNCTION_ARGS)
 	SPI_connect();
 	/* A reversal is a refund: the agency's, never a portal's. */
 	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);
-	values[0] = Int64GetDatum(entry_id);
-	credits_run(&stmt_entry_find, values, NULL, false, 1);
+	credits_run_find(&stmt_entry_find, &stmt_entry_find_in, entry_id, fcinfo, 2);
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("entry " INT64_FORMAT " does not exist", entry_id)));
+		credits_not_found("entry", entry_id, fcinfo, 2);
 	account = credits_col(0, 1, &isnull);
 	credit_type = credits_col(0, 2, &isnull);
 	kind = TextDatumGetCString(credits_col(0, 3, &isnull));
@@ -134,12 +139,9 @@ credits_void(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	credits_check_access((Datum) 0, CREDITS_ACCESS_AGENCY);
-	values[0] = Int64GetDatum(lot_id);
-	credits_run(&stmt_lot_find, values, NULL, false, 1);
+	credits_run_find(&stmt_lot_find, &stmt_lot_find_in, lot_id, fcinfo, 2);
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("lot " INT64_FORMAT " does not exist", lot_id)));
+		credits_not_found("lot", lot_id, fcinfo, 2);
 	account = credits_col(0, 1, &isnull);
 	credit_type = credits_col(0, 2, &isnull);
 

@@ -66,6 +66,10 @@ static CreditsStmt stmt_sub_find = {"i",
 		"SELECT account, credit_type, service IS NOT NULL "
 		"FROM credits.subscription WHERE subscription_id = $1"};
 
+static CreditsStmt stmt_sub_find_in = {"it",
+		"SELECT account, credit_type, service IS NOT NULL "
+		"FROM credits.subscription WHERE account = $2 AND subscription_id = $1"};
+
 static CreditsStmt stmt_sub_read = {"ti",
 		"SELECT credits, service, price, mode, now() + expires_after, "
 		"next_period, next_period_at, status, every, time_zone, starts_at "
@@ -787,12 +791,9 @@ credits_cancel_subscription(PG_FUNCTION_ARGS)
 	SPI_connect();
 	/* a portal role without its account learns nothing, not even 42704 */
 	(void) credits_portal_scope();
-	values[0] = Int64GetDatum(sub_id);
-	credits_run(&stmt_sub_find, values, NULL, false, 1);
+	credits_run_find(&stmt_sub_find, &stmt_sub_find_in, sub_id, fcinfo, 1);
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("subscription " INT64_FORMAT " does not exist", sub_id)));
+		credits_not_found("subscription", sub_id, fcinfo, 1);
 	account = credits_col(0, 1, &isnull);
 	credit_type = credits_col(0, 2, &isnull);
 	is_service = DatumGetBool(credits_col(0, 3, &isnull));

@@ -748,8 +748,11 @@ COMMENT ON FUNCTION credits_purchase_quantity(text, text, int, text, text, text,
 	'buys quantity credits of a product at its volume price (credits_price): stripe/paypal grant them at once with that price as cost basis; bank_transfer/crypto create a pending credit request';
 
 -- The request row, locked (the first lock of the request-then-account
--- order), or 42704; CR005 unless it is pending.
-CREATE FUNCTION credits.lock_pending_request(request_id bigint)
+-- order), or 42704; CR005 unless it is pending.  Given in_account, the
+-- request is looked up within that account only (a call that names its
+-- account is delegated to the account's worker, which reads only its
+-- shard).
+CREATE FUNCTION credits.lock_pending_request(request_id bigint, in_account text DEFAULT NULL)
 RETURNS credits.request
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, credits, pg_temp
@@ -766,11 +769,20 @@ BEGIN
 	-- The account first, then the row by account and id: distributed, the
 	-- lock goes to the one shard that holds it (Citus refuses FOR UPDATE
 	-- across shards).
-	SELECT x.account INTO acct FROM credits.request x
-	WHERE x.request_id = lock_pending_request.request_id;
+	IF in_account IS NULL THEN
+		SELECT x.account INTO acct FROM credits.request x
+		WHERE x.request_id = lock_pending_request.request_id;
+	ELSIF in_account = '' THEN
+		RAISE EXCEPTION 'account must not be empty' USING ERRCODE = 'invalid_parameter_value';
+	ELSE
+		acct := in_account;
+	END IF;
 	SELECT * INTO r FROM credits.request x
 	WHERE x.account = acct AND x.request_id = lock_pending_request.request_id FOR UPDATE;
-	IF NOT FOUND THEN
+	IF NOT FOUND AND in_account IS NOT NULL THEN
+		RAISE EXCEPTION 'credit request % of account "%" does not exist', request_id, in_account
+			USING ERRCODE = 'undefined_object';
+	ELSIF NOT FOUND THEN
 		RAISE EXCEPTION 'credit request % does not exist', request_id
 			USING ERRCODE = 'undefined_object';
 	END IF;
@@ -782,10 +794,11 @@ BEGIN
 	RETURN r;
 END
 $$;
-REVOKE ALL ON FUNCTION credits.lock_pending_request(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION credits.lock_pending_request(bigint, text) FROM PUBLIC;
 
 CREATE FUNCTION credits_accept_request(request_id bigint,
-									   decided_by text DEFAULT current_user)
+									   decided_by text DEFAULT current_user,
+									   account text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
@@ -800,7 +813,7 @@ BEGIN
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	PERFORM credits.check_access(NULL, 'agency');
-	r := credits.lock_pending_request(request_id);
+	r := credits.lock_pending_request(request_id, credits_accept_request.account);
 	lot := credits.grant_purchased_lot(r.account, r.credits, r.credit_type,
 									   now() + r.expires_after,
 									   CASE WHEN r.product IS NULL
@@ -826,11 +839,12 @@ BEGIN
 	RETURN lot;
 END
 $$;
-COMMENT ON FUNCTION credits_accept_request(bigint, text) IS
-	'accepts a pending credit request: grants its credits with their cost basis; returns the lot id';
+COMMENT ON FUNCTION credits_accept_request(bigint, text, text) IS
+	'accepts a pending credit request (of account, when given: the call then runs where the account lives): grants its credits with their cost basis; returns the lot id';
 
 CREATE FUNCTION credits_reject_request(request_id bigint, reason text DEFAULT NULL,
-									   decided_by text DEFAULT current_user)
+									   decided_by text DEFAULT current_user,
+									   account text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp
@@ -844,7 +858,7 @@ BEGIN
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	PERFORM credits.check_access(NULL, 'agency');
-	r := credits.lock_pending_request(request_id);
+	r := credits.lock_pending_request(request_id, credits_reject_request.account);
 	UPDATE credits.request x
 	SET status = 'rejected', decided_at = now(),
 		decided_by = credits_reject_request.decided_by,
@@ -862,8 +876,8 @@ BEGIN
 	PERFORM credits.request_event(r, 'credit_request.rejected');
 END
 $$;
-COMMENT ON FUNCTION credits_reject_request(bigint, text, text) IS
-	'declines a pending credit request, recording why; no credits';
+COMMENT ON FUNCTION credits_reject_request(bigint, text, text, text) IS
+	'declines a pending credit request (of account, when given), recording why; no credits';
 
 -- PL/pgSQL cannot name a parameter and a result column alike, as
 -- credits_requests() does; it wraps this.

@@ -66,18 +66,24 @@ CREATE INDEX issue_shortfall_due ON credits.issue (account, credit_type)
 -- The lots resets closed: the latest reset of each scope of an (account,
 -- credit type) -- scope 'type' (every lot of the type), or 'rule:<id>' /
 -- 'subscription:<id>' (the lots that rule or subscription issued, reset
--- with reset_scope 'own') -- closed every lot of that scope up to
--- lots_upto but those it left credits in (kept_lots, when it had a
--- rollover), so credits that come back to a closed lot later (a released
--- hold, a reversed spend) are forfeited at once too.  A lot closed by any
--- row is closed; a later reset of a scope closes everything the earlier
--- one of that scope (or any earlier 'own' one, for a 'type' reset) did,
--- and takes its row.  (Before 1.2: one row per account and type, scope
--- 'type', nothing kept.)
+-- with reset_scope 'own') -- closed every lot of that scope made before
+-- it but those it left credits in (kept_lots, when it had a rollover), so
+-- credits that come back to a closed lot later (a released hold, a
+-- reversed spend) are forfeited at once too.  A lot closed by any row is
+-- closed; a later reset of a scope closes everything the earlier one of
+-- that scope (or any earlier 'own' one, for a 'type' reset) did, and takes
+-- its row.  "Made before": lot ids grow on each node but are not ordered
+-- across the nodes of a distributed ledger (each numbers from its node
+-- group's range, group << 48 onwards), so lots_upto holds at position
+-- g + 1 the highest lot id of node group g that the reset saw (NULL where
+-- it saw none), and a lot was made before when its id is at most the
+-- bound of its group: lot_id <= lots_upto[(lot_id >> 48) + 1].  On one
+-- node that is a single bound.  (Before 1.2: one row per account and type,
+-- scope 'type', nothing kept, lots_upto a single bigint.)
 CREATE TABLE credits.account_reset (
 	account		text NOT NULL,
 	credit_type	text NOT NULL,
-	lots_upto	bigint NOT NULL,
+	lots_upto	bigint[] NOT NULL,
 	reset_at	timestamptz NOT NULL DEFAULT now(),
 	scope		text NOT NULL DEFAULT 'type'
 				CHECK (scope = 'type' OR scope ~ '^(rule|subscription):[0-9]+$'),
@@ -209,21 +215,22 @@ REVOKE ALL ON FUNCTION credits.period_start(timestamptz, interval, bigint, text)
 /*
  * Corrections
  */
-CREATE FUNCTION credits_void(lot_id bigint, reason text)
+CREATE FUNCTION credits_void(lot_id bigint, reason text, account text DEFAULT NULL)
 RETURNS @extschema@.credit_amount
 AS 'MODULE_PATHNAME', 'credits_void'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp;
-COMMENT ON FUNCTION credits_void(bigint, text) IS
-	'removes what is left of a lot now (spent credits stay spent); returns the amount; twice is CR005';
+COMMENT ON FUNCTION credits_void(bigint, text, text) IS
+	'removes what is left of a lot (of account, when given: the call then runs where the account lives) now (spent credits stay spent); returns the amount; twice is CR005';
 
-CREATE FUNCTION credits_reverse(entry_id bigint, reason text DEFAULT NULL)
+CREATE FUNCTION credits_reverse(entry_id bigint, reason text DEFAULT NULL,
+								account text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_reverse'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp;
-COMMENT ON FUNCTION credits_reverse(bigint, text) IS
-	'gives a spend''s or capture''s credits back to the lots they came from, once (CR005); returns the reversal entry id';
+COMMENT ON FUNCTION credits_reverse(bigint, text, text) IS
+	'gives a spend''s or capture''s credits (of account, when given: the call then runs where the account lives) back to the lots they came from, once (CR005); returns the reversal entry id';
 
 /*
  * Rules and issuing
@@ -505,21 +512,22 @@ SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_hold(text, @extschema@.credit_amount, text, text, text) IS
 	'reserves credits soonest-expiring first: they leave the available balance at once (CR001 if not enough); returns the hold id';
 
-CREATE FUNCTION credits_capture(hold_id bigint, amount @extschema@.credit_amount DEFAULT NULL)
+CREATE FUNCTION credits_capture(hold_id bigint, amount @extschema@.credit_amount DEFAULT NULL,
+								account text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_capture'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp;
-COMMENT ON FUNCTION credits_capture(bigint, @extschema@.credit_amount) IS
-	'spends all (or amount) of a hold, releasing the rest; once (CR005); returns the capture entry id';
+COMMENT ON FUNCTION credits_capture(bigint, @extschema@.credit_amount, text) IS
+	'spends all (or amount) of a hold (of account, when given: the call then runs where the account lives), releasing the rest; once (CR005); returns the capture entry id';
 
-CREATE FUNCTION credits_release(hold_id bigint)
+CREATE FUNCTION credits_release(hold_id bigint, account text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'credits_release'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp;
-COMMENT ON FUNCTION credits_release(bigint) IS
-	'gives held credits back to their lots (those of expired or voided lots leave again at once); once (CR005)';
+COMMENT ON FUNCTION credits_release(bigint, text) IS
+	'gives a hold''s credits (of account, when given: the call then runs where the account lives) back to their lots (those of expired or voided lots leave again at once); once (CR005)';
 
 -- credits_holds() reads through this PL/pgSQL function, as credits_invoices() does.
 CREATE FUNCTION credits.holds_rows(text, text)
@@ -584,13 +592,13 @@ SET search_path = pg_catalog, credits, pg_temp;
 COMMENT ON FUNCTION credits_subscribe_service(text, text, @extschema@.credit_amount, interval, text, timestamptz) IS
 	'buys a service priced in credits: the first period is paid at once (CR001), later ones renew from the balance or go past_due; returns the subscription id';
 
-CREATE FUNCTION credits_cancel_subscription(subscription_id bigint)
+CREATE FUNCTION credits_cancel_subscription(subscription_id bigint, account text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'credits_cancel_subscription'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, credits, pg_temp;
-COMMENT ON FUNCTION credits_cancel_subscription(bigint) IS
-	'no further renewals; cancelling twice is CR005';
+COMMENT ON FUNCTION credits_cancel_subscription(bigint, text) IS
+	'no further renewals of a subscription (of account, when given: the call then runs where the account lives); cancelling twice is CR005';
 
 -- credits_subscriptions() reads through this PL/pgSQL function, as credits_invoices() does.
 CREATE FUNCTION credits.subscriptions_rows(text)
@@ -832,8 +840,9 @@ BEGIN
 			  SELECT 1 FROM credits.entry e
 			  WHERE e.account = l.account AND e.lot_id = l.lot_id AND e.kind = 'void'));
 
-	-- Lots a reset closed stay empty: those of its scope up to lots_upto
-	-- that it left nothing in.  (A lot it kept credits in stays open.)  A
+	-- Lots a reset closed stay empty: those of its scope made before it
+	-- (up to the bound of their node group in lots_upto) that it left
+	-- nothing in.  (A lot it kept credits in stays open.)  A
 	-- lot's issuer, for the scopes of resets with reset_scope own: the rule
 	-- of the invoice that issued it, or the subscription that granted it.
 	RETURN QUERY
@@ -850,11 +859,12 @@ BEGIN
 				  l.remaining)
 	FROM lots l
 	JOIN credits.account_reset r ON r.account = l.account AND r.credit_type = l.credit_type
-	WHERE l.lot_id <= r.lots_upto AND l.lot_id <> ALL (r.kept_lots) AND l.remaining > 0
+	WHERE l.lot_id <= r.lots_upto[(l.lot_id >> 48) + 1] AND l.lot_id <> ALL (r.kept_lots)
+	  AND l.remaining > 0
 	  AND (r.scope = 'type' OR r.scope = l.issuer);
 
-	-- The lots a reset kept credits in are lots of its account and type up
-	-- to lots_upto, of its scope.
+	-- The lots a reset kept credits in are lots of its account and type
+	-- made before it, of its scope.
 	RETURN QUERY
 	WITH kept AS (
 		SELECT r.account, r.credit_type, r.scope, r.lots_upto, k.lot_id
@@ -864,7 +874,8 @@ BEGIN
 		   format('type %s, reset scope %s: kept lot %s is %s', k.credit_type, k.scope, k.lot_id,
 				  CASE WHEN l.lot_id IS NULL THEN 'not a lot of the account'
 					   WHEN l.credit_type <> k.credit_type THEN 'of credit type ' || l.credit_type
-					   WHEN l.lot_id > k.lots_upto THEN 'beyond lots_upto ' || k.lots_upto
+					   WHEN l.lot_id > coalesce(k.lots_upto[(l.lot_id >> 48) + 1], 0)
+						   THEN 'made after the reset (lots_upto ' || k.lots_upto::text || ')'
 					   ELSE 'not of the scope' END)
 	FROM kept k
 	LEFT JOIN credits.lot l ON l.account = k.account AND l.lot_id = k.lot_id
@@ -872,7 +883,8 @@ BEGIN
 		AND i.lot_id = l.lot_id AND l.source = 'issue'
 	LEFT JOIN credits.subscription_period p ON p.account = l.account AND p.lot_id = l.lot_id
 		AND l.source = 'subscription'
-	WHERE l.lot_id IS NULL OR l.credit_type <> k.credit_type OR l.lot_id > k.lots_upto
+	WHERE l.lot_id IS NULL OR l.credit_type <> k.credit_type
+	   OR l.lot_id > coalesce(k.lots_upto[(l.lot_id >> 48) + 1], 0)
 	   OR (k.scope <> 'type'
 		   AND k.scope IS DISTINCT FROM coalesce('rule:' || i.rule_id::text,
 												 'subscription:' || p.subscription_id::text));

@@ -212,11 +212,14 @@ BEGIN
 		SELECT b.account, b.credit_type, b.available, b.held, b.expiring_30_days
 		FROM credits.balances_distributed() b;
 
-	-- Delegation: a call of a function whose first parameter is the account
-	-- runs on the worker that holds the account, in one round trip, also
-	-- inside an application's transaction block (force_delegation; without
-	-- it such a call would run on the coordinator, whose definer code then
-	-- connects to the workers as credits_owner).
+	-- Delegation: a call of a function that has an account parameter (the
+	-- first one of the per-account functions, the last, optional one of the
+	-- functions given an id) runs on the worker that holds the account, in
+	-- one round trip, also inside an application's transaction block
+	-- (force_delegation; without it such a call would run on the
+	-- coordinator, whose definer code then connects to the workers as
+	-- credits_owner).  A call whose account is NULL or left out is not
+	-- delegated (src/delegation.c) and runs on the coordinator.
 	FOR fn IN
 		SELECT p.oid::regprocedure
 		FROM pg_catalog.pg_proc p
@@ -228,9 +231,11 @@ BEGIN
 			AND e.extname OPERATOR(pg_catalog.=) 'credits'::pg_catalog.name
 		WHERE p.proname OPERATOR(pg_catalog.~~) 'credits\_%'::pg_catalog.text
 		  AND p.pronamespace OPERATOR(pg_catalog.<>) 'credits'::pg_catalog.regnamespace::pg_catalog.oid
-		  AND p.pronargs OPERATOR(pg_catalog.>=) 1
-		  AND p.proargtypes[0] OPERATOR(pg_catalog.=) 'pg_catalog.text'::pg_catalog.regtype::pg_catalog.oid
-		  AND p.proargnames[1] OPERATOR(pg_catalog.=) 'account'::pg_catalog.text
+		  AND EXISTS (
+			SELECT FROM pg_catalog.generate_series(1, p.pronargs::pg_catalog.int4) i
+			WHERE p.proargnames[i] OPERATOR(pg_catalog.=) 'account'::pg_catalog.text
+			  AND p.proargtypes[i OPERATOR(pg_catalog.-) 1] OPERATOR(pg_catalog.=)
+				  'pg_catalog.text'::pg_catalog.regtype::pg_catalog.oid)
 		ORDER BY 1::text
 	LOOP
 		PERFORM pg_catalog.create_distributed_function(fn, 'account', colocate_with => 'credits.account',
@@ -444,6 +449,23 @@ BEGIN
 		REVOKE ALL ON FUNCTION credits.summary_rows(text) FROM PUBLIC;
 		ALTER FUNCTION credits.delegation_guarded() OWNER TO credits_owner;
 		REVOKE ALL ON FUNCTION credits.delegation_guarded() FROM PUBLIC;
+		-- made anew with their optional account (the update's prelude)
+		ALTER FUNCTION credits_capture(bigint, @extschema@.credit_amount, text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits_capture(bigint, @extschema@.credit_amount, text) FROM PUBLIC;
+		ALTER FUNCTION credits_release(bigint, text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits_release(bigint, text) FROM PUBLIC;
+		ALTER FUNCTION credits_reverse(bigint, text, text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits_reverse(bigint, text, text) FROM PUBLIC;
+		ALTER FUNCTION credits_void(bigint, text, text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits_void(bigint, text, text) FROM PUBLIC;
+		ALTER FUNCTION credits_cancel_subscription(bigint, text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits_cancel_subscription(bigint, text) FROM PUBLIC;
+		ALTER FUNCTION credits_accept_request(bigint, text, text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits_accept_request(bigint, text, text) FROM PUBLIC;
+		ALTER FUNCTION credits_reject_request(bigint, text, text, text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits_reject_request(bigint, text, text, text) FROM PUBLIC;
+		ALTER FUNCTION credits.lock_pending_request(bigint, text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits.lock_pending_request(bigint, text) FROM PUBLIC;
 		ALTER FUNCTION credits.publish_events(int) OWNER TO credits_owner;
 		ALTER TABLE credits.event_log OWNER TO credits_owner;
 		ALTER SEQUENCE credits.event_log_seq OWNER TO credits_owner;

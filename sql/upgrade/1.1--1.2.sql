@@ -19,6 +19,21 @@ DROP FUNCTION credits.spend_lots(text, text, @extschema@.credit_amount, bigint,
 -- serves the accounts that hold credits (credits_liability) at once.
 DROP FUNCTION credits.lot_unused(timestamptz, text, text);
 
+-- The functions given an id (a hold, an entry, a lot, a subscription, a
+-- credit request) also take the account it belongs to, optionally: a call
+-- that names it is delegated to the account's worker on a distributed
+-- ledger.  Made anew with the parameter (85_distribute.sql gives them back
+-- to credits_owner, 90_privileges.sql to the roles, 95_portal_grants.sql
+-- to registered client portals).
+DROP FUNCTION credits_capture(bigint, @extschema@.credit_amount);
+DROP FUNCTION credits_release(bigint);
+DROP FUNCTION credits_reverse(bigint, text);
+DROP FUNCTION credits_void(bigint, text);
+DROP FUNCTION credits_cancel_subscription(bigint);
+DROP FUNCTION credits_accept_request(bigint, text);
+DROP FUNCTION credits_reject_request(bigint, text, text);
+DROP FUNCTION credits.lock_pending_request(bigint);
+
 -- Transfers (88_transfer.sql): the two sides of a transfer are entries of
 -- kinds of their own.  (The new check admits every kind the old one did, so
 -- the scan of the history that validates it cannot fail.)
@@ -70,6 +85,8 @@ ALTER TABLE credits.account_reset
 	ADD COLUMN scope text NOT NULL DEFAULT 'type'
 		CHECK (scope = 'type' OR scope ~ '^(rule|subscription):[0-9]+$'),
 	ADD COLUMN kept_lots bigint[] NOT NULL DEFAULT '{}',
+	-- a bound per node group (60_lifecycle.sql); 1.1 ran on one node, group 0
+	ALTER COLUMN lots_upto TYPE bigint[] USING ARRAY[lots_upto],
 	DROP CONSTRAINT account_reset_pkey,
 	ADD PRIMARY KEY (account, credit_type, scope);
 DROP FUNCTION credits_define_rule(text, @extschema@.credit_amount, text, text, text, interval);

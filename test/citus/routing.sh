@@ -141,10 +141,13 @@ done
 # The other writers given the account, on an account of their own on each
 # worker: a purchase paid by card, a pending one, an invoice paid in
 # credits, credits an invoice issues (a rule that resets the balance), a
-# hold, a subscription.
+# hold, a subscription; then those of 1.2: a grant for one service, a
+# spend for it, an auto top-up asked for by a spend, a reset that keeps
+# something.
 psql -c "SELECT credits_define_package('Route pack', 500, 'USD', 50.00)" \
 	-c "SELECT credits_set_rate('USD', 10)" \
-	-c "SELECT credits_define_rule('route-service', 300, 'reset')" >/dev/null
+	-c "SELECT credits_define_rule('route-service', 300, 'reset')" \
+	-c "SELECT credits_define_rule('route-keep', 50, 'reset', rollover => 1)" >/dev/null
 others=('' '')
 for n in $(seq 1 40); do
 	a=route-w-$n p=$(node_of "route-w-$n")
@@ -166,6 +169,18 @@ for i in 0 1; do
 	call "subscribe (10 credits a month)" "$i" "SELECT credits_subscribe('$a', 10, '1 month')" >/dev/null
 	b=$(call "balance" "$i" "SELECT credits_balance('$a')")
 	[[ $b == 290 ]] || fail "balance of $a is '$b', want 290 (300 issued after the reset, 20 held, 10 subscribed)"
+	# the writers of 1.2: priority and scope, resets that keep something,
+	# auto top-up (the spend that crosses the threshold asks for one)
+	call "grant 10 for a service, priority 1" "$i" \
+		"SELECT credits_grant('$a', 10, applies_to => ARRAY['ai'], priority => 1)" >/dev/null
+	call "spend 285 for the service" "$i" "SELECT credits_spend('$a', 285, service => 'ai')" >/dev/null
+	call "set an auto top-up below 20" "$i" "SELECT credits_set_auto_topup('$a', 20, 'Route pack', 'stripe')" >/dev/null
+	call "spend 3 (crosses the threshold)" "$i" "SELECT credits_spend('$a', 3)" >/dev/null
+	call "an invoice issues credits (reset keeping 1)" "$i" "SELECT credits_issue('$a', 'route-keep', 'keep-$i')" >/dev/null
+	b=$(call "balance for the service" "$i" "SELECT credits_balance('$a', service => 'ai')")
+	[[ $b == 51 ]] || fail "balance of $a for ai is '$b', want 51 (of 12, the reset kept 1, then 50 issued)"
+	t=$(psql -c "SELECT count(*) FROM credits_requests('$a') WHERE status = 'pending' AND package = 'Route pack' AND method = 'stripe'")
+	[[ $t == 1 ]] || fail "$a has $t pending top-ups, want 1"
 done
 for i in 0 1; do
 	for g in $LOGGING; do
@@ -210,4 +225,4 @@ echo "latency of a delegated credits_spend through the coordinator (pgbench -T 5
 	fail "a delegated credits_spend takes '$lat' ms through the coordinator, want well under 50"
 
 ((issued_total == 0)) || fail "$issued_total remote commands or intermediate results in delegated calls"
-echo "ok: delegated grant, spend, balance, purchase, pay, issue, hold and subscribe ran on their worker with no remote command; spend $lat ms"
+echo "ok: delegated grant, spend, balance, purchase, pay, issue, hold, subscribe, a spend for a service, an auto top-up and a reset keeping credits ran on their worker with no remote command; spend $lat ms"

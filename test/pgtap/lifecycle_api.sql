@@ -12,10 +12,10 @@ CREATE FUNCTION pg_temp.result(f regprocedure) RETURNS text LANGUAGE sql AS $$
 	SELECT pg_get_function_result(f)
 $$;
 
-SELECT is(pg_temp.args('credits_void(bigint, text)'), 'lot_id bigint, reason text', 'credits_void arguments');
-SELECT is(pg_temp.result('credits_void(bigint, text)'), 'credit_amount', 'credits_void returns credit_amount');
-SELECT is(pg_temp.args('credits_reverse(bigint, text)'), 'entry_id bigint, reason text DEFAULT NULL::text', 'credits_reverse arguments');
-SELECT is(pg_temp.result('credits_reverse(bigint, text)'), 'bigint', 'credits_reverse returns bigint');
+SELECT is(pg_temp.args('credits_void(bigint, text, text)'), 'lot_id bigint, reason text, account text DEFAULT NULL::text', 'credits_void arguments');
+SELECT is(pg_temp.result('credits_void(bigint, text, text)'), 'credit_amount', 'credits_void returns credit_amount');
+SELECT is(pg_temp.args('credits_reverse(bigint, text, text)'), 'entry_id bigint, reason text DEFAULT NULL::text, account text DEFAULT NULL::text', 'credits_reverse arguments');
+SELECT is(pg_temp.result('credits_reverse(bigint, text, text)'), 'bigint', 'credits_reverse returns bigint');
 SELECT is(pg_temp.args('credits_define_rule(text, credit_amount, text, text, text, interval, credit_amount, text)'),
 	'service text, credits credit_amount, mode text, variant text DEFAULT NULL::text, credit_type text DEFAULT ''CRD''::text, expires_after interval DEFAULT NULL::interval, rollover credit_amount DEFAULT NULL::credit_amount, reset_scope text DEFAULT ''type''::text',
 	'credits_define_rule arguments');
@@ -29,11 +29,11 @@ SELECT is(pg_temp.result('credits_clawback(text)'), 'TABLE(deducted credit_amoun
 SELECT is(pg_temp.args('credits_hold(text, credit_amount, text, text, text)'),
 	'account text, amount credit_amount, reference text, credit_type text DEFAULT ''CRD''::text, idempotency_key text DEFAULT NULL::text', 'credits_hold arguments');
 SELECT is(pg_temp.result('credits_hold(text, credit_amount, text, text, text)'), 'bigint', 'credits_hold returns bigint');
-SELECT is(pg_temp.args('credits_capture(bigint, credit_amount)'),
-	'hold_id bigint, amount credit_amount DEFAULT NULL::credit_amount', 'credits_capture arguments');
-SELECT is(pg_temp.result('credits_capture(bigint, credit_amount)'), 'bigint', 'credits_capture returns bigint');
-SELECT is(pg_temp.args('credits_release(bigint)'), 'hold_id bigint', 'credits_release arguments');
-SELECT is(pg_temp.result('credits_release(bigint)'), 'void', 'credits_release returns void');
+SELECT is(pg_temp.args('credits_capture(bigint, credit_amount, text)'),
+	'hold_id bigint, amount credit_amount DEFAULT NULL::credit_amount, account text DEFAULT NULL::text', 'credits_capture arguments');
+SELECT is(pg_temp.result('credits_capture(bigint, credit_amount, text)'), 'bigint', 'credits_capture returns bigint');
+SELECT is(pg_temp.args('credits_release(bigint, text)'), 'hold_id bigint, account text DEFAULT NULL::text', 'credits_release arguments');
+SELECT is(pg_temp.result('credits_release(bigint, text)'), 'void', 'credits_release returns void');
 SELECT is(pg_temp.args('credits_subscribe(text, credit_amount, interval, text, text, timestamptz, interval, credit_amount, text)'),
 	'account text, credits credit_amount, every interval, mode text DEFAULT ''add''::text, credit_type text DEFAULT ''CRD''::text, starts_at timestamp with time zone DEFAULT now(), expires_after interval DEFAULT NULL::interval, rollover credit_amount DEFAULT NULL::credit_amount, reset_scope text DEFAULT ''type''::text',
 	'credits_subscribe arguments');
@@ -42,8 +42,8 @@ SELECT is(pg_temp.args('credits_subscribe_service(text, text, credit_amount, int
 	'account text, service text, price credit_amount, every interval, credit_type text DEFAULT ''CRD''::text, starts_at timestamp with time zone DEFAULT now()',
 	'credits_subscribe_service arguments');
 SELECT is(pg_temp.result('credits_subscribe_service(text, text, credit_amount, interval, text, timestamptz)'), 'bigint', 'credits_subscribe_service returns bigint');
-SELECT is(pg_temp.args('credits_cancel_subscription(bigint)'), 'subscription_id bigint', 'credits_cancel_subscription arguments');
-SELECT is(pg_temp.result('credits_cancel_subscription(bigint)'), 'void', 'credits_cancel_subscription returns void');
+SELECT is(pg_temp.args('credits_cancel_subscription(bigint, text)'), 'subscription_id bigint, account text DEFAULT NULL::text', 'credits_cancel_subscription arguments');
+SELECT is(pg_temp.result('credits_cancel_subscription(bigint, text)'), 'void', 'credits_cancel_subscription returns void');
 SELECT is(pg_temp.args('credits_run_due(timestamptz)'), 'as_of timestamp with time zone DEFAULT now()', 'credits_run_due arguments');
 SELECT is(pg_temp.result('credits_run_due(timestamptz)'), 'TABLE(renewed bigint, failed bigint, expired bigint)', 'credits_run_due returns (renewed, failed, expired)');
 

@@ -29,10 +29,10 @@ SELECT is(pg_temp.names('credits_purchase_quantity(text, text, int, text, text, 
 				'request_id', 'lot_id', 'status'],
 		  'credits_purchase_quantity parameters and result columns');
 SELECT is(pg_temp.defaults('credits_purchase_quantity(text, text, int, text, text, text, text)'), 3::smallint, 'credits_purchase_quantity defaults');
-SELECT is(pg_temp.names('credits_accept_request(bigint, text)'),
-		  ARRAY['request_id', 'decided_by'], 'credits_accept_request parameters');
-SELECT is((pg_temp.names('credits_reject_request(bigint, text, text)'))[1:2],
-		  ARRAY['request_id', 'reason'], 'credits_reject_request parameters (decided_by added at the end)');
+SELECT is(pg_temp.names('credits_accept_request(bigint, text, text)'),
+		  ARRAY['request_id', 'decided_by', 'account'], 'credits_accept_request parameters (account added at the end)');
+SELECT is((pg_temp.names('credits_reject_request(bigint, text, text, text)')),
+		  ARRAY['request_id', 'reason', 'decided_by', 'account'], 'credits_reject_request parameters (decided_by, then account added at the end)');
 SELECT is(pg_temp.names('credits_requests(text, text)'),
 		  ARRAY['account', 'status', 'request_id', 'account', 'package', 'credits', 'amount',
 				'currency', 'method', 'status', 'created_at', 'decided_at',

@@ -212,7 +212,14 @@ INSERT INTO nulls_sample VALUES
 	('credits_transfer', 'credit_type', $$'CRD'$$),
 	('credits_transfer', 'idempotency_key', $$'nulls-key-7'$$),
 	('credits_void', 'lot_id', :'lot'),
-	('credits_void', 'reason', $$'nulls-void'$$);
+	('credits_void', 'reason', $$'nulls-void'$$),
+	('credits_void', 'account', $$'n-1'$$),
+	('credits_capture', 'account', $$'n-1'$$),
+	('credits_release', 'account', $$'n-1'$$),
+	('credits_reverse', 'account', $$'n-1'$$),
+	('credits_cancel_subscription', 'account', $$'n-1'$$),
+	('credits_accept_request', 'account', $$'n-1'$$),
+	('credits_reject_request', 'account', $$'n-1'$$);
 
 -- Arguments for which NULL means something (documented), so that a call
 -- with NULL there must succeed.  Every other argument must refuse NULL
@@ -220,6 +227,13 @@ INSERT INTO nulls_sample VALUES
 CREATE TABLE nulls_meaningful (fn name, arg text, meaning text, PRIMARY KEY (fn, arg));
 INSERT INTO nulls_meaningful VALUES
 	('credits_capture', 'amount', 'capture the whole hold'),
+	('credits_capture', 'account', 'the hold is found by its id alone'),
+	('credits_release', 'account', 'the hold is found by its id alone'),
+	('credits_reverse', 'account', 'the entry is found by its id alone'),
+	('credits_void', 'account', 'the lot is found by its id alone'),
+	('credits_cancel_subscription', 'account', 'the subscription is found by its id alone'),
+	('credits_accept_request', 'account', 'the request is found by its id alone'),
+	('credits_reject_request', 'account', 'the request is found by its id alone'),
 	('credits_define_package', 'expires_after', 'the credits never expire'),
 	('credits_define_rule', 'variant', 'the rule of the service without variant'),
 	('credits_define_rule', 'expires_after', 'the credits never expire'),
