@@ -196,6 +196,38 @@ has_var_walker(Node *node, void *context)
 	return expression_tree_walker(node, has_var_walker, context);
 }
 
+/*
+ * Does the expression name the current user (CURRENT_USER, CURRENT_ROLE,
+ * USER, SESSION_USER), as the default decided_by of the functions that
+ * decide a credit request does?
+ */
+static bool
+has_user_value_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, SQLValueFunction))
+	{
+		SQLValueFunctionOp op = ((SQLValueFunction *) node)->op;
+
+		if (op == SVFOP_CURRENT_ROLE || op == SVFOP_CURRENT_USER ||
+			op == SVFOP_USER || op == SVFOP_SESSION_USER)
+			return true;
+	}
+	return expression_tree_walker(node, has_user_value_walker, context);
+}
+
+/* Does the expression read a column, a parameter or a subquery? */
+static bool
+has_input_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var) || IsA(node, Param) || IsA(node, SubLink))
+		return true;
+	return expression_tree_walker(node, has_input_walker, context);
+}
+
 /* A call of a delegated function: its NULL account made non-constant. */
 static void
 guard_call(FuncExpr *call, ParamListInfo params)
@@ -237,6 +269,37 @@ guard_call(FuncExpr *call, ParamListInfo params)
 		 */
 		lfirst(account) = not_constant((Node *) lfirst(account), false);
 		call->args = args;
+	}
+	else
+	{
+		/*
+		 * The call is delegated.  An argument that names the current user
+		 * (decided_by DEFAULT current_user) would reach the worker as
+		 * (CURRENT_USER)::text, not a constant, and with such an argument
+		 * Citus 13.2 fails every statement of the call on its
+		 * forced-delegation check ("queries must filter by the
+		 * distribution argument").  It is evaluated here, to the same
+		 * name (the worker runs the call as the same user), as a constant
+		 * of the parameter's type and collation.
+		 */
+		ListCell   *lc;
+		bool		changed = false;
+
+		foreach(lc, args)
+		{
+			Node	   *arg = (Node *) lfirst(lc);
+
+			if (lc == account || IsA(arg, Const) || !has_user_value_walker(arg, NULL) ||
+				has_input_walker(arg, NULL) || contain_volatile_functions(arg))
+				continue;
+			/* (of its type's collation: a name's "C" would come along) */
+			lfirst(lc) = (Node *) evaluate_expr((Expr *) arg, exprType(arg),
+												exprTypmod(arg),
+												get_typcollation(exprType(arg)));
+			changed = true;
+		}
+		if (changed)
+			call->args = args;
 	}
 }
 

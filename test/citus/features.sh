@@ -12,7 +12,9 @@
 #    stays; the next reset closes it;
 #  - auto top-up: a spend crossing the threshold asks once (one pending
 #    request, one event through the coordinator's outbox), accepting it
-#    (a call given only the request id) grants the package.
+#    (a call given only the request id) grants the package;
+#  - the functions given an id, naming the account, delegated and mixed
+#    with delegated calls in one transaction block.
 # credits_verify() returns no rows at the end.  Runs against the
 # coordinator in PGHOST/PGPORT (scripts/test.sh citus); leaves the database
 # as it found it.
@@ -126,3 +128,32 @@ expect "top-up events through the coordinator" \
 	"$(psql -c "SELECT count(*) FROM credits_events_since($ev0, 100000) WHERE type = 'account.credits.topup_requested'")" 2
 expect "verify at the end" "$(psql -c "SELECT count(*) FROM credits_verify()")" 0
 echo "ok: auto top-up on both workers, once each, its events published by the coordinator"
+
+# 4. The functions given an id, naming the account: delegated like the
+# others (each alone in its statement, as every delegated call), so they
+# mix with delegated calls in one transaction block (given
+# only the id, such a call runs on the coordinator as the ledger's owner,
+# and Citus refuses it after a delegated call wrote the account's shard).
+read -r -a accts <<<"$(pick byid)"
+for a in "${accts[@]}"; do
+	psql -c "SELECT credits_grant('$a', 20)" >/dev/null
+	got=$(psql <<SQL
+BEGIN;
+SELECT credits_hold('$a', 8, 'order-$a') AS h \gset
+SELECT credits_capture(:h, 5, account => '$a') AS c \gset
+SELECT credits_spend('$a', 2, 'order-$a-2') AS e \gset
+SELECT credits_reverse(:e, account => '$a') AS r \gset
+SELECT credits_balance('$a');
+COMMIT;
+SQL
+)
+	expect "$a: hold, capture, spend and reverse in one transaction" "$got" 15
+	# given only the id, in a transaction of its own: on the coordinator
+	h=$(psql -c "SELECT credits_hold('$a', 1, 'order-$a-3')")
+	psql -c "SELECT credits_release($h)" >/dev/null
+	expect "$a: released by id alone" "$(psql -c "SELECT credits_balance('$a')")" 15
+	expect "$a: named with another account, the hold is not found" \
+		"$(sqlstate "SELECT credits_release($h, account => '${accts[0]}x')")" 42704
+done
+expect "verify after the calls given an id" "$(psql -c "SELECT count(*) FROM credits_verify()")" 0
+echo "ok: the functions given an id, naming the account, run in one transaction block with delegated calls"

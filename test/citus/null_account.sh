@@ -75,19 +75,24 @@ psql -c "SELECT credits_spend(a, 2) FROM (VALUES ('values-1')) v(a)" >/dev/null
 expect "balances of two rows of VALUES" \
 	"$(psql -c "SELECT string_agg(credits_balance(a)::text, ',' ORDER BY a) FROM (VALUES ('values-1'), ('values-2')) v(a)")" "3,0"
 
-# Every delegated function, every argument NULL, in both forms.
+# Every delegated function (its account first, or last and optional, as
+# for the functions given an id), every argument NULL, in both forms; and
+# with only the arguments that have no default, NULL, the others left out
+# (an account left out is NULL too).
 calls=$(psql <<'SQL'
 SELECT format('SELECT %s(%s);', p.oid::regproc, string_agg('NULL::' || format_type(t, NULL), ', ' ORDER BY n)) || E'\n' ||
-	   format('SELECT * FROM %s(%s);', p.oid::regproc, string_agg('NULL::' || format_type(t, NULL), ', ' ORDER BY n))
+	   format('SELECT * FROM %s(%s);', p.oid::regproc, string_agg('NULL::' || format_type(t, NULL), ', ' ORDER BY n)) || E'\n' ||
+	   format('SELECT %s(%s);', p.oid::regproc, coalesce(string_agg('NULL::' || format_type(t, NULL), ', ' ORDER BY n)
+			  FILTER (WHERE n <= p.pronargs - p.pronargdefaults), ''))
 FROM pg_dist_object o
 JOIN pg_proc p ON o.classid = 'pg_proc'::regclass AND o.objid = p.oid
 CROSS JOIN LATERAL unnest(p.proargtypes::oid[]) WITH ORDINALITY AS a(t, n)
-WHERE o.distribution_argument_index = 0
+WHERE o.distribution_argument_index IS NOT NULL
 GROUP BY p.oid ORDER BY p.oid::regproc::text
 SQL
 )
-n=$(grep -c '^SELECT credits_' <<<"$calls")
-((n >= 20)) || fail "only $n delegated functions found"
+n=$(grep -c '^SELECT \* FROM credits_' <<<"$calls")
+((n >= 29)) || fail "only $n delegated functions found"
 out=$(psql -v ON_ERROR_STOP=0 <<<"$calls" 2>&1 || true)
 [[ $out != *"server closed"* && $out != *"connection to server was lost"* ]] || fail "a call crashed: $out"
 expect "coordinator restarts" "$(psql -c "SELECT pg_postmaster_start_time()")" "$started"

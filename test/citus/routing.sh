@@ -181,6 +181,25 @@ for i in 0 1; do
 	[[ $b == 51 ]] || fail "balance of $a for ai is '$b', want 51 (of 12, the reset kept 1, then 50 issued)"
 	t=$(psql -c "SELECT count(*) FROM credits_requests('$a') WHERE status = 'pending' AND package = 'Route pack' AND method = 'stripe'")
 	[[ $t == 1 ]] || fail "$a has $t pending top-ups, want 1"
+	# the functions given an id, naming the account (so delegated by it)
+	h=$(call "hold 4" "$i" "SELECT credits_hold('$a', 4, 'by-account-$i')")
+	call "capture 1 of it, naming the account" "$i" "SELECT credits_capture($h, 1, account => '$a')" >/dev/null
+	h=$(call "hold 2" "$i" "SELECT credits_hold('$a', 2, 'by-account-2-$i')")
+	call "release it, naming the account" "$i" "SELECT credits_release($h, account => '$a')" >/dev/null
+	e=$(call "spend 5" "$i" "SELECT credits_spend('$a', 5)")
+	call "reverse it, naming the account" "$i" "SELECT credits_reverse($e, 'refund', account => '$a')" >/dev/null
+	l=$(call "grant 3" "$i" "SELECT credits_grant('$a', 3)")
+	call "void it, naming the account" "$i" "SELECT credits_void($l, 'wrong', account => '$a')" >/dev/null
+	r=$(psql -c "SELECT subscription_id FROM credits_subscriptions('$a')")
+	call "cancel the subscription, naming the account" "$i" \
+		"SELECT credits_cancel_subscription($r, account => '$a')" >/dev/null
+	r=$(psql -c "SELECT request_id FROM credits_requests('$a', 'pending') WHERE method = 'bank_transfer'")
+	call "accept the wire, naming the account" "$i" "SELECT credits_accept_request($r, account => '$a')" >/dev/null
+	r=$(psql -c "SELECT request_id FROM credits_requests('$a', 'pending') WHERE method = 'stripe'")
+	call "reject the top-up, naming the account" "$i" \
+		"SELECT credits_reject_request($r, 'card declined', account => '$a')" >/dev/null
+	b=$(call "balance" "$i" "SELECT credits_balance('$a')")
+	[[ $b == 550 ]] || fail "balance of $a is '$b', want 550 (51, 1 captured, the wire's 500 accepted)"
 done
 for i in 0 1; do
 	for g in $LOGGING; do
@@ -225,4 +244,4 @@ echo "latency of a delegated credits_spend through the coordinator (pgbench -T 5
 	fail "a delegated credits_spend takes '$lat' ms through the coordinator, want well under 50"
 
 ((issued_total == 0)) || fail "$issued_total remote commands or intermediate results in delegated calls"
-echo "ok: delegated grant, spend, balance, purchase, pay, issue, hold, subscribe, a spend for a service, an auto top-up and a reset keeping credits ran on their worker with no remote command; spend $lat ms"
+echo "ok: delegated grant, spend, balance, purchase, pay, issue, hold, subscribe, a spend for a service, an auto top-up, a reset keeping credits and the functions given an id with their account ran on their worker with no remote command; spend $lat ms"
