@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# spend_race.sh: concurrent spends through the coordinator on a distributed
+# ledger.  One account on each worker holds 100 credits in two lots; eight
+# sessions spend 1 credit at a time from both (20 attempts each on each
+# account: 320 in all, each alone in its transaction, delegated to the
+# account's worker), and four of them also hold and capture, naming the
+# account, inside transaction blocks.  Then on each account exactly the
+# available credits were taken (no overdraft: the refused attempts are
+# CR001, nothing else failed, no deadlock), the balance is the sum of its
+# lots and of its history, and credits_verify() returns no rows.  Runs
+# against the coordinator in PGHOST/PGPORT (scripts/test.sh citus); leaves
+# the database as it found it.
+set -euo pipefail
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+psql() { "$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
+fail() { echo "FAIL: $*"; exit 1; }
+work=$(mktemp -d /tmp/credits-crace.XXXXXX)
+cleanup() {
+	wait 2>/dev/null || true
+	psql -c "SET client_min_messages = warning" -c "DROP EXTENSION IF EXISTS credits CASCADE" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+expect() { [[ $2 == "$3" ]] || fail "$1: got '$2', want '$3'"; }
+
+psql -c "CREATE EXTENSION IF NOT EXISTS citus" -c "CREATE EXTENSION credits" >/dev/null 2>&1
+psql -c "SELECT credits_distribute()" >/dev/null
+
+# An account on each worker.
+declare -A by_port=()
+for n in $(seq 1 60); do
+	p=$(psql -c "SELECT nodeport FROM pg_dist_shard_placement
+		WHERE shardid = get_shard_id_for_distribution_column('credits.account', 'race-$n')")
+	[[ -z ${by_port[$p]-} ]] && by_port[$p]=race-$n
+	((${#by_port[@]} == 2)) && break
+done
+((${#by_port[@]} == 2)) || fail "no account on each worker"
+accts=("${by_port[@]}")
+for a in "${accts[@]}"; do
+	psql -c "SELECT credits_grant('$a', 60, expires_at => now() + interval '1 day')" \
+		-c "SELECT credits_grant('$a', 40)" >/dev/null
+done
+
+# Each session: its attempts as separate statements (one transaction each),
+# errors kept going; every outcome is one line.
+spender() { # k
+	local k=$1 j a sql=''
+	for j in $(seq 1 20); do
+		for a in "${accts[@]}"; do
+			sql+="SELECT credits_spend('$a', 1, 's$k-$j');"$'\n'
+		done
+		if ((k <= 4 && j % 5 == 0)); then
+			a=${accts[$((j / 5 % 2))]}
+			sql+="\\set h 0"$'\n'"BEGIN;"$'\n'"SELECT credits_hold('$a', 1, 'h$k-$j') AS h \\gset"$'\n'
+			sql+="SELECT credits_capture(:h, account => '$a');"$'\n'"COMMIT;"$'\n'
+		fi
+	done
+	"$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=0 -v VERBOSITY=verbose <<<"$sql" >"$work/out.$k" 2>"$work/err.$k" || true
+}
+pids=()
+for k in $(seq 1 8); do
+	spender "$k" &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+
+errors=$(cat "$work"/err.*)
+other=$(grep '^ERROR:' <<<"$errors" | grep -v '^ERROR:  CR001:' || true)
+# a failed hold leaves its block aborted: the capture and COMMIT after it
+# are refused as such (25P02), not errors of their own
+other=$(grep -v '^ERROR:  25P02:' <<<"$other" || true)
+[[ -z $other ]] && ! grep -qi deadlock <<<"$errors" || fail "errors other than CR001: $(head -n 5 <<<"$other")"
+refused=$(grep -c '^ERROR:  CR001:' <<<"$errors" || true)
+for a in "${accts[@]}"; do
+	expect "$a: balance" "$(psql -c "SELECT credits_balance('$a')")" 0
+	expect "$a: balance = lots" \
+		"$(psql -c "SELECT (SELECT balance FROM credits.account WHERE account = '$a')::text || ' ' ||
+			(SELECT sum(remaining) FROM credits.lot WHERE account = '$a')::text")" "0 0"
+	expect "$a: history's last running balance" \
+		"$(psql -c "SELECT running_balance FROM credits_history('$a') ORDER BY entry_id DESC LIMIT 1")" 0
+	expect "$a: credits taken" \
+		"$(psql -c "SELECT sum(amount) FROM credits.entry WHERE account = '$a' AND kind IN ('spend', 'capture')")" 100
+done
+expect "verify" "$(psql -c "SELECT count(*) FROM credits_verify()")" 0
+echo "ok: 8 sessions spent 2 x 100 credits on 2 workers exactly ($refused attempts refused with CR001, no other error, no deadlock)"
