@@ -44,7 +44,7 @@ extern int	credits_run(CreditsStmt *stmt, Datum *values, const char *nulls,
 extern int	credits_run_find(CreditsStmt *by_id, CreditsStmt *in_account,
 							 int64 id, FunctionCallInfo fcinfo, int argno);
 extern void credits_not_found(const char *what, int64 id, FunctionCallInfo fcinfo,
-							  int argno) pg_attribute_noreturn();
+							  int argno);
 extern int	credits_run_latest(CreditsStmt *stmt, Datum *values,
 							   const char *nulls, long tcount);
 extern Oid	credits_amount_typid(void);
