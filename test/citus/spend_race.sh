@@ -4,7 +4,8 @@
 # sessions spend 1 credit at a time from both (20 attempts each on each
 # account: 320 in all, each alone in its transaction, delegated to the
 # account's worker), and four of them also hold and capture, naming the
-# account, inside transaction blocks.  Then on each account exactly the
+# account, inside transaction blocks.  Then six sessions transfer between
+# the two accounts both ways at once, with spends.  Then on each account exactly the
 # available credits were taken (no overdraft: the refused attempts are
 # CR001, nothing else failed, no deadlock), the balance is the sum of its
 # lots and of its history, and credits_verify() returns no rows.  Runs
@@ -83,3 +84,36 @@ for a in "${accts[@]}"; do
 done
 expect "verify" "$(psql -c "SELECT count(*) FROM credits_verify()")" 0
 echo "ok: 8 sessions spent 2 x 100 credits on 2 workers exactly ($refused attempts refused with CR001, no other error, no deadlock)"
+
+# Transfers between the two workers' accounts, both ways at once, while
+# spends go on: each transfer runs on the coordinator and commits on both
+# workers in two phases, the accounts locked in one order.  No deadlock,
+# no error but CR001, and the credits are conserved: what both accounts
+# hold is what was granted less what was spent.
+for a in "${accts[@]}"; do psql -c "SELECT credits_grant('$a', 200)" >/dev/null; done
+mover() { # k: transfers one way or the other, and spends
+	local k=$1 j from to sql=''
+	for j in $(seq 1 15); do
+		if (((k + j) % 2 == 0)); then from=${accts[0]} to=${accts[1]}; else from=${accts[1]} to=${accts[0]}; fi
+		sql+="SELECT credits_transfer('$from', '$to', 3, 't$k-$j');"$'\n'
+		sql+="SELECT credits_spend('$to', 1, 'm$k-$j');"$'\n'
+	done
+	"$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=0 -v VERBOSITY=verbose <<<"$sql" >"$work/tout.$k" 2>"$work/terr.$k" || true
+}
+pids=()
+for k in $(seq 1 6); do
+	mover "$k" &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+errors=$(cat "$work"/terr.*)
+other=$(grep '^ERROR:' <<<"$errors" | grep -v '^ERROR:  CR001:' || true)
+[[ -z $other ]] && ! grep -qi deadlock <<<"$errors" || fail "transfers: errors other than CR001: $(head -n 5 <<<"$other")"
+spent=$(psql -c "SELECT sum(amount) FROM credits.entry WHERE account IN ('${accts[0]}', '${accts[1]}')
+	AND kind = 'spend' AND reference LIKE 'm%'")
+left=$(psql -c "SELECT sum(balance) FROM credits.account WHERE account IN ('${accts[0]}', '${accts[1]}')")
+expect "credits conserved (400 granted = left + spent)" "$((left + spent))" 400
+moved=$(psql -c "SELECT count(*) FROM credits.entry WHERE account IN ('${accts[0]}', '${accts[1]}') AND kind = 'transfer_out'")
+((moved > 0)) || fail "no transfer went through"
+expect "verify after transfers" "$(psql -c "SELECT count(*) FROM credits_verify()")" 0
+echo "ok: $moved transfers both ways between the workers, with spends, conserved the credits (no deadlock)"
