@@ -64,12 +64,6 @@ END
 $do$
 $ranges$;
 BEGIN
-	IF pg_catalog.current_setting('is_superuser') OPERATOR(pg_catalog.<>) 'on' THEN
-		RAISE EXCEPTION 'permission denied: credits_distribute() must be run by a superuser'
-			USING ERRCODE = 'insufficient_privilege',
-				  DETAIL = 'Distributing the tables needs their owner or a superuser, and Citus connects to the workers as the caller.';
-	END IF;
-	PERFORM credits.check_access(NULL, 'agency');
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'citus'::pg_catalog.name) THEN
 		RAISE EXCEPTION 'credits_distribute() needs a Citus coordinator: the citus extension is not installed in this database'
 			USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -81,6 +75,13 @@ BEGIN
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = 'Run it on the coordinator.';
 	END IF;
+	-- (Elsewhere than on a coordinator, every caller learns that first.)
+	IF pg_catalog.current_setting('is_superuser') OPERATOR(pg_catalog.<>) 'on' THEN
+		RAISE EXCEPTION 'permission denied: credits_distribute() must be run by a superuser'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'Distributing the tables needs their owner or a superuser, and Citus connects to the workers as the caller.';
+	END IF;
+	PERFORM credits.check_access(NULL, 'agency');
 
 	-- Citus 13.2 crashes a session that calls a delegated function with a
 	-- NULL account (it hashes the NULL); the library's planner hook keeps

@@ -7,7 +7,8 @@
 # coordinator's local copies are emptied, the triggers are
 # as they were; a second call changes nothing; the functions that take an
 # account first are delegated; the define functions and credits_set_enabled
-# work on the reference tables.  Runs against the coordinator in
+# work on the reference tables.  A credits_admin that is no superuser is
+# refused (42501) before anything is distributed.  Runs against the coordinator in
 # PGHOST/PGPORT (workers in CREDITS_CITUS_WORKER_HOSTS/_PORTS); leaves the
 # database as it found it.
 set -euo pipefail
@@ -52,6 +53,16 @@ entries=$(psql -c "SELECT count(*) FROM credits.entry")
 # A consumer that has read the first 30 events, its cursor the 30th id.
 events=$(psql -c "SELECT count(*) FROM credits_events_since(0, 100000)")
 cursor=$(psql -c "SELECT max(event_id) FROM (SELECT event_id FROM credits_events_since(0, 30)) e")
+
+# A credits_admin that is no superuser is refused on the coordinator
+# (42501: Citus distributes as the caller), and nothing is distributed.
+psql -c "CREATE ROLE regress_distribute_admin NOLOGIN IN ROLE credits_admin" >/dev/null
+got=$(psql -v VERBOSITY=verbose -c "SET ROLE regress_distribute_admin" -c "SELECT credits_distribute()" 2>&1 || true)
+psql -c "DROP ROLE regress_distribute_admin" >/dev/null
+grep -q '^ERROR:  42501: permission denied: credits_distribute() must be run by a superuser' <<<"$got" ||
+	fail "a credits_admin that is no superuser: $got"
+expect "distributed by a refused call" \
+	"$(psql -c "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'credits.%'")" 0
 
 psql -c "SELECT credits_distribute()" >/dev/null
 
