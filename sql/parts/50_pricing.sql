@@ -561,6 +561,40 @@ REVOKE ALL ON FUNCTION credits.request_event(credits.request, text) FROM PUBLIC;
 -- portal may ask for credits, a request the agency decides, but only the
 -- agency's backend, once the processor has taken the payment, may record a
 -- card or PayPal purchase), the account, the method.
+-- A package by name, or 42704: what a purchase, an auto top-up's setting
+-- and the top-up itself buy.
+CREATE FUNCTION credits.package_named(name text) RETURNS credits.package
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+DECLARE
+	p credits.package%ROWTYPE;
+BEGIN
+	SELECT * INTO p FROM credits.package x WHERE x.name = package_named.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'package "%" does not exist', name
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Define it with credits_define_package().';
+	END IF;
+	RETURN p;
+END
+$$;
+
+-- A payment method is one of four, or 22023 with the caller's detail (what
+-- a method does where it is given).
+CREATE FUNCTION credits.check_method(method text, detail text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, credits, pg_temp
+AS $$
+BEGIN
+	IF method NOT IN ('stripe', 'paypal', 'bank_transfer', 'crypto') THEN
+		RAISE EXCEPTION 'invalid payment method "%"', method
+			USING ERRCODE = 'invalid_parameter_value', DETAIL = detail;
+	END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION credits.package_named(text), credits.check_method(text, text) FROM PUBLIC;
+
 CREATE FUNCTION credits.check_purchase(account text, method text)
 RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -573,11 +607,7 @@ BEGIN
 		RAISE EXCEPTION 'account must not be empty'
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	IF method NOT IN ('stripe', 'paypal', 'bank_transfer', 'crypto') THEN
-		RAISE EXCEPTION 'invalid payment method "%"', method
-			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = 'A method is stripe or paypal (credits granted at once), or bank_transfer or crypto (a credit request the agency accepts).';
-	END IF;
+	PERFORM credits.check_method(method, 'A method is stripe or paypal (credits granted at once), or bank_transfer or crypto (a credit request the agency accepts).');
 END
 $$;
 
@@ -635,12 +665,7 @@ BEGIN
 			RETURN;
 		END IF;
 	END IF;
-	SELECT * INTO p FROM credits.package x WHERE x.name = credits_purchase.package;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'package "%" does not exist', package
-			USING ERRCODE = 'undefined_object',
-				  HINT = 'Define it with credits_define_package().';
-	END IF;
+	p := credits.package_named(package);
 	PERFORM credits.pricing_require_enabled('purchasing');
 
 	IF method IN ('stripe', 'paypal') THEN

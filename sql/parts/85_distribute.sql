@@ -64,6 +64,15 @@ END
 $do$
 $ranges$;
 BEGIN
+	-- A superuser first: a client portal, or any other caller, learns
+	-- nothing more (the checks below read the schema, which only the
+	-- ledger's owner may).
+	IF pg_catalog.current_setting('is_superuser') OPERATOR(pg_catalog.<>) 'on' THEN
+		RAISE EXCEPTION 'permission denied: credits_distribute() must be run by a superuser'
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'Distributing the tables needs their owner or a superuser, and Citus connects to the workers as the caller.';
+	END IF;
+	PERFORM credits.check_access(NULL, 'agency');
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'citus'::pg_catalog.name) THEN
 		RAISE EXCEPTION 'credits_distribute() needs a Citus coordinator: the citus extension is not installed in this database'
 			USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -75,13 +84,6 @@ BEGIN
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = 'Run it on the coordinator.';
 	END IF;
-	-- (Elsewhere than on a coordinator, every caller learns that first.)
-	IF pg_catalog.current_setting('is_superuser') OPERATOR(pg_catalog.<>) 'on' THEN
-		RAISE EXCEPTION 'permission denied: credits_distribute() must be run by a superuser'
-			USING ERRCODE = 'insufficient_privilege',
-				  DETAIL = 'Distributing the tables needs their owner or a superuser, and Citus connects to the workers as the caller.';
-	END IF;
-	PERFORM credits.check_access(NULL, 'agency');
 
 	-- Citus 13.2 crashes a session that calls a delegated function with a
 	-- NULL account (it hashes the NULL); the library's planner hook keeps
@@ -466,6 +468,10 @@ BEGIN
 		ALTER FUNCTION credits_reject_request(bigint, text, text, text) OWNER TO credits_owner;
 		REVOKE ALL ON FUNCTION credits_reject_request(bigint, text, text, text) FROM PUBLIC;
 		ALTER FUNCTION credits.lock_pending_request(bigint, text) OWNER TO credits_owner;
+		ALTER FUNCTION credits.package_named(text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits.package_named(text) FROM PUBLIC;
+		ALTER FUNCTION credits.check_method(text, text) OWNER TO credits_owner;
+		REVOKE ALL ON FUNCTION credits.check_method(text, text) FROM PUBLIC;
 		REVOKE ALL ON FUNCTION credits.lock_pending_request(bigint, text) FROM PUBLIC;
 		ALTER FUNCTION credits.publish_events(int) OWNER TO credits_owner;
 		ALTER TABLE credits.event_log OWNER TO credits_owner;

@@ -60,11 +60,7 @@ BEGIN
 	BEGIN
 		-- as a purchase: not while the agency has switched credits off
 		PERFORM credits.pricing_require_enabled('an auto top-up');
-		SELECT * INTO p FROM credits.package x WHERE x.name = a.topup_package;
-		IF NOT FOUND THEN
-			RAISE EXCEPTION 'package "%" does not exist', a.topup_package
-				USING ERRCODE = 'undefined_object';
-		END IF;
+		p := credits.package_named(a.topup_package);
 		IF p.credit_type <> a.credit_type THEN
 			RAISE EXCEPTION 'package "%" is of credit type "%", not "%"', p.name,
 				p.credit_type, a.credit_type
@@ -171,17 +167,8 @@ BEGIN
 	END IF;
 
 	PERFORM credits.check_credits(below, credit_type, 'below');
-	IF method NOT IN ('stripe', 'paypal', 'bank_transfer', 'crypto') THEN
-		RAISE EXCEPTION 'invalid payment method "%"', method
-			USING ERRCODE = 'invalid_parameter_value',
-				  DETAIL = 'A method is stripe, paypal, bank_transfer or crypto; an auto top-up is a pending credit request whatever the method: the application charges the client, then accepts or rejects it.';
-	END IF;
-	SELECT * INTO p FROM credits.package x WHERE x.name = credits_set_auto_topup.package;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'package "%" does not exist', package
-			USING ERRCODE = 'undefined_object',
-				  HINT = 'Define it with credits_define_package().';
-	END IF;
+	PERFORM credits.check_method(method, 'A method is stripe, paypal, bank_transfer or crypto; an auto top-up is a pending credit request whatever the method: the application charges the client, then accepts or rejects it.');
+	p := credits.package_named(package);
 	IF p.credit_type <> credit_type THEN
 		RAISE EXCEPTION 'package "%" is of credit type "%", not "%"', package,
 			p.credit_type, credit_type

@@ -1,6 +1,5 @@
 -- credits_distribute() away from a Citus coordinator: a clear error, the
--- ledger unchanged, whoever calls (a credits_admin that is no superuser
--- too: on a coordinator it is refused with 42501, test/citus/distribute.sh).
+-- ledger unchanged; a credits_admin that is no superuser is refused first.
 CREATE EXTENSION credits;
 \set VERBOSITY default
 \set SHOW_CONTEXT never
@@ -34,7 +33,7 @@ DEALLOCATE spend_null;
 -- SECURITY INVOKER (it needs a superuser), its search_path pinned.
 SELECT prosecdef, proconfig FROM pg_proc WHERE oid = 'credits_distribute()'::regprocedure;
 
--- A credits_admin that is no superuser: the same 55000 here.
+-- A credits_admin that is no superuser: 42501, before anything else.
 CREATE ROLE regress_distribute_admin NOLOGIN IN ROLE credits_admin;
 SET ROLE regress_distribute_admin;
 SELECT credits_distribute();
