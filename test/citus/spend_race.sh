@@ -42,8 +42,30 @@ for a in "${accts[@]}"; do
 		-c "SELECT credits_grant('$a', 40)" >/dev/null
 done
 
-# Each session: its attempts as separate statements (one transaction each),
-# errors kept going; every outcome is one line.
+# run_sessions N FUNCTION NAME: N sessions at once, session k running the
+# SQL that FUNCTION k prints, each statement its own transaction (but the
+# blocks it writes), going on after errors, which land in $work/NAME.err.k.
+run_sessions() {
+	local n=$1 fn=$2 name=$3 k p pids=()
+	for k in $(seq 1 "$n"); do
+		"$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=0 -v VERBOSITY=verbose <<<"$("$fn" "$k")" \
+			>/dev/null 2>"$work/$name.err.$k" &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do wait "$p" || true; done
+}
+# only_refusals NAME [ALSO]: the sessions' errors are CR001 (and the
+# SQLSTATE ALSO), no deadlock; prints how many CR001.
+only_refusals() {
+	local errors other
+	errors=$(cat "$work/$1".err.*)
+	other=$(grep '^ERROR:' <<<"$errors" | grep -v '^ERROR:  CR001:' | grep -v "^ERROR:  ${2:-CR001}:" || true)
+	# (to stderr: the count is what stdout carries)
+	[[ -z $other ]] && ! grep -qi deadlock <<<"$errors" || fail "$1: errors other than CR001: $(head -n 5 <<<"$other")" >&2
+	grep -c '^ERROR:  CR001:' <<<"$errors" || true
+}
+
+# Session k's attempts.
 spender() { # k
 	local k=$1 j a sql=''
 	for j in $(seq 1 20); do
@@ -56,22 +78,12 @@ spender() { # k
 			sql+="SELECT credits_capture(:h, account => '$a');"$'\n'"COMMIT;"$'\n'
 		fi
 	done
-	"$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=0 -v VERBOSITY=verbose <<<"$sql" >"$work/out.$k" 2>"$work/err.$k" || true
+	printf '%s' "$sql"
 }
-pids=()
-for k in $(seq 1 8); do
-	spender "$k" &
-	pids+=($!)
-done
-for p in "${pids[@]}"; do wait "$p"; done
-
-errors=$(cat "$work"/err.*)
-other=$(grep '^ERROR:' <<<"$errors" | grep -v '^ERROR:  CR001:' || true)
-# a failed hold leaves its block aborted: the capture and COMMIT after it
-# are refused as such (25P02), not errors of their own
-other=$(grep -v '^ERROR:  25P02:' <<<"$other" || true)
-[[ -z $other ]] && ! grep -qi deadlock <<<"$errors" || fail "errors other than CR001: $(head -n 5 <<<"$other")"
-refused=$(grep -c '^ERROR:  CR001:' <<<"$errors" || true)
+run_sessions 8 spender spend
+# (a failed hold leaves its block aborted: the capture after it is refused
+# as such, 25P02, not an error of its own)
+refused=$(only_refusals spend 25P02)
 for a in "${accts[@]}"; do
 	expect "$a: balance" "$(psql -c "SELECT credits_balance('$a')")" 0
 	expect "$a: balance = lots" \
@@ -98,17 +110,10 @@ mover() { # k: transfers one way or the other, and spends
 		sql+="SELECT credits_transfer('$from', '$to', 3, 't$k-$j');"$'\n'
 		sql+="SELECT credits_spend('$to', 1, 'm$k-$j');"$'\n'
 	done
-	"$PGBIN/psql" -X -q -A -t -v ON_ERROR_STOP=0 -v VERBOSITY=verbose <<<"$sql" >"$work/tout.$k" 2>"$work/terr.$k" || true
+	printf '%s' "$sql"
 }
-pids=()
-for k in $(seq 1 6); do
-	mover "$k" &
-	pids+=($!)
-done
-for p in "${pids[@]}"; do wait "$p"; done
-errors=$(cat "$work"/terr.*)
-other=$(grep '^ERROR:' <<<"$errors" | grep -v '^ERROR:  CR001:' || true)
-[[ -z $other ]] && ! grep -qi deadlock <<<"$errors" || fail "transfers: errors other than CR001: $(head -n 5 <<<"$other")"
+run_sessions 6 mover transfer
+only_refusals transfer >/dev/null
 spent=$(psql -c "SELECT sum(amount) FROM credits.entry WHERE account IN ('${accts[0]}', '${accts[1]}')
 	AND kind = 'spend' AND reference LIKE 'm%'")
 left=$(psql -c "SELECT sum(balance) FROM credits.account WHERE account IN ('${accts[0]}', '${accts[1]}')")
