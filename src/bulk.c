@@ -631,7 +631,7 @@ credits_grant_many(PG_FUNCTION_ARGS)
 				credits_add_lot(&acct, amount, has_expiry, expires_at,
 								PG_GETARG_DATUM(4), PG_ARGISNULL(4),
 								PG_GETARG_DATUM(5), PG_ARGISNULL(5), "grant",
-								(Datum) 0, (Datum) 0);
+								(Datum) 0, (Datum) 0, 0, (Datum) 0);
 				credits_save_account(&acct);
 				count++;
 			}

@@ -191,27 +191,15 @@ extern int64 credits_insert_lot(AccountState *acct, CreditAmount amount,
 								Datum reason, bool reason_null,
 								Datum reference, bool reference_null,
 								const char *source, Datum cost,
-								Datum cost_currency);
-extern int64 credits_insert_lot_ex(AccountState *acct, CreditAmount amount,
-								   bool has_expiry, TimestampTz expires_at,
-								   Datum reason, bool reason_null,
-								   Datum reference, bool reference_null,
-								   const char *source, Datum cost,
-								   Datum cost_currency, int32 priority,
-								   Datum applies_to);
+								Datum cost_currency, int32 priority,
+								Datum applies_to);
 extern int64 credits_add_lot(AccountState *acct, CreditAmount amount,
 							 bool has_expiry, TimestampTz expires_at,
 							 Datum reason, bool reason_null,
 							 Datum reference, bool reference_null,
 							 const char *source, Datum cost,
-							 Datum cost_currency);
-extern int64 credits_add_lot_ex(AccountState *acct, CreditAmount amount,
-								bool has_expiry, TimestampTz expires_at,
-								Datum reason, bool reason_null,
-								Datum reference, bool reference_null,
-								const char *source, Datum cost,
-								Datum cost_currency, int32 priority,
-								Datum applies_to);
+							 Datum cost_currency, int32 priority,
+							 Datum applies_to);
 extern int64 credits_take_from_lots(AccountState *acct, const char *kind,
 									CreditAmount amount, int64 related_id,
 									Datum reference, bool reference_null,

@@ -124,10 +124,10 @@ credits_grant(PG_FUNCTION_ARGS)
 		credits_check_future_expiry(expires_at);
 
 	credits_record_due_now(&acct);
-	lot_id = credits_add_lot_ex(&acct, amount, has_expiry, expires_at,
-								PG_GETARG_DATUM(4), reason_null,
-								PG_GETARG_DATUM(5), reference_null, "grant",
-								cost, cost_currency, priority, applies_to);
+	lot_id = credits_add_lot(&acct, amount, has_expiry, expires_at,
+							 PG_GETARG_DATUM(4), reason_null,
+							 PG_GETARG_DATUM(5), reference_null, "grant",
+							 cost, cost_currency, priority, applies_to);
 	credits_save_account(&acct);
 	if (has_key)
 		credits_idem_store(account, PG_GETARG_DATUM(6), "grant", request.data,

@@ -759,35 +759,19 @@ credits_record_due_now(AccountState *acct)
  * caller holds the account lock and has recorded due expirations; a lot
  * that is born expired at the call's instant would never be spendable
  * (22023).  cost (numeric) and cost_currency (text) record what the client
- * paid for the lot, its cost basis; (Datum) 0 for free credits.  The lot
- * has priority 0 and pays for any service (credits_insert_lot_ex).
- * Returns the lot id.
+ * paid for the lot, its cost basis; (Datum) 0 for free credits.  priority
+ * is its place in spend order (0 by default) and applies_to (text[],
+ * checked by credits_check_applies_to) the services it may pay for, or
+ * (Datum) 0 for any; a restricted lot marks the account scoped.  Returns
+ * the lot id.
  */
 int64
 credits_insert_lot(AccountState *acct, CreditAmount amount,
 				   bool has_expiry, TimestampTz expires_at,
 				   Datum reason, bool reason_null,
 				   Datum reference, bool reference_null,
-				   const char *source, Datum cost, Datum cost_currency)
-{
-	return credits_insert_lot_ex(acct, amount, has_expiry, expires_at,
-								 reason, reason_null, reference, reference_null,
-								 source, cost, cost_currency, 0, (Datum) 0);
-}
-
-/*
- * credits_insert_lot() with the lot's priority in spend order and the
- * services it may pay for: applies_to (text[], checked by
- * credits_check_applies_to), or (Datum) 0 for any.  A restricted lot marks
- * the account scoped.
- */
-int64
-credits_insert_lot_ex(AccountState *acct, CreditAmount amount,
-					  bool has_expiry, TimestampTz expires_at,
-					  Datum reason, bool reason_null,
-					  Datum reference, bool reference_null,
-					  const char *source, Datum cost, Datum cost_currency,
-					  int32 priority, Datum applies_to)
+				   const char *source, Datum cost, Datum cost_currency,
+				   int32 priority, Datum applies_to)
 {
 	Datum		values[12];
 	char		nulls[12];
@@ -849,34 +833,20 @@ credits_insert_lot_ex(AccountState *acct, CreditAmount amount,
 
 /*
  * Add a lot and its grant entry.  The caller holds the account lock and has
- * recorded due expirations; expires_at, when given, is in the future.  cost
- * and cost_currency as for credits_insert_lot(); the lot has priority 0 and
- * pays for any service.
+ * recorded due expirations; expires_at, when given, is in the future.  cost,
+ * cost_currency, priority and applies_to as for credits_insert_lot().
  */
 int64
 credits_add_lot(AccountState *acct, CreditAmount amount,
 				bool has_expiry, TimestampTz expires_at,
 				Datum reason, bool reason_null,
 				Datum reference, bool reference_null,
-				const char *source, Datum cost, Datum cost_currency)
-{
-	return credits_add_lot_ex(acct, amount, has_expiry, expires_at,
-							  reason, reason_null, reference, reference_null,
-							  source, cost, cost_currency, 0, (Datum) 0);
-}
-
-/* credits_add_lot() with a priority and services (credits_insert_lot_ex). */
-int64
-credits_add_lot_ex(AccountState *acct, CreditAmount amount,
-				   bool has_expiry, TimestampTz expires_at,
-				   Datum reason, bool reason_null,
-				   Datum reference, bool reference_null,
-				   const char *source, Datum cost, Datum cost_currency,
-				   int32 priority, Datum applies_to)
+				const char *source, Datum cost, Datum cost_currency,
+				int32 priority, Datum applies_to)
 {
 	int64		lot_id;
 
-	lot_id = credits_insert_lot_ex(acct, amount, has_expiry, expires_at,
+	lot_id = credits_insert_lot(acct, amount, has_expiry, expires_at,
 								   reason, reason_null, reference,
 								   reference_null, source, cost, cost_currency,
 								   priority, applies_to);
@@ -941,6 +911,28 @@ credits_take_spend_order(AccountState *acct, int64 entry_id,
 }
 
 /*
+ * Run the statement that reads or takes lots in spend order: stmt, or,
+ * when the account has lots restricted to services and the movement may
+ * take some (a scope other than LOTS_UNRESTRICTED), stmt_in, given the
+ * service as its parameter number argno + 1 (NULL for LOTS_ALL: every
+ * restricted lot).  values and nulls have room for it.
+ */
+static void
+credits_run_in_scope(AccountState *acct, LotScope scope, Datum service,
+					 CreditsStmt *stmt, CreditsStmt *stmt_in,
+					 Datum *values, char *nulls, int argno, long tcount)
+{
+	if (acct->scoped && scope != LOTS_UNRESTRICTED)
+	{
+		values[argno] = service;
+		nulls[argno] = scope == LOTS_ALL ? 'n' : ' ';
+		credits_run(stmt_in, values, nulls, false, tcount);
+	}
+	else
+		credits_run(stmt, values, nulls, false, tcount);
+}
+
+/*
  * credits_take_spend_order() from the lots of a scope: those any service
  * may use, and for LOTS_FOR_SERVICE those restricted to service (text), for
  * LOTS_ALL every restricted one.  The caller has checked that they cover
@@ -952,7 +944,6 @@ credits_take_spend_order_in(AccountState *acct, LotScope scope,
 							CreditAmount amount)
 {
 	CreditAmount left = amount;
-	bool		in_scope = acct->scoped && scope != LOTS_UNRESTRICTED;
 
 	while (left > 0)
 	{
@@ -963,15 +954,8 @@ credits_take_spend_order_in(AccountState *acct, LotScope scope,
 
 		values[0] = acct->account;
 		values[1] = acct->credit_type;
-		if (in_scope)
-		{
-			values[2] = service;
-			if (scope == LOTS_ALL)
-				nulls[2] = 'n';
-			credits_run(&stmt_lots_spend_order_in, values, nulls, false, 0);
-		}
-		else
-			credits_run(&stmt_lots_spend_order, values, NULL, false, 0);
+		credits_run_in_scope(acct, scope, service, &stmt_lots_spend_order,
+							 &stmt_lots_spend_order_in, values, nulls, 2, 0);
 		lots = credits_fetch_parts(&n);
 		if (n == 0)
 			elog(ERROR, "credits: account balance is not covered by its lots");
@@ -1038,15 +1022,8 @@ credits_take_one_lot(AccountState *acct, LotScope scope, Datum service,
 	values[13] = credits_entry_payload(&p);
 	values[14] = Int64GetDatum(entry_id);
 	values[15] = TimestampTzGetDatum(acct->now);
-	if (acct->scoped && scope != LOTS_UNRESTRICTED)
-	{
-		values[16] = service;
-		if (scope == LOTS_ALL)
-			nulls[16] = 'n';
-		credits_run(&stmt_take_one_lot_in, values, nulls, false, 0);
-	}
-	else
-		credits_run(&stmt_take_one_lot, values, nulls, false, 0);
+	credits_run_in_scope(acct, scope, service, &stmt_take_one_lot,
+						 &stmt_take_one_lot_in, values, nulls, 16, 0);
 	if (SPI_processed == 0)
 		return 0;
 	acct->balance = after;
@@ -1079,15 +1056,8 @@ credits_take_from_lots_dist(AccountState *acct, LotScope scope, Datum service,
 	values[0] = acct->account;
 	values[1] = acct->credit_type;
 	values[2] = CreditAmountGetDatum(amount);
-	if (acct->scoped && scope != LOTS_UNRESTRICTED)
-	{
-		values[3] = service;
-		if (scope == LOTS_ALL)
-			nulls[3] = 'n';
-		credits_run(&stmt_take_first_lot_dist_in, values, nulls, false, 1);
-	}
-	else
-		credits_run(&stmt_take_first_lot_dist, values, NULL, false, 1);
+	credits_run_in_scope(acct, scope, service, &stmt_take_first_lot_dist,
+						 &stmt_take_first_lot_dist_in, values, nulls, 3, 1);
 	if (SPI_processed == 1)
 		lot_id = credits_col_int64(0, 1);
 	entry_id = credits_append_entry(acct, kind, amount, true, 0, related_id,

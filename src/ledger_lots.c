@@ -603,7 +603,7 @@ credits_grant_by_mode(AccountState *acct, GrantMode mode, CreditAmount amount,
 		*reset_entry_id = reset_id;
 	return credits_add_lot(acct, amount, has_expiry, expires_at,
 						   reason, reason_null, reference, reference_null,
-						   source, (Datum) 0, (Datum) 0);
+						   source, (Datum) 0, (Datum) 0, 0, (Datum) 0);
 }
 
 /*

@@ -60,7 +60,7 @@ credits_pricing_grant_lot(PG_FUNCTION_ARGS)
 							 PG_GETARG_DATUM(4), PG_ARGISNULL(4),
 							 PG_GETARG_DATUM(5), PG_ARGISNULL(5),
 							 "purchase", PG_GETARG_DATUM(6),
-							 PG_GETARG_DATUM(7));
+							 PG_GETARG_DATUM(7), 0, (Datum) 0);
 	credits_save_account(&acct);
 	SPI_finish();
 	PG_RETURN_INT64(lot_id);

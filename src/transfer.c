@@ -226,12 +226,12 @@ credits_transfer(PG_FUNCTION_ARGS)
 	{
 		int64		lot_id;
 
-		lot_id = credits_insert_lot_ex(&dst, parts[i].amount,
-									   parts[i].has_expiry, parts[i].expires_at,
-									   (Datum) 0, true, reference, reference_null,
-									   "transfer", parts[i].cost,
-									   parts[i].cost_currency, parts[i].priority,
-									   (Datum) 0);
+		lot_id = credits_insert_lot(&dst, parts[i].amount,
+									parts[i].has_expiry, parts[i].expires_at,
+									(Datum) 0, true, reference, reference_null,
+									"transfer", parts[i].cost,
+									parts[i].cost_currency, parts[i].priority,
+									(Datum) 0);
 		credits_append_allocation(&dst, in_id, lot_id, parts[i].amount);
 		moved = credit_amount_add(moved, parts[i].amount);
 	}
